@@ -1,0 +1,78 @@
+"""DOEI's hyper-parameters: one validated record shared by the hook and the models."""
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+PPDO_SUPPRESS = ('self', 'class')
+
+
+@dataclass(frozen=True)
+class DOEIConfig:
+    """Every DOEI setting, with the defaults of DOEI-SPEC.md.
+
+    Args:
+        num_class_tokens: ``C``. None takes the backbone's ``num_extra_tokens``
+            (1 for a ViT, the class count for MCTformer).
+        layers: ``K``: DOEI acts after blocks ``1..K``. None means all blocks
+            (``K = L``, the paper's best); 0 switches DOEI off.
+        st_p2c, st_c2c: ``ST``: fraction of the tokens kept as confident per
+            remaining block (eqs. 8, 13). Must be >= 0.
+        af_p2c, af_c2c: ``AF``: amplification factors (eqs. 11, 16).
+        sf_p2c, sf_c2c: ``SF``: suppression factors; below zero weakens
+            low-confidence tokens.
+        alpha: HFA weight in [0, 1] (eq. 17); 0 turns HFA off.
+        ppdo, cpdo: switch the patch (PPDO) and class (CPDO) updates.
+        ppdo_suppress: ``'self'`` (the spec's reading of eq. 11) or ``'class'``.
+        in_train: apply DOEI in training too (always applied in eval mode).
+        detach_scores: stop gradients through the scores.
+    """
+
+    num_class_tokens: Optional[int] = None
+    layers: Optional[int] = None
+    st_p2c: float = 0.01
+    af_p2c: float = 0.5
+    sf_p2c: float = -0.1
+    st_c2c: float = 0.01
+    af_c2c: float = 0.5
+    sf_c2c: float = -0.1
+    alpha: float = 0.35
+    ppdo: bool = True
+    cpdo: bool = True
+    ppdo_suppress: str = 'self'
+    in_train: bool = True
+    detach_scores: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ('st_p2c', 'st_c2c'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'DOEI: {name} must be >= 0, got {getattr(self, name)}')
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f'DOEI: alpha must be in [0, 1], got {self.alpha}')
+        if self.layers is not None and self.layers < 0:
+            raise ValueError(f'DOEI: layers must be >= 0 (or None for all), got {self.layers}')
+        if self.num_class_tokens is not None and self.num_class_tokens < 1:
+            raise ValueError(f'DOEI: num_class_tokens must be >= 1, got {self.num_class_tokens}')
+        if self.ppdo_suppress not in PPDO_SUPPRESS:
+            raise ValueError(f'DOEI: ppdo_suppress must be one of {PPDO_SUPPRESS}, '
+                             f'got {self.ppdo_suppress!r}')
+
+    @classmethod
+    def from_dict(cls, cfg: Optional[dict]) -> 'DOEIConfig':
+        """Build from a config dict, naming any unknown key."""
+        cfg = dict(cfg or {})
+        cfg.pop('type', None)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise KeyError(f'DOEI: unknown option(s) {unknown}; known: {sorted(known)}')
+        return cls(**cfg)
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict (for logs and configs)."""
+        return asdict(self)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the update cannot change any token (used only for logging)."""
+        ppdo_off = not self.ppdo or (self.af_p2c == 0 and self.sf_p2c == 0)
+        cpdo_off = not self.cpdo or (self.af_c2c == 0 and self.sf_c2c == 0)
+        return self.layers == 0 or (ppdo_off and cpdo_off)
