@@ -4,10 +4,13 @@ Two gaps, both described in ENVIRONMENT.md:
 
 1. Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
    the few non-tensor objects mmengine pickles into its checkpoints (the
-   message hub's ``HistoryBuffer`` and the numpy arrays and scalars it holds), so
-   ``resume`` fails. We keep ``weights_only=True`` and allow-list exactly those
-   globals; nothing here ever falls back to full unpickling, which would run
-   code from the checkpoint file.
+   message hub's ``HistoryBuffer``, the numpy arrays and scalars it holds, and
+   its four statistics methods, pickled as ``getattr(HistoryBuffer, 'min')``
+   and so on), so ``resume`` fails. We keep ``weights_only=True`` and
+   allow-list exactly those globals. ``getattr`` is not allowed as such: the
+   name ``builtins.getattr`` resolves to a function that returns only those
+   four methods of ``HistoryBuffer`` and refuses anything else. Nothing here
+   ever falls back to full unpickling, which would run code from the file.
 2. ``launcher='pytorch'`` calls ``torch.cuda.set_device`` unconditionally and
    wraps the model with ``device_ids=[LOCAL_RANK]``, so ``torchrun`` fails on a
    machine without a GPU. When CUDA is unavailable (and only then) we start the
@@ -15,6 +18,7 @@ Two gaps, both described in ENVIRONMENT.md:
    is left exactly as mmengine has it.
 """
 import os
+import pickle
 from typing import List
 
 import numpy as np
@@ -22,6 +26,24 @@ import torch
 import torch.distributed as torch_dist
 
 _APPLIED = False
+
+
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_getattr(obj: object, name: str) -> object:
+    """``getattr`` as mmengine checkpoints use it, and for nothing else.
+
+    ``HistoryBuffer.__getstate__`` pickles its statistics methods by reference,
+    which pickle writes as ``getattr(HistoryBuffer, 'min')``; allowing the real
+    ``getattr`` would let a crafted file walk to any attribute.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
+        'methods are allowed (mmdoei loads checkpoints with weights_only=True)')
 
 
 def checkpoint_safe_globals() -> List[object]:
@@ -38,7 +60,8 @@ def checkpoint_safe_globals() -> List[object]:
     dtype_classes = [type(np.dtype(t)) for t in (
         np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
         np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
-    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
+    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes,
+            (history_buffer_getattr, 'builtins.getattr')]
 
 
 def _allow_checkpoint_globals() -> None:

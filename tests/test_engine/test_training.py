@@ -1,0 +1,96 @@
+"""Runner-level behaviour on the CPU: resume after a kill, torchrun with 2 processes,
+and checkpoints loaded with weights_only=True only."""
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mmdoei  # noqa: F401  applies the compatibility fixes
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / 'tests/data/configs/tiny_vit_doei.py'
+
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp('tiny')
+    rng = np.random.default_rng(0)
+    for c, colour in enumerate(([200, 30, 30], [30, 30, 200])):
+        (root / f'class{c}').mkdir()
+        for i in range(8):
+            img = np.clip(rng.normal(colour, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / f'class{c}' / f'{i}.png')
+    return root
+
+
+def _train_cmd(work_dir, data_root, *extra):
+    return [sys.executable, str(ROOT / 'tools/train.py'), str(CONFIG), '--work-dir', str(work_dir),
+            '--cfg-options', f'train_dataloader.dataset.data_root={data_root}', *extra]
+
+
+def test_resume_after_kill(tmp_path, image_folder):
+    work = tmp_path / 'work'
+    proc = subprocess.Popen(_train_cmd(work, image_folder), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not (work / 'iter_20.pth').exists():
+            assert proc.poll() is None, 'training ended before it could be killed'
+            assert time.time() < deadline, 'no checkpoint written in time'
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (work / 'iter_400.pth').exists()
+    saved = max(int(p.stem.split('_')[1]) for p in work.glob('iter_*.pth'))
+    # The checkpoint holds mmengine's HistoryBuffer and numpy state: weights_only must load it.
+    ckpt = torch.load(work / f'iter_{saved}.pth', weights_only=True)
+    assert ckpt['meta']['iter'] == saved
+
+    out = subprocess.run(_train_cmd(work, image_folder, '--resume', '--cfg-options',
+                                    'train_cfg.max_iters=60'),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert f'resumed epoch: 0, iter: {saved}' in log
+    assert (work / 'iter_60.pth').exists()
+    assert torch.load(work / 'iter_60.pth', weights_only=True)['meta']['iter'] == 60
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path, image_folder):
+    work = tmp_path / 'dist'
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    out = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(CONFIG), '2',
+                          '--work-dir', str(work), '--cfg-options',
+                          f'train_dataloader.dataset.data_root={image_folder}',
+                          'train_cfg.max_iters=6', 'default_hooks.checkpoint.interval=6'],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
+    assert 'GPU number: 2' in log  # mmengine's name for the world size
+    assert torch.load(work / 'iter_6.pth', weights_only=True)['meta']['iter'] == 6
+
+
+def test_weights_only_refuses_other_getattr():
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    class Evil:
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, '__init__')
+
+    buf = io.BytesIO()
+    torch.save({'x': Evil()}, buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match="only HistoryBuffer statistics methods"):
+        torch.load(buf, weights_only=True)
