@@ -1,0 +1,52 @@
+"""CAM formulas of the stage-1 models, as plain functions (DOEI-SPEC.md, "CAMs").
+
+``attn_maps`` is the list of every block's head-averaged attention
+``(B, T, T)`` with ``T = C + N`` (class tokens first); ``grid`` the patch grid
+``(h, w)`` with ``N = h * w``.
+"""
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def class_to_patch_attention(attn_maps: Sequence[Tensor], num_cls: int, last_n: int,
+                             grid: Tuple[int, int]) -> Tensor:
+    """``sum over the last n blocks of A[:, :C, C:]``, as ``(B, C, h, w)``.
+
+    A sum, not a mean, as the MCTformer authors compute it; the scale does not
+    matter after per-class min-max normalisation, but it does for the fused CAM
+    before it.
+    """
+    if not 1 <= last_n <= len(attn_maps):
+        raise ValueError(f'last_n must be in [1, {len(attn_maps)}], got {last_n}')
+    A = torch.stack(list(attn_maps[-last_n:])).sum(0)
+    B = A.shape[0]
+    return A[:, :num_cls, num_cls:].reshape(B, num_cls, *grid)
+
+
+def patch_affinity(attn_maps: Sequence[Tensor], num_cls: int) -> Tensor:
+    """``sum over all blocks of A[:, C:, C:]``, ``(B, N, N)``, rows not renormalised."""
+    return torch.stack(list(attn_maps)).sum(0)[:, num_cls:, num_cls:]
+
+
+def refine_with_affinity(cams: Tensor, affinity: Tensor) -> Tensor:
+    """``cam'[c, i] = sum_j aff[i, j] * cam[c, j]`` on the patch grid; ``cams`` ``(B, K, h, w)``."""
+    B, K, h, w = cams.shape
+    return (cams.flatten(2) @ affinity.transpose(1, 2)).reshape(B, K, h, w)
+
+
+def minmax_normalise(cams: Tensor, eps: float = 1e-8) -> Tensor:
+    """Per-map ``(a - min) / (max - min + eps)`` over the last two dims."""
+    flat = cams.flatten(-2)
+    lo = flat.min(-1).values[..., None, None]
+    hi = flat.max(-1).values[..., None, None]
+    return (cams - lo) / (hi - lo + eps)
+
+
+def resize_cams(cams: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Bilinear resize (``align_corners=False``), as every reference does."""
+    if tuple(cams.shape[-2:]) == tuple(size):
+        return cams
+    return F.interpolate(cams, size=size, mode='bilinear', align_corners=False)

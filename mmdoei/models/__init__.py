@@ -1,0 +1,4 @@
+"""Stage-1 classifiers and their parts, registered in mmpretrain's registry."""
+from .backbones import *  # noqa: F401,F403
+from .classifiers import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .mct_vit import MCTVisionTransformer
+
+__all__ = ['MCTVisionTransformer']

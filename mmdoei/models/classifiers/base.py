@@ -1,0 +1,88 @@
+"""What every stage-1 WSSS classifier shares: backbone + head, DOEI by config, CAMs."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmpretrain.models.classifiers import BaseClassifier
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mmdoei.doei import attach_doei
+
+
+class WSSSClassifier(BaseClassifier):
+    """A multilabel classifier whose :meth:`cams` gives class activation maps.
+
+    Args:
+        backbone: Backbone config (a ViT-family backbone).
+        head: Head config; the head takes ``(tokens, grid)``.
+        doei: DOEI settings (:class:`~mmdoei.doei.DOEIConfig` keys); None = off.
+            Applied in training and CAM extraction alike (``in_train`` decides
+            the former).
+        cam_cfg: Default CAM settings, overridable per call of :meth:`cams`.
+        data_preprocessor: As in mmpretrain (``ClsDataPreprocessor``).
+
+    Subclasses implement :meth:`cams`.
+    """
+
+    default_cam_cfg: dict = {}
+
+    def __init__(self, backbone: dict, head: dict, doei: Optional[dict] = None,
+                 cam_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None, train_cfg: Optional[dict] = None) -> None:
+        data_preprocessor = data_preprocessor or {}
+        if isinstance(data_preprocessor, dict):  # built here: BaseModel would look in mmengine's scope
+            data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+        self.backbone = MODELS.build(backbone)
+        self.head = MODELS.build(head)
+        self.cam_cfg = dict(self.default_cam_cfg)
+        self.cam_cfg = self.resolve_cam_cfg(cam_cfg or {})
+        if doei is not None:
+            attach_doei(self.backbone, doei)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        """Tokens ``(B, C + N, D)`` out of the last block and the patch grid."""
+        tokens = self.backbone(inputs)[-1]
+        return tokens, self.backbone.last_grid
+
+    def forward(self, inputs: Tensor, data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'tensor':
+            return self.head(*self.extract_feat(inputs))
+        if mode == 'loss':
+            return self.head.loss(*self.extract_feat(inputs), data_samples)
+        if mode == 'predict':
+            return self.head.predict(*self.extract_feat(inputs), data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def forward_with_attention(self, inputs: Tensor) -> Tuple[Tensor, Tuple[int, int], List[Tensor]]:
+        """Tokens, grid and every block's head-averaged attention, in one pass."""
+        self.backbone.set_need_attn(True)
+        try:
+            tokens, grid = self.extract_feat(inputs)
+            return tokens, grid, self.backbone.attention_maps()
+        finally:
+            self.backbone.set_need_attn(False)
+
+    def cams(self, inputs: Tensor, **cam_cfg) -> Tensor:
+        """Class activation maps ``(B, num_classes, h, w)`` on the patch grid."""
+        raise NotImplementedError
+
+    def resolve_cam_cfg(self, overrides: Dict) -> Dict:
+        """The default CAM settings updated by the non-None ``overrides``, keys checked."""
+        unknown = set(overrides) - set(self.cam_cfg)
+        if unknown:
+            raise KeyError(f'{type(self).__name__}.cams: unknown option(s) {sorted(unknown)}; '
+                           f'known: {sorted(self.cam_cfg)}')
+        return {**self.cam_cfg, **{k: v for k, v in overrides.items() if v is not None}}
+
+    @torch.no_grad()
+    def predict_cams(self, inputs: Tensor, **cam_cfg) -> Tensor:
+        """:meth:`cams` without gradients, for inference tools."""
+        return self.cams(inputs, **cam_cfg)

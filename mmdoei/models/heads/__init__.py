@@ -1,0 +1,3 @@
+from .mct_head import MCTHead
+
+__all__ = ['MCTHead']
