@@ -1,0 +1,241 @@
+"""Evaluate a folder of CAM files or label PNGs against GT masks, and write
+the report (json, curve and per-class plots).
+
+Used by ``tools/analysis_tools/eval_seeds.py``; callable from a notebook too.
+Every input file is checked (existence, then sizes read from file headers)
+before the pass over the data, and nothing is written until all numbers are
+computed, each file atomically, so a failed run leaves the output folder as
+it was.
+"""
+import io
+import json
+import math
+import os.path as osp
+import sys
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.utils import track_iter_progress
+
+from mmdoei.datasets.categories import seg_class_names
+from mmdoei.datasets.utils import check_files_exist, image_size, read_label_png
+from mmdoei.utils.io import atomic_write
+from .seed_metric import SeedSweep, confusion_matrix, iou_fp_fn, load_cam
+
+
+def cam_file_shape(path: str) -> Tuple[int, ...]:
+    """Shape of the ``cams`` array of a CAM file, from its header only.
+
+    Raises:
+        ValueError: naming the file when it is not a readable npz (e.g.
+            truncated: the zip directory at its end is gone) or lacks ``cams``.
+    """
+    try:
+        with zipfile.ZipFile(path) as z, z.open('cams.npy') as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (
+                1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(f)
+    except KeyError:
+        raise ValueError(f'{path}: no "cams" array in this CAM file') from None
+    except Exception as e:
+        raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e}); '
+                         'the file is truncated or corrupt, delete it and rerun') from e
+    if len(shape) != 3:
+        raise ValueError(f'{path}: "cams" must be a (K, H, W) array, got shape {tuple(shape)}')
+    return tuple(shape)
+
+
+def _check_sizes(pairs: Sequence[Tuple[str, str]], what: str, size_of) -> None:
+    """Compare each (file, GT mask) pair's (H, W); one error for all mismatches."""
+    bad = []
+    for path, gt_path in pairs:
+        size = size_of(path)
+        gt_size = image_size(gt_path)
+        if tuple(size) != tuple(gt_size):
+            bad.append(f'  {what} {path} is {size[0]}x{size[1]} but GT mask {gt_path} is '
+                       f'{gt_size[0]}x{gt_size[1]}')
+    if bad:
+        more = f'\n  ... and {len(bad) - 5} more' if len(bad) > 5 else ''
+        raise ValueError(f'{len(bad)} of {len(pairs)} {what}s do not match their GT mask size:\n' +
+                         '\n'.join(bad[:5]) + more)
+
+
+def _inputs(folder: str, gt_dir: str, img_ids: Sequence[str], suffix: str, what: str,
+            listed_by: str) -> List[Tuple[str, str]]:
+    if not img_ids:
+        raise ValueError(f'no image ids to evaluate (from {listed_by})')
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'{what} folder {folder} does not exist')
+    pairs = [(osp.join(folder, i + suffix), osp.join(gt_dir, i + '.png')) for i in img_ids]
+    check_files_exist({f'{what} files': [p for p, _ in pairs], 'GT masks': [g for _, g in pairs]}, listed_by)
+    return pairs
+
+
+def evaluate_cam_dir(cam_dir: str,
+                     gt_dir: str,
+                     img_ids: Sequence[str],
+                     num_classes: int = 21,
+                     thresholds: Optional[Sequence[float]] = None,
+                     ignore_index: int = 255,
+                     progress: bool = True,
+                     listed_by: str = 'the image list') -> dict:
+    """Seed quality of ``cam_dir/{id}.npz`` against ``gt_dir/{id}.png``,
+    swept over background thresholds in one pass.
+
+    Returns:
+        The :meth:`SeedSweep.results` dict.
+
+    Raises:
+        FileNotFoundError: listing missing CAM files / GT masks (before any work).
+        ValueError: naming the file(s): size mismatch (checked up front from
+            headers), corrupt CAM file, NaN/inf, bad keys, bad GT values.
+    """
+    pairs = _inputs(cam_dir, gt_dir, img_ids, '.npz', 'CAM', listed_by)
+    _check_sizes(pairs, 'CAM', lambda p: cam_file_shape(p)[1:])
+    sweep = SeedSweep(num_classes, thresholds, ignore_index)
+    for cam_path, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):
+        keys, cams = load_cam(cam_path, num_classes)
+        gt = read_label_png(gt_path)
+        try:
+            sweep.add(cams, keys, gt)
+        except ValueError as e:
+            raise ValueError(f'{cam_path} vs GT {gt_path}: {e}') from e
+    return sweep.results()
+
+
+def evaluate_pred_dir(pred_dir: str,
+                      gt_dir: str,
+                      img_ids: Sequence[str],
+                      num_classes: int = 21,
+                      ignore_index: int = 255,
+                      progress: bool = True,
+                      listed_by: str = 'the image list') -> dict:
+    """Quality of label PNGs ``pred_dir/{id}.png`` (P or L mode; pseudo masks,
+    seeds) against ``gt_dir/{id}.png``. ``ignore_index`` in a prediction
+    counts as unlabelled (a miss).
+
+    Returns:
+        The :func:`iou_fp_fn` dict plus ``confusion`` and ``num_images``.
+    """
+    pairs = _inputs(pred_dir, gt_dir, img_ids, '.png', 'prediction', listed_by)
+    _check_sizes(pairs, 'prediction', image_size)
+    confusion = np.zeros((num_classes, num_classes + 1), np.int64)
+    for pred_path, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):
+        pred, gt = read_label_png(pred_path), read_label_png(gt_path)
+        try:
+            confusion_matrix(pred, gt, num_classes, ignore_index, out=confusion)
+        except ValueError as e:
+            raise ValueError(f'{pred_path} vs GT {gt_path}: {e}') from e
+    result = iou_fp_fn(confusion)
+    result.update(confusion=confusion, num_images=len(pairs))
+    return result
+
+
+def _pct(x) -> Optional[float]:
+    """Fraction to percent (4 decimals); NaN to None so the json is standard."""
+    x = float(x)
+    return None if math.isnan(x) else round(x * 100, 4)
+
+
+def build_report(result: dict, class_names: Optional[Sequence[str]] = None) -> dict:
+    """A json-able summary in percent of :func:`evaluate_cam_dir` or
+    :func:`evaluate_pred_dir` output."""
+    best = result.get('best', result)
+    names = list(class_names or seg_class_names(len(best['iou'])))
+    report = dict(
+        mode='cam' if 'best' in result else 'mask',
+        num_images=int(result['num_images']),
+        num_classes=len(names),
+        mIoU=_pct(best['miou']),
+        FP=_pct(best['mfp']),
+        FN=_pct(best['mfn']))
+    if 'best' in result:
+        report['best_threshold'] = result['best_threshold']
+        report['curve'] = dict(
+            threshold=[float(t) for t in result['thresholds']],
+            mIoU=[_pct(v) for v in result['miou']],
+            FP=[_pct(v) for v in result['mfp']],
+            FN=[_pct(v) for v in result['mfn']])
+    report['per_class'] = {
+        n: dict(IoU=_pct(best['iou'][i]), FP=_pct(best['fp'][i]), FN=_pct(best['fn'][i]))
+        for i, n in enumerate(names)
+    }
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as a printable table."""
+    head = f'{report["num_images"]} images, {report["num_classes"]} classes'
+    if 'best_threshold' in report:
+        head += f', best background threshold {report["best_threshold"]:.2f}'
+    fmt = lambda v: f'{v:7.2f}' if v is not None else '    n/a'  # noqa: E731
+    rows = [head, f'{"class":>16} {"IoU":>7} {"FP":>7} {"FN":>7}']
+    for name, m in report['per_class'].items():
+        rows.append(f'{name:>16} {fmt(m["IoU"])} {fmt(m["FP"])} {fmt(m["FN"])}')
+    rows.append(f'{"mean":>16} {fmt(report["mIoU"])} {fmt(report["FP"])} {fmt(report["FN"])}')
+    return '\n'.join(rows)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=100, bbox_inches='tight')
+    return buf.getvalue()
+
+
+def render_plots(report: dict) -> Dict[str, bytes]:
+    """PNG images of the report: ``seed_curve.png`` (cam mode: mIoU/FP/FN
+    against the threshold) and ``seed_classes.png`` (per-class bars).
+
+    Uses matplotlib's object API with the Agg canvas, so the caller's pyplot
+    backend is left alone.
+    """
+    from matplotlib.figure import Figure
+    plots = {}
+    if 'curve' in report:
+        c = report['curve']
+        fig = Figure(figsize=(6, 4))
+        ax = fig.add_subplot()
+        nan = lambda vs: [np.nan if v is None else v for v in vs]  # noqa: E731
+        for key, style in (('mIoU', '-'), ('FP', '--'), ('FN', ':')):
+            ax.plot(c['threshold'], nan(c[key]), style, label=key)
+        ax.axvline(report['best_threshold'], color='grey', lw=.8)
+        ax.set_xlabel('background threshold')
+        ax.set_ylabel('%')
+        ax.set_title(f'best {report["best_threshold"]:.2f}: mIoU {report["mIoU"]:.1f}, '
+                     f'FP {report["FP"]:.1f}, FN {report["FN"]:.1f}')
+        ax.legend()
+        ax.grid(alpha=.3)
+        plots['seed_curve.png'] = _png(fig)
+    names = list(report['per_class'])
+    fig = Figure(figsize=(max(6, .35 * len(names)), 4))
+    ax = fig.add_subplot()
+    x = np.arange(len(names))
+    for k, key in enumerate(('IoU', 'FP', 'FN')):
+        vals = [np.nan if report['per_class'][n][key] is None else report['per_class'][n][key] for n in names]
+        ax.bar(x + (k - 1) * .27, vals, .27, label=key)
+    ax.set_xticks(x, names, rotation=90, fontsize=7)
+    ax.set_ylabel('%')
+    ax.legend()
+    plots['seed_classes.png'] = _png(fig)
+    return plots
+
+
+def write_report(report: dict, out_dir: str) -> List[Path]:
+    """Write ``seed_eval.json`` and the plots into ``out_dir``, each atomically.
+
+    The plots are rendered before anything is written, so an error leaves
+    ``out_dir`` untouched.
+    """
+    plots = render_plots(report)
+    files = {'seed_eval.json': json.dumps(report, indent=1).encode()}
+    files.update(plots)
+    written = []
+    for name, data in files.items():
+        path = Path(out_dir) / name
+        with atomic_write(path, 'wb') as f:
+            f.write(data)
+        written.append(path)
+    return written

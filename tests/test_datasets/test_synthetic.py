@@ -1,0 +1,177 @@
+"""The synthetic VOC / COCO makers: layout, determinism, designed statistics."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdoei.datasets import COCO_CATEGORIES, VOC_CLASSES, voc_palette
+from mmdoei.datasets.synthetic import make_synthetic_coco, make_synthetic_voc
+
+
+def _lines(path):
+    return Path(path).read_text().split()
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(Path(root).rglob('*')) if p.is_file()}
+
+
+def test_voc_palette_matches_devkit():
+    pal = voc_palette()
+    assert len(pal) == 768
+    assert pal[0:3] == [0, 0, 0] and pal[3:6] == [128, 0, 0] and pal[15 * 3:16 * 3] == [192, 128, 128]
+    assert pal[255 * 3:] == [224, 224, 192]
+
+
+def test_voc_layout_and_splits(synthetic_voc):
+    root = Path(synthetic_voc)
+    assert root.name == 'VOC2012'
+    sets = root / 'ImageSets' / 'Segmentation'
+    train, val = _lines(sets / 'train.txt'), _lines(sets / 'val.txt')
+    train_aug, trainval = _lines(sets / 'train_aug.txt'), _lines(sets / 'trainval.txt')
+    assert (len(train_aug), len(val), len(train)) == (30, 10, 15)
+    assert set(train) <= set(train_aug) and not set(val) & set(train_aug)
+    assert trainval == sorted(train + val)
+    for lst in (train, val, train_aug):
+        assert lst == sorted(lst)
+    all_ids = train_aug + val
+    assert all(re.fullmatch(r'20(0[7-9]|1[01])_\d{6}', i) for i in all_ids)
+    for i in all_ids:
+        assert (root / 'JPEGImages' / f'{i}.jpg').is_file()
+        assert (root / 'SegmentationClassAug' / f'{i}.png').is_file()
+    # VOC's own masks exist for train + val only, as in the real devkit
+    assert sorted(p.stem for p in (root / 'SegmentationClass').glob('*.png')) == trainval
+
+
+def test_voc_images_and_masks(synthetic_voc):
+    root = Path(synthetic_voc)
+    labels = {
+        ln.split()[0]: [int(c) for c in ln.split()[1:]]
+        for ln in (root / 'ImageSets/Segmentation/cls_labels.txt').read_text().splitlines()
+    }
+    assert len(labels) == 40
+    n_multi = 0
+    for img_id, classes in labels.items():
+        with Image.open(root / 'JPEGImages' / f'{img_id}.jpg') as img:
+            assert img.mode == 'RGB' and img.size == (64, 48)  # (W, H): non-square works
+        with Image.open(root / 'SegmentationClassAug' / f'{img_id}.png') as m:
+            assert m.mode == 'P'
+            assert m.getpalette()[:768] == voc_palette()
+            mask = np.asarray(m)
+        values = set(np.unique(mask).tolist())
+        assert values <= set(range(21)) | {255}
+        assert classes == sorted(v - 1 for v in values - {0, 255})
+        assert 1 <= len(classes) <= 3
+        n_multi += len(classes) > 1
+        assert 255 in values
+        # The 255 band separates every object from everything else: no class
+        # pixel touches a pixel of another value (background or class) directly.
+        for a, b in ((mask[1:], mask[:-1]), (mask[:, 1:], mask[:, :-1])):
+            touching = (a != b) & (a != 255) & (b != 255)
+            assert not touching.any(), img_id
+    assert n_multi >= 5
+
+
+def test_voc_deterministic(tmp_path):
+    kw = dict(num_train=6, num_val=2, img_size=(40, 56))
+    a = _files(make_synthetic_voc(tmp_path / 'a', seed=3, **kw).parent)
+    b = _files(make_synthetic_voc(tmp_path / 'b', seed=3, **kw).parent)
+    c = _files(make_synthetic_voc(tmp_path / 'c', seed=4, **kw).parent)
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    assert a != c
+    assert not [p for p in a if p.name.endswith('.tmp')]
+
+
+def test_voc_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match='too small'):
+        make_synthetic_voc(tmp_path, img_size=(32, 64))
+    with pytest.raises(ValueError, match='num_classes'):
+        make_synthetic_voc(tmp_path, num_classes=21)
+
+
+@pytest.fixture(scope='module')
+def stats_set(tmp_path_factory):
+    """A larger, smaller-image set for the designed statistics."""
+    root = make_synthetic_voc(
+        tmp_path_factory.mktemp('stats'), num_train=400, num_val=0, img_size=(40, 40), seed=1)
+    meta = json.loads((root.parent / 'synthetic_meta.json').read_text())
+    return meta['images']
+
+
+def test_voc_context_backgrounds(stats_set):
+    """Classes sit on 'their' background most of the time (co-occurrence with
+    context): boats on water, aeroplanes on sky, cows on grass."""
+    for cls, bg in (('boat', 'water'), ('aeroplane', 'sky'), ('cow', 'grass'), ('sofa', 'indoor')):
+        primaries = [
+            im for im in stats_set
+            if im['objects'] and cls in im['objects'] and VOC_CLASSES.index(cls) in im['classes']
+        ]
+        on_bg = np.mean([im['background'] == bg for im in primaries])
+        assert len(primaries) >= 8 and on_bg >= 0.6, (cls, len(primaries), on_bg)
+
+
+def test_voc_class_cooccurrence(stats_set):
+    """Persons come with bicycles / horses / motorbikes far more often than
+    their base rate (pooled: each class alone has too few images here)."""
+    person = VOC_CLASSES.index('person')
+    rides = {VOC_CLASSES.index(c) for c in ('bicycle', 'horse', 'motorbike')}
+    labels = [set(im['classes']) for im in stats_set]
+    base = np.mean([person in s for s in labels])
+    with_ride = [s for s in labels if s & rides]
+    cond = np.mean([person in s for s in with_ride])
+    assert len(with_ride) >= 40 and cond >= 0.45 and cond > base + 0.25, (len(with_ride), cond, base)
+    for c in rides:
+        assert np.mean([person in s for s in labels if c in s]) > base
+
+
+def test_every_class_survives_in_the_labels(stats_set):
+    """No class is so thin that the 255 band erases it at the smallest size."""
+    for im in stats_set:
+        assert {VOC_CLASSES.index(o) for o in im['objects']} == set(im['classes']), im
+
+
+def test_coco_layout(synthetic_coco):
+    root = Path(synthetic_coco)
+    valid_ids = [cid for cid, _, _ in COCO_CATEGORIES]
+    assert len(valid_ids) == 80 and max(valid_ids) == 90
+    for split, n in (('train2014', 20), ('val2014', 10)):
+        doc = json.loads((root / 'annotations' / f'instances_{split}.json').read_text())
+        assert set(doc) == {'info', 'licenses', 'images', 'annotations', 'categories'}
+        assert [c['id'] for c in doc['categories']] == valid_ids
+        assert len(doc['images']) == n
+        stems = _lines(root / f'{split[:-4]}_id.txt')
+        assert stems == [Path(im['file_name']).stem for im in doc['images']]
+        images = {im['id']: im for im in doc['images']}
+        for im in doc['images']:
+            assert re.fullmatch(rf'COCO_{split}_\d{{12}}\.jpg', im['file_name'])
+            assert im['file_name'] == f'COCO_{split}_{im["id"]:012d}.jpg'
+            assert (root / split / im['file_name']).is_file()
+        for ann in doc['annotations']:
+            im = images[ann['image_id']]
+            with Image.open(root / 'SegmentationClass' / split /
+                            im['file_name'].replace('.jpg', '.png')) as m:
+                assert m.mode == 'L'
+                sem = np.asarray(m)
+            # decode the uncompressed RLE (column-major runs, 0s first)
+            h, w = ann['segmentation']['size']
+            flat = np.zeros(h * w, bool)
+            pos = 0
+            for k, run in enumerate(ann['segmentation']['counts']):
+                flat[pos:pos + run] = k % 2 == 1
+                pos += run
+            inst = flat.reshape((h, w), order='F')
+            assert inst.sum() == ann['area'] > 0
+            x, y, bw, bh = ann['bbox']
+            ys, xs = np.nonzero(inst)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x, y, x + bw, y + bh)
+            assert np.all(sem[inst] == valid_ids.index(ann['category_id']) + 1)
+            assert ann['iscrowd'] == 0
+
+
+def test_coco_deterministic(tmp_path):
+    a = _files(make_synthetic_coco(tmp_path / 'a', num_train=3, num_val=2, img_size=(40, 40), seed=5))
+    b = _files(make_synthetic_coco(tmp_path / 'b', num_train=3, num_val=2, img_size=(40, 40), seed=5))
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
