@@ -42,6 +42,10 @@ class MCTformerV1(WSSSClassifier):
         head = {'type': 'MCTHead', 'num_classes': num_classes, 'with_patch_head': False, **(head or {})}
         head.setdefault('in_channels', self._embed_dims(backbone))
         super().__init__(backbone=backbone, head=head, **kwargs)
+        depth = len(self.backbone.layers)
+        if not 1 <= self.cam_cfg['last_n'] <= depth:  # fail at build time, not hours later
+            raise ValueError(f"cam_cfg.last_n={self.cam_cfg['last_n']} must be in [1, {depth}] "
+                             f'(the backbone has {depth} blocks)')
 
     @staticmethod
     def _embed_dims(backbone: dict) -> int:

@@ -1,0 +1,8 @@
+_base_ = [
+    '../_base_/models/mctformer-v1_deit-s.py',
+    '../_base_/datasets/coco14_cls_224.py',
+    '../_base_/schedules/mctformer_adamw_60e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(num_classes=80)
+cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

@@ -1,0 +1,119 @@
+"""Test a model, or generate its CAMs (a thin wrapper around mmengine's Runner).
+
+    python tools/test.py CONFIG CHECKPOINT                    # the config's test loop
+    python tools/test.py CONFIG CHECKPOINT --cam-out DIR      # CAM files for cam_dataloader
+        [--scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
+        [--refine | --no-refine] [--overlay] [--eval-seeds]
+    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
+
+CAM generation resumes: images whose file exists are skipped, so rerunning an
+interrupted job finishes it. With --eval-seeds, rank 0 then scores the seeds
+(mIoU/FP/FN over a background-threshold sweep) on the config's ``cam_eval``
+split and writes DIR/seed_eval/.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import get_rank, barrier  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmdoei.datasets.utils import read_split  # noqa: E402
+from mmdoei.evaluation import build_report, evaluate_cam_dir, format_report, write_report  # noqa: E402
+from mmdoei.utils.config import set_data_root  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a model or generate its CAMs')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--work-dir')
+    parser.add_argument('--data-root', help='set every data_root in the config')
+    cam = parser.add_argument_group('CAM generation')
+    cam.add_argument('--cam-out', help='write {img_id}.npz CAMs of cam_dataloader here')
+    cam.add_argument('--scales', type=float, nargs='+', help='image scales (default: cam_gen.scales)')
+    cam.add_argument('--no-flip', action='store_true', help='do not add flipped images')
+    cam.add_argument('--cam-type', help='CAM type, e.g. fused / patchcam / mct (MCTformer-V2)')
+    cam.add_argument('--last-n', type=int, help='sum attention of the last n blocks')
+    cam.add_argument('--refine', dest='refine', action='store_true', default=None,
+                     help='patch-affinity refinement on')
+    cam.add_argument('--no-refine', dest='refine', action='store_false', help='refinement off')
+    cam.add_argument('--overlay', action='store_true', help='also write overlay PNGs (first 50 images)')
+    cam.add_argument('--eval-seeds', action='store_true', help='score the seeds afterwards (cam_eval)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def cam_settings(cfg: Config, args: argparse.Namespace) -> dict:
+    """The CAMGenerationLoop config from the config's cam_gen and the command line."""
+    gen = dict(cfg.get('cam_gen', {}))
+    if args.scales:
+        gen['scales'] = args.scales
+    if args.no_flip:
+        gen['flip'] = False
+    overrides = dict(type=args.cam_type, last_n=args.last_n, refine=args.refine)
+    gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in overrides.items() if v is not None}}
+    return dict(type='CAMGenerationLoop', out_dir=args.cam_out, overlay=args.overlay, **gen)
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.data_root is not None:
+        set_data_root(cfg, args.data_root)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.cam_out:
+        if 'cam_dataloader' not in cfg:
+            raise KeyError(f'{args.config} has no cam_dataloader to generate CAMs for')
+        cfg.test_dataloader = cfg.cam_dataloader
+        cfg.test_cfg = cam_settings(cfg, args)
+        cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
+    return cfg
+
+
+def eval_seeds(cfg: Config, cam_dir: str) -> None:
+    """Score the CAM folder on ``cam_eval`` and write ``cam_dir/seed_eval``."""
+    ev = cfg.get('cam_eval')
+    if ev is None:
+        raise KeyError('the config has no cam_eval section to score seeds with')
+    ids = read_split(osp.join(ev['data_root'], ev['split']))
+    result = evaluate_cam_dir(cam_dir, osp.join(ev['data_root'], ev['gt_dir']), ids,
+                              num_classes=ev['num_classes'], listed_by=ev['split'])
+    report = build_report(result)
+    print('\n' + format_report(report))
+    write_report(report, osp.join(cam_dir, 'seed_eval'))
+
+
+def main() -> None:
+    args = parse_args()
+    if args.eval_seeds and not args.cam_out:
+        raise SystemExit('--eval-seeds needs --cam-out')
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.test()
+    if args.eval_seeds:
+        barrier()
+        if get_rank() == 0:
+            eval_seeds(cfg, args.cam_out)
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
