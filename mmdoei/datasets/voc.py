@@ -8,7 +8,7 @@ from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
 from .categories import VOC_CLASSES
-from .utils import check_files_exist, read_label_png, read_split
+from .utils import check_files_exist, image_size, read_label_png, read_split
 
 
 def resolve(data_root: str, path: Optional[str]) -> Optional[str]:
@@ -71,11 +71,34 @@ def labels_from_mask(path: str, num_classes: int, ignore_index: int = 255) -> Li
 
 
 class _WSSSDatasetMixin:
-    """Names the image when loading a sample fails.
+    """Names the image when loading a sample fails, and checks image sizes up front.
 
     mmcv's ``LoadImageFromFile`` already says "failed to load image: <path>"
     for an undecodable file, but other pipeline errors do not name the sample.
+
+    Args:
+        min_size: If set, every image's shorter side must be at least this
+            (one ViT patch, say); checked from the image headers when the
+            dataset is built, so a bad file stops the run before training.
     """
+
+    def __init__(self, *args, min_size: Optional[int] = None, **kwargs) -> None:
+        self.min_size = min_size
+        super().__init__(*args, **kwargs)
+
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if self.min_size:
+            paths = [self.get_data_info(i)['img_path'] for i in range(len(self))]
+            small = [(p, image_size(p)) for p in paths]
+            small = [(p, hw) for p, hw in small if min(hw) < self.min_size]
+            if small:
+                shown = '\n'.join(f'  {p}: {h} x {w}' for p, (h, w) in small[:5])
+                more = f'\n  ... and {len(small) - 5} more' if len(small) > 5 else ''
+                raise ValueError(f'{len(small)} image(s) smaller than {self.min_size} pixels (one '
+                                 f'patch) on a side:\n{shown}{more}')
 
     def prepare_data(self, idx: int):
         try:

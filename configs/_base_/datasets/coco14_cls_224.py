@@ -11,7 +11,7 @@ train_dataloader = dict(dataset=dict(
     _delete_=True, type=dataset_type, data_root=data_root,
     ann_file='annotations/instances_train2014.json',
     data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014'),
-    pipeline={{_base_.train_pipeline}}))
+    pipeline={{_base_.train_pipeline}}, min_size=16))
 val_dataloader = dict(dataset=dict(
     _delete_=True, type=dataset_type, data_root=data_root,
     ann_file='annotations/instances_val2014.json',
@@ -22,6 +22,6 @@ cam_dataloader = dict(dataset=dict(
     _delete_=True, type=dataset_type, data_root=data_root,
     ann_file='annotations/instances_train2014.json',
     data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014'),
-    pipeline={{_base_.cam_pipeline}}))
+    pipeline={{_base_.cam_pipeline}}, min_size=16))
 cam_eval = dict(_delete_=True, data_root=data_root, split='train_id.txt',
                 gt_dir='SegmentationClass/train2014', num_classes=num_classes + 1)

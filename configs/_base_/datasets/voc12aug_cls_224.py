@@ -42,7 +42,8 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=5,
     dataset=dict(type=dataset_type, data_root=data_root,
-                 split='ImageSets/Segmentation/train_aug.txt', pipeline=train_pipeline),
+                 split='ImageSets/Segmentation/train_aug.txt', pipeline=train_pipeline,
+                 min_size=16),  # refuse images smaller than one patch before training
     sampler=dict(type='DefaultSampler', shuffle=True),
 )
 val_dataloader = dict(
@@ -62,7 +63,8 @@ cam_dataloader = dict(
     batch_size=1,
     num_workers=2,
     dataset=dict(type=dataset_type, data_root=data_root,
-                 split='ImageSets/Segmentation/train_aug.txt', pipeline=cam_pipeline),
+                 split='ImageSets/Segmentation/train_aug.txt', pipeline=cam_pipeline,
+                 min_size=16),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 cam_eval = dict(data_root=data_root, split='ImageSets/Segmentation/train.txt',
