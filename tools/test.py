@@ -25,8 +25,8 @@ from mmengine.dist import get_rank, barrier  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmdoei.datasets.utils import read_split  # noqa: E402
-from mmdoei.evaluation import build_report, evaluate_cam_dir, format_report, write_report  # noqa: E402
+from mmdoei.apis import cam_generation_cfg, evaluate_seeds  # noqa: E402
+from mmdoei.evaluation import format_report, write_report  # noqa: E402
 from mmdoei.utils.config import set_data_root  # noqa: E402
 
 
@@ -55,18 +55,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def cam_settings(cfg: Config, args: argparse.Namespace) -> dict:
-    """The CAMGenerationLoop config from the config's cam_gen and the command line."""
-    gen = dict(cfg.get('cam_gen', {}))
-    if args.scales:
-        gen['scales'] = args.scales
-    if args.no_flip:
-        gen['flip'] = False
-    overrides = dict(type=args.cam_type, last_n=args.last_n, refine=args.refine)
-    gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return dict(type='CAMGenerationLoop', out_dir=args.cam_out, overlay=args.overlay, **gen)
-
-
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
@@ -79,25 +67,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.cam_out:
-        if 'cam_dataloader' not in cfg:
-            raise KeyError(f'{args.config} has no cam_dataloader to generate CAMs for')
-        cfg.test_dataloader = cfg.cam_dataloader
-        cfg.test_cfg = cam_settings(cfg, args)
-        cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
+        cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
+                           flip=False if args.no_flip else None, overlay=args.overlay,
+                           cam_cfg=dict(type=args.cam_type, last_n=args.last_n, refine=args.refine))
     return cfg
-
-
-def eval_seeds(cfg: Config, cam_dir: str) -> None:
-    """Score the CAM folder on ``cam_eval`` and write ``cam_dir/seed_eval``."""
-    ev = cfg.get('cam_eval')
-    if ev is None:
-        raise KeyError('the config has no cam_eval section to score seeds with')
-    ids = read_split(osp.join(ev['data_root'], ev['split']))
-    result = evaluate_cam_dir(cam_dir, osp.join(ev['data_root'], ev['gt_dir']), ids,
-                              num_classes=ev['num_classes'], listed_by=ev['split'])
-    report = build_report(result)
-    print('\n' + format_report(report))
-    write_report(report, osp.join(cam_dir, 'seed_eval'))
 
 
 def main() -> None:
@@ -110,7 +83,9 @@ def main() -> None:
     if args.eval_seeds:
         barrier()
         if get_rank() == 0:
-            eval_seeds(cfg, args.cam_out)
+            report = evaluate_seeds(cfg, args.cam_out)
+            print('\n' + format_report(report))
+            write_report(report, osp.join(args.cam_out, 'seed_eval'))
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
 

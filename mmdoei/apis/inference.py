@@ -1,0 +1,108 @@
+"""The few functions a notebook user calls.
+
+    from mmdoei.apis import init_model, inference_cams, show_cams
+    model = init_model('configs/doei/mct_voc.py', 'doei-mct_voc.pth')
+    result = inference_cams(model, 'demo.jpg')            # labels predicted if not given
+    show_cams('demo.jpg', result, out_file='demo_cams.png')
+"""
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS, TRANSFORMS
+from torch import nn
+
+from mmdoei.cam.inference import cam_overlay, multiscale_cams
+from mmdoei.utils import atomic_write
+
+ImageLike = Union[str, Path, np.ndarray]
+
+
+def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+               device: str = 'cpu', **cfg_options) -> nn.Module:
+    """Build a stage-1 classifier from a config and load its weights.
+
+    ``cfg_options`` update ``model`` (e.g. ``doei=dict(...)`` to switch DOEI on
+    for CAM extraction only). The backbone's pretrained ``init_cfg`` is dropped
+    when a checkpoint is given (its weights are replaced anyway).
+    """
+    cfg = Config.fromfile(config) if not isinstance(config, Config) else config
+    model_cfg = cfg.model.copy()
+    model_cfg.update(cfg_options)
+    if checkpoint is not None:
+        model_cfg.setdefault('backbone', {})['init_cfg'] = None
+    if 'data_preprocessor' in cfg and 'data_preprocessor' not in model_cfg:
+        model_cfg['data_preprocessor'] = cfg.data_preprocessor
+    model = MODELS.build(model_cfg)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    else:
+        model.init_weights()
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def _load(model: nn.Module, img: ImageLike) -> Dict:
+    """The image through the config's CAM pipeline (or a plain loader) and the preprocessor."""
+    pipeline = model.cfg.get('cam_pipeline') if hasattr(model, 'cfg') else None
+    pipeline = pipeline or [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    if isinstance(img, np.ndarray):  # BGR uint8, as mmcv reads images
+        pipeline = [p for p in pipeline if p['type'] != 'LoadImageFromFile']
+        data = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+    else:
+        data = dict(img_path=str(img))
+    data = Compose([TRANSFORMS.build(t) for t in pipeline])(data)  # mmpretrain's scope
+    batch = model.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
+    batch['bgr'] = data['inputs'].permute(1, 2, 0).numpy()
+    return batch
+
+
+@torch.no_grad()
+def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[int]] = None,
+                   scales: Sequence[float] = (1.0, ), flip: bool = True, thr: float = 0.5,
+                   **cam_cfg) -> Dict:
+    """CAMs of one image (a path, or a BGR uint8 array).
+
+    Args:
+        labels: 0-based classes to map; by default those the model predicts
+            with score >= ``thr`` (the top one if none does).
+        scales, flip: Multi-scale and flip, as in CAM generation.
+        **cam_cfg: Overrides of the model's CAM settings.
+
+    Returns:
+        ``dict(labels, scores, cams)``: ``cams`` is ``(K, H, W)`` float32 in
+        [0, 1] at the image's size; ``scores`` the sigmoid scores of all classes.
+    """
+    batch = _load(model, img)
+    x = batch['inputs']
+    scores = torch.sigmoid(model(x)[0])[0]
+    if labels is None:
+        labels = torch.where(scores >= thr)[0].tolist() or [int(scores.argmax())]
+    cams = multiscale_cams(model, x, labels, scales, flip, **cam_cfg)
+    return dict(labels=list(labels), scores=scores.numpy(), cams=cams.numpy(),
+                image=np.ascontiguousarray(batch['bgr'][..., ::-1]))
+
+
+def show_cams(img: ImageLike, result: Dict, out_file: Optional[str] = None,
+              class_names: Optional[Sequence[str]] = None) -> np.ndarray:
+    """One row of overlays (one per class) as an RGB array; saved if ``out_file``."""
+    rgb = result.get('image')
+    if rgb is None:
+        rgb = cv2.imread(str(img))[..., ::-1] if not isinstance(img, np.ndarray) else img[..., ::-1]
+    tiles = []
+    for k, c in enumerate(result['labels']):
+        tile = cam_overlay(rgb, result['cams'][k])
+        name = class_names[c] if class_names else str(c)
+        cv2.putText(tile, name, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        tiles.append(tile)
+    row = np.concatenate([rgb] + tiles, axis=1)
+    if out_file:
+        ok, buf = cv2.imencode('.png', row[..., ::-1])
+        with atomic_write(out_file) as f:
+            f.write(buf.tobytes())
+    return row
