@@ -5,12 +5,16 @@ Two gaps, both described in ENVIRONMENT.md:
 1. Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
    the few non-tensor objects mmengine pickles into its checkpoints (the
    message hub's ``HistoryBuffer``, the numpy arrays and scalars it holds, and
-   its four statistics methods, pickled as ``getattr(HistoryBuffer, 'min')``
-   and so on), so ``resume`` fails. We keep ``weights_only=True`` and
+   a few functions pickled by reference as ``getattr(Class, 'name')``: the
+   buffer's four statistics methods and ``OneCycleParamScheduler``'s annealing
+   function), so ``resume`` fails. We keep ``weights_only=True`` and
    allow-list exactly those globals. ``getattr`` is not allowed as such: the
    name ``builtins.getattr`` resolves to a function that returns only those
-   four methods of ``HistoryBuffer`` and refuses anything else. Nothing here
-   ever falls back to full unpickling, which would run code from the file.
+   attributes and refuses anything else, and ``OneCycleParamScheduler``
+   resolves to an inert token that only that function accepts (the class
+   itself is never handed to the unpickler, so a file cannot call it).
+   Nothing here ever falls back to full unpickling, which would run code from
+   the file.
 2. ``launcher='pytorch'`` calls ``torch.cuda.set_device`` unconditionally and
    wraps the model with ``device_ids=[LOCAL_RANK]``, so ``torchrun`` fails on a
    machine without a GPU. When CUDA is unavailable (and only then) we start the
@@ -28,22 +32,52 @@ import torch.distributed as torch_dist
 _APPLIED = False
 
 
-_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+class _ClassToken:
+    """Stands for a class in a checkpoint whose only use there is ``getattr``."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __repr__(self) -> str:
+        return f'<token for {self.cls.__qualname__}>'
+
+    def __call__(self, *args, **kwargs):
+        raise pickle.UnpicklingError(f'checkpoint tries to call {self.cls.__qualname__}, which mmdoei '
+                                     'does not allow (checkpoints are loaded with weights_only=True)')
 
 
-def history_buffer_getattr(obj: object, name: str) -> object:
+def _getattr_allowed() -> dict:
+    """(object the unpickler sees, attribute) -> value, for every getattr mmengine pickles."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
+    allowed = {(HistoryBuffer, n): getattr(HistoryBuffer, n) for n in ('min', 'max', 'current', 'mean')}
+    allowed.update({(_ONE_CYCLE, n): getattr(OneCycleParamScheduler, n)
+                    for n in ('_annealing_cos', '_annealing_linear')})
+    return allowed
+
+
+def checkpoint_getattr(obj: object, name: str) -> object:
     """``getattr`` as mmengine checkpoints use it, and for nothing else.
 
     ``HistoryBuffer.__getstate__`` pickles its statistics methods by reference,
-    which pickle writes as ``getattr(HistoryBuffer, 'min')``; allowing the real
-    ``getattr`` would let a crafted file walk to any attribute.
+    and ``OneCycleParamScheduler`` keeps its annealing function as an
+    attribute; pickle writes both as ``getattr(Class, 'name')``. Allowing the
+    real ``getattr`` would let a crafted file walk to any attribute.
     """
-    from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(
-        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
-        'methods are allowed (mmdoei loads checkpoints with weights_only=True)')
+    try:
+        return _getattr_allowed()[(obj, name)]
+    except (KeyError, TypeError):
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for getattr({obj!r}, {name!r}), which mmdoei does not allow '
+            '(checkpoints are loaded with weights_only=True)') from None
+
+
+def _one_cycle_token() -> _ClassToken:
+    from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
+    return _ClassToken(OneCycleParamScheduler)
+
+
+_ONE_CYCLE = _one_cycle_token()
 
 
 def checkpoint_safe_globals() -> List[object]:
@@ -61,7 +95,8 @@ def checkpoint_safe_globals() -> List[object]:
         np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
         np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
     return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes,
-            (history_buffer_getattr, 'builtins.getattr')]
+            (checkpoint_getattr, 'builtins.getattr'),
+            (_ONE_CYCLE, 'mmengine.optim.scheduler.param_scheduler.OneCycleParamScheduler')]
 
 
 def _allow_checkpoint_globals() -> None:

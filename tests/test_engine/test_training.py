@@ -92,5 +92,27 @@ def test_weights_only_refuses_other_getattr():
     buf = io.BytesIO()
     torch.save({'x': Evil()}, buf)
     buf.seek(0)
-    with pytest.raises(pickle.UnpicklingError, match="only HistoryBuffer statistics methods"):
+    with pytest.raises(pickle.UnpicklingError, match=r"getattr\(<class .*HistoryBuffer'>, '__init__'\), "
+                                                     'which mmdoei does not allow'):
+        torch.load(buf, weights_only=True)
+
+
+def test_one_cycle_scheduler_state_loads_and_its_class_cannot_be_called():
+    from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = OneCycleParamScheduler(opt, 'lr', eta_max=0.1, total_steps=10)
+    buf = io.BytesIO()
+    torch.save({'param_schedulers': [sched.state_dict()]}, buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)['param_schedulers'][0]
+    assert state['anneal_func'] is OneCycleParamScheduler._annealing_cos
+
+    class CallsTheClass:
+        def __reduce__(self):
+            return OneCycleParamScheduler, (None, 'lr')
+
+    buf = io.BytesIO()
+    torch.save(CallsTheClass(), buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match='tries to call OneCycleParamScheduler'):
         torch.load(buf, weights_only=True)
