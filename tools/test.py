@@ -18,13 +18,13 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
 import torch.distributed as torch_dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.dist import get_rank, barrier  # noqa: E402
+from mmengine.dist import barrier, get_rank  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
 from mmdoei.apis import cam_generation_cfg, evaluate_seeds  # noqa: E402
 from mmdoei.evaluation import format_report, write_report  # noqa: E402
 from mmdoei.utils.config import set_data_root  # noqa: E402

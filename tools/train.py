@@ -1,7 +1,7 @@
 """Train any mmdoei stage from a config (a thin wrapper around mmengine's Runner).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-                          [--cfg-options key=value ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--data-root DIR] [--resume [CKPT]]
+                          [--amp] [--cfg-options key=value ...]
     bash tools/dist_train.sh CONFIG GPUS [same options]
 """
 import argparse
@@ -11,13 +11,13 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
 import torch.distributed as torch_dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-
-from mmdoei.utils.config import set_data_root  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
+from mmdoei.utils.config import set_data_root  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

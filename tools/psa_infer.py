@@ -1,0 +1,63 @@
+"""Pseudo masks by AffinityNet's random walk (stage 2 of the pipeline).
+
+    python tools/psa_infer.py CONFIG CHECKPOINT --cam-dir CAMS --out-dir MASKS
+        [--data-root DIR] [--no-eval] [--work-dir DIR] [--cfg-options k=v ...]
+    torchrun --nproc_per_node=N tools/psa_infer.py ... --launcher pytorch
+
+Writes MASKS/{img_id}.png (VOC-palette PNGs: 0 background, c + 1 class c) for the
+images of the config's test_dataloader, atomically. Images whose mask exists are
+skipped, so rerunning an interrupted job finishes it. Every CAM file still needed
+is checked (present, readable, classes = image labels, size = image size) before
+the model is built. Unless --no-eval, the masks written are scored with the seed
+metric (mask mode) against the dataset's GT masks.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
+import mmdoei.psa  # noqa: E402,F401  the pseudo-label stage's models, transforms, hooks
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+
+from mmdoei.psa import run_psa_inference  # noqa: E402
+from mmdoei.utils.config import set_data_root  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help='AffinityNet checkpoint (tools/train.py output)')
+    parser.add_argument('--cam-dir', required=True, help='stage-1 CAM files {img_id}.npz')
+    parser.add_argument('--out-dir', required=True, help='where the pseudo-mask PNGs go')
+    parser.add_argument('--data-root', help='set every data_root in the config')
+    parser.add_argument('--no-eval', action='store_true', help='do not score the masks (no GT masks)')
+    parser.add_argument('--work-dir', help='logs (default work_dirs/psa_infer/CONFIG)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.data_root is not None:
+        set_data_root(cfg, args.data_root)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    metrics = run_psa_inference(cfg, args.checkpoint, args.cam_dir, args.out_dir, launcher=args.launcher,
+                                evaluate=not args.no_eval, work_dir=args.work_dir)
+    if metrics:
+        print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
