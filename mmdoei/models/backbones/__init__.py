@@ -1,3 +1,4 @@
+from .conformer import TransCAMConformer
 from .mct_vit import MCTVisionTransformer
 
-__all__ = ['MCTVisionTransformer']
+__all__ = ['MCTVisionTransformer', 'TransCAMConformer']

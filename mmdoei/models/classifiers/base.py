@@ -10,6 +10,13 @@ from torch import Tensor
 from mmdoei.doei import attach_doei
 
 
+def vit_embed_dims(backbone: dict) -> int:
+    """Channels of a ViT backbone config (``arch`` a name of mmpretrain's arch zoo or a dict)."""
+    from mmpretrain.models.backbones import VisionTransformer
+    arch = backbone.get('arch', 'deit-small')
+    return arch['embed_dims'] if isinstance(arch, dict) else VisionTransformer.arch_zoo[arch]['embed_dims']
+
+
 class WSSSClassifier(BaseClassifier):
     """A multilabel classifier whose :meth:`cams` gives class activation maps.
 

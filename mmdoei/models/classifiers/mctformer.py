@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from mmdoei.cam.functional import class_to_patch_attention, patch_affinity, refine_with_affinity
-from .base import WSSSClassifier
+from .base import WSSSClassifier, vit_embed_dims
 
 CAM_TYPES_V2 = ('fused', 'patchcam', 'mct')
 
@@ -40,18 +40,12 @@ class MCTformerV1(WSSSClassifier):
                  head: Optional[dict] = None, **kwargs) -> None:
         backbone = _mct_backbone(backbone or {}, num_classes)
         head = {'type': 'MCTHead', 'num_classes': num_classes, 'with_patch_head': False, **(head or {})}
-        head.setdefault('in_channels', self._embed_dims(backbone))
+        head.setdefault('in_channels', vit_embed_dims(backbone))
         super().__init__(backbone=backbone, head=head, **kwargs)
         depth = len(self.backbone.layers)
         if not 1 <= self.cam_cfg['last_n'] <= depth:  # fail at build time, not hours later
             raise ValueError(f"cam_cfg.last_n={self.cam_cfg['last_n']} must be in [1, {depth}] "
                              f'(the backbone has {depth} blocks)')
-
-    @staticmethod
-    def _embed_dims(backbone: dict) -> int:
-        from mmdoei.models.backbones.mct_vit import MCTVisionTransformer
-        arch = backbone.get('arch', 'deit-small')
-        return arch['embed_dims'] if isinstance(arch, dict) else MCTVisionTransformer.arch_zoo[arch]['embed_dims']
 
     def cams(self, inputs: Tensor, last_n: Optional[int] = None, refine: Optional[bool] = None) -> Tensor:
         """Class-to-patch attention of the last ``last_n`` blocks, ``(B, C, h, w)``."""

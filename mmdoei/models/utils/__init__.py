@@ -1,4 +1,9 @@
-from .checkpoint import (convert_mctformer, is_timm_vit, timm_vit_to_mmpretrain, to_mmpretrain_vit,
-                         unwrap_state_dict)
+from .checkpoint import (convert_mctformer, convert_transcam, convert_tscam, is_timm_conformer,
+                         is_timm_vit, strip_prefix, timm_conformer_to_mmpretrain, timm_vit_to_mmpretrain,
+                         to_mmpretrain_conformer, to_mmpretrain_vit, unwrap_state_dict)
 
-__all__ = ['convert_mctformer', 'is_timm_vit', 'timm_vit_to_mmpretrain', 'to_mmpretrain_vit', 'unwrap_state_dict']
+__all__ = [
+    'convert_mctformer', 'convert_transcam', 'convert_tscam', 'is_timm_conformer', 'is_timm_vit',
+    'strip_prefix', 'timm_conformer_to_mmpretrain', 'timm_vit_to_mmpretrain', 'to_mmpretrain_conformer',
+    'to_mmpretrain_vit', 'unwrap_state_dict'
+]

@@ -94,3 +94,120 @@ def convert_mctformer(ckpt: Mapping) -> 'OrderedDict[str, Tensor]':
         elif not k.startswith('ln1.'):
             out['backbone.' + k] = v
     return out
+
+
+# ---------------------------------------------------------------------------
+# TS-CAM and TransCAM (Conformer)
+# ---------------------------------------------------------------------------
+
+# Inside Conformer's transformer blocks (``trans_1`` and ``conv_trans_N.trans_block``)
+# the original Conformer/TransCAM code uses timm's block names.
+_CONFORMER_BLOCK = r'^(trans_1|conv_trans_\d+\.trans_block)\.'
+_TIMM_CONFORMER_TO_MMPRETRAIN = [
+    (_CONFORMER_BLOCK + r'norm1\.', r'\1.ln1.'),
+    (_CONFORMER_BLOCK + r'norm2\.', r'\1.ln2.'),
+    (_CONFORMER_BLOCK + r'mlp\.fc1\.', r'\1.ffn.layers.0.0.'),
+    (_CONFORMER_BLOCK + r'mlp\.fc2\.', r'\1.ffn.layers.1.'),
+]
+
+
+def strip_prefix(state: Mapping[str, Tensor], prefix: str = 'module.') -> Dict[str, Tensor]:
+    """Remove ``prefix`` from every key that has it (``module.`` from DataParallel saves)."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+
+
+def is_timm_conformer(state: Mapping[str, Tensor]) -> bool:
+    """True for the original Conformer key names (``trans_1.norm1.weight``,
+    ``conv_trans_2.trans_block.mlp.fc1.weight``), as Conformer's and TransCAM's code save them."""
+    return any(re.match(_CONFORMER_BLOCK + r'(norm1|norm2|mlp)\.', k) for k in state)
+
+
+def timm_conformer_to_mmpretrain(state: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
+    """Rename an original Conformer state dict to mmpretrain's ``Conformer`` keys.
+
+    Only the transformer blocks differ (``norm1`` -> ``ln1``, ``mlp.fc1`` ->
+    ``ffn.layers.0.0`` ...); the CNN branch, the coupling units, ``cls_token``,
+    ``trans_patch_conv`` and ``trans_norm`` have the same names in both. The
+    classifier heads (``conv_cls_head``, ``trans_cls_head``) are kept as they are.
+    """
+    out = OrderedDict()
+    for k, v in state.items():
+        for pattern, repl in _TIMM_CONFORMER_TO_MMPRETRAIN:
+            new, n = re.subn(pattern, repl, k)
+            if n:
+                k = new
+                break
+        out[k] = v
+    return out
+
+
+def to_mmpretrain_conformer(ckpt: Mapping, prefix: Optional[str] = None) -> Dict[str, Tensor]:
+    """Conformer backbone state dict in mmpretrain names from any supported checkpoint.
+
+    Args:
+        ckpt: A loaded checkpoint: the Conformer release (``Conformer_small_patch16.pth``,
+            ``{'model': ...}`` or bare, original names), a TransCAM checkpoint
+            (bare, original names), an mmpretrain Conformer classifier
+            (``{'state_dict': {'backbone.conv1.weight', ...}}``) or a bare backbone
+            state dict. A DataParallel ``module.`` prefix is removed.
+        prefix: Keep only keys under this prefix and strip it; by default
+            ``'backbone.'`` when such keys exist.
+
+    The heads (``conv_cls_head``, ``trans_cls_head``) of original-format files
+    stay in the result; a backbone reports them as unexpected keys.
+    """
+    state = strip_prefix(unwrap_state_dict(ckpt), 'module.')
+    if is_timm_conformer(state):
+        state = timm_conformer_to_mmpretrain(state)
+    if prefix is None and any(k.startswith('backbone.') for k in state):
+        prefix = 'backbone.'
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return state
+
+
+def convert_tscam(ckpt: Mapping) -> 'OrderedDict[str, Tensor]':
+    """A TS-CAM checkpoint (vasgaowei/TS-CAM, DeiT backbone) as a state dict of
+    :class:`~mmdoei.models.TSCAM`.
+
+    The authors save ``{'epoch', 'state_dict', 'best_map'}`` from a
+    ``DataParallel`` model, so keys carry ``module.``; the rest are timm ViT
+    names plus the conv head ``head.weight (K, D, 3, 3)``.
+
+    - ViT keys go under ``backbone.`` in mmpretrain names, the final ``norm.*``
+      (which TS-CAM applies) as ``backbone.ln1.*``;
+    - the conv head becomes ``head.conv.*``.
+    """
+    state = strip_prefix(unwrap_state_dict(ckpt), 'module.')
+    out = OrderedDict()
+    for k, v in timm_vit_to_mmpretrain(state).items():
+        if k.startswith('head.'):
+            out['head.conv.' + k[len('head.'):]] = v
+        else:
+            out['backbone.' + k] = v
+    return out
+
+
+def convert_transcam(ckpt: Mapping, num_background: int = 1) -> 'OrderedDict[str, Tensor]':
+    """A TransCAM checkpoint (liruiwen/TransCAM) as a state dict of :class:`~mmdoei.models.TransCAM`.
+
+    The authors save ``model.module.state_dict()`` bare, in the original
+    Conformer names, with heads of 21 outputs: ``conv_cls_head`` (a 3x3 conv)
+    and ``trans_cls_head`` (a linear layer), output 0 being the background.
+    Their loss and CAMs use outputs ``1:`` only, so output 0 never receives a
+    gradient and never reaches a result; our heads have the 20 foreground
+    outputs and the first ``num_background`` rows are dropped here. The 20
+    foreground logits and CAMs are then exactly theirs.
+
+    - backbone keys go under ``backbone.`` in mmpretrain names;
+    - ``conv_cls_head.*`` / ``trans_cls_head.*`` become ``head.conv_cls_head.*`` /
+      ``head.trans_cls_head.*`` without their first ``num_background`` rows.
+    """
+    state = timm_conformer_to_mmpretrain(strip_prefix(unwrap_state_dict(ckpt), 'module.'))
+    out = OrderedDict()
+    for k, v in state.items():
+        if k.startswith(('conv_cls_head.', 'trans_cls_head.')):
+            out['head.' + k] = v[num_background:]
+        else:
+            out['backbone.' + k] = v
+    return out
