@@ -1,6 +1,6 @@
 """The WSSS stage-1 demo on embedded synthetic data: baseline against DOEI.
 
-    python tools/demo.py [--model mctformer-v2] [--out-dir demo_out] [--epochs 60]
+    python tools/demo.py [--model mctformer-v2|tscam|transcam|all] [--out-dir demo_out] [--epochs 60]
 
 1. writes the synthetic VOC-layout data set (seeded; kept for reruns),
 2. trains the baseline and the same model with DOEI (configs/demo/),
@@ -41,12 +41,17 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     'mctformer-v2': ('configs/demo/mctformer-v2_vit-4l128_synthetic-64.py',
                      'configs/demo/doei-mctformer-v2_vit-4l128_synthetic-64.py'),
+    'tscam': ('configs/demo/tscam_vit-4l128_synthetic-64.py',
+              'configs/demo/doei-tscam_vit-4l128_synthetic-64.py'),
+    'transcam': ('configs/demo/transcam_conformer-6l128_synthetic-128.py',
+                 'configs/demo/doei-transcam_conformer-6l128_synthetic-128.py'),
 }
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--model', choices=sorted(MODELS), default='mctformer-v2')
+    parser.add_argument('--model', choices=sorted(MODELS) + ['all'], default='mctformer-v2',
+                        help='the baseline to run with and without DOEI (all: the three)')
     parser.add_argument('--out-dir', default='demo_out')
     parser.add_argument('--epochs', type=int, help='training epochs (default: the config, 60)')
     parser.add_argument('--num-train', type=int, default=400, help='synthetic train_aug images')
@@ -78,12 +83,15 @@ def run_variant(name: str, config: str, data_root: Path, out: Path, epochs, seed
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = str(work)
     ckpt = work / f'epoch_{cfg.train_cfg.max_epochs}.pth'
-    t0 = time.time()
+    timing = work / 'train_seconds.txt'  # kept so that a rerun reports the same table
     if not ckpt.exists():
         print(f'[demo] {name}: training {cfg.train_cfg.max_epochs} epochs ({config})')
         cfg.experiment_name = f'{name}_train'
+        t0 = time.time()
         Runner.from_cfg(cfg.copy()).train()
-    t_train = time.time() - t0
+        with atomic_write(timing, 'w') as f:
+            f.write(f'{time.time() - t0:.1f}\n')
+    t_train = float(timing.read_text()) if timing.exists() else float('nan')
     cam_dir = work / 'cams'
     print(f'[demo] {name}: CAMs of the train split -> {cam_dir}')
     test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=True)
@@ -136,11 +144,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     data_root = make_data(out, args.num_train)
-    base_cfg, doei_cfg = MODELS[args.model]
-    names = (args.model, f'doei+{args.model}')
     reports = {}
-    for name, config in zip(names, (base_cfg, doei_cfg)):
-        reports[name] = run_variant(name, config, data_root, out, args.epochs, args.seed)
+    for model in (MODELS if args.model == 'all' else [args.model]):
+        for name, config in zip((model, f'doei+{model}'), MODELS[model]):
+            reports[name] = run_variant(name, config, data_root, out, args.epochs, args.seed)
+    names = list(reports)
     table = summary_table(reports)
     image = comparison_image(data_root, out, names)
     cmd = 'python tools/demo.py ' + ' '.join(sys.argv[1:])

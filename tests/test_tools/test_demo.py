@@ -1,0 +1,29 @@
+"""The README's main job, tools/demo.py, at a few images and one epoch."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize('model', ['mctformer-v2', 'transcam'])
+def test_demo_runs_and_reports(tmp_path, model):
+    out = tmp_path / 'demo'
+    cmd = [sys.executable, str(ROOT / 'tools/demo.py'), '--model', model, '--out-dir', str(out),
+           '--epochs', '1', '--num-train', '24']
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary) == [model, f'doei+{model}']
+    for r in summary.values():
+        assert 0 <= r['mIoU'] <= 100 and 0 <= r['best_threshold'] <= 1
+    table = (out / 'summary.md').read_text()
+    assert f'| doei+{model} |' in table and (out / 'comparison.png').stat().st_size > 0
+    assert list((out / model / 'cams' / 'overlays').glob('*.png'))
+    # A rerun keeps what is done: no training again.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert again.returncode == 0 and f'[demo] {model}: training' not in again.stdout
+    assert json.loads((out / 'summary.json').read_text()) == summary
