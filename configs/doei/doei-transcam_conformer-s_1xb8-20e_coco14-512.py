@@ -1,15 +1,6 @@
-# DOEI + TransCAM. Every DOEI option is listed with its value (DOEI-SPEC.md;
-# mmdoei.doei.DOEIConfig documents each). DOEI acts on the outputs of
-# Conformer's 12 transformer blocks (trans_1 and conv_trans_2..12.trans_block),
-# which then also feed the CNN branch through the coupling units; HFA reads
-# the patch embedding trans_patch_conv. One class token (C = 1): CPDO is a
-# no-op and only PPDO acts; the c2c keys are kept so that every DOEI config
-# has the same keys.
-_base_ = ['../transcam/transcam_conformer-s_1xb8-20e_coco14-512.py']
-model = dict(doei=dict(
-    layers=None,            # K: blocks 1..K (None = all, the paper's best)
-    st_p2c=0.01, af_p2c=0.5, sf_p2c=-0.1,   # PPDO: split, amplify, suppress
-    st_c2c=0.01, af_c2c=0.5, sf_c2c=-0.1,   # CPDO (no-op with one class token)
-    alpha=0.35,             # HFA weight (the paper's best)
-    ppdo=True, cpdo=True, ppdo_suppress='self',
-    in_train=True, detach_scores=False))
+# DOEI + TransCAM on COCO 2014, DOEI's settings from ../_base_/doei.py.
+# DOEI acts on the outputs of Conformer's 12 transformer blocks (trans_1 and
+# conv_trans_2..12.trans_block), which then also feed the CNN branch through the
+# coupling units; HFA reads the patch embedding trans_patch_conv.
+_base_ = ['../transcam/transcam_conformer-s_1xb8-20e_coco14-512.py', '../_base_/doei.py']
+model = dict(doei={{_base_.doei}})

@@ -18,12 +18,12 @@ from mmpretrain.models.backbones import Conformer
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from mmdoei.doei import DOEIAttention, attach_doei
 from ..utils.checkpoint import to_mmpretrain_conformer
+from .attention_maps import AttentionMapsMixin
 
 
 @MODELS.register_module()
-class TransCAMConformer(Conformer):
+class TransCAMConformer(AttentionMapsMixin, Conformer):
     """mmpretrain's Conformer with TransCAM's stride-16 CNN output and attention maps.
 
     Args:
@@ -64,11 +64,8 @@ class TransCAMConformer(Conformer):
         if not fusion_drop_path:
             for i in range(2, self.fin_stage):
                 getattr(self, f'conv_trans_{i}').fusion_block.drop_path = nn.Identity()
-        for block in self.transformer_blocks:
-            block.attn = DOEIAttention.from_attention(block.attn)
         self.last_grid: Optional[Tuple[int, int]] = None
-        if doei is not None:
-            attach_doei(self, doei)
+        self.setup_attention(doei)
 
     @property
     def transformer_blocks(self) -> List[nn.Module]:
@@ -80,11 +77,6 @@ class TransCAMConformer(Conformer):
     def cnn_channels(self) -> int:
         """Channels of the CNN branch's last map (1024 for Conformer-S)."""
         return getattr(self, f'conv_trans_{self.depths}').fusion_block.conv3.out_channels
-
-    @property
-    def doei(self):
-        """The attached :class:`~mmdoei.doei.DOEIHandle` (from ``doei=`` or a DOEIHook), or None."""
-        return getattr(self, '_doei_handle', None)
 
     def init_weights(self) -> None:
         """Conformer's own init, or load a checkpoint in any known Conformer format.
@@ -124,19 +116,3 @@ class TransCAMConformer(Conformer):
                 outs.append((x, self.trans_norm(x_t)))
         self.last_grid = grid
         return tuple(outs)
-
-    def set_need_attn(self, flag: bool) -> None:
-        """Make every transformer block keep its attention map on the next forward passes.
-
-        Blocks DOEI acts on keep theirs regardless.
-        """
-        doei_blocks = self.doei.num_layers if self.doei is not None else 0
-        for i, block in enumerate(self.transformer_blocks):
-            block.attn.need_attn = flag or i < doei_blocks
-
-    def attention_maps(self) -> List[Tensor]:
-        """Head-averaged attention ``(B, 1 + N, 1 + N)`` of every transformer block, last forward."""
-        maps = [block.attn.attn_map for block in self.transformer_blocks]
-        if any(m is None for m in maps):
-            raise RuntimeError('attention maps were not kept: call set_need_attn(True) before forward')
-        return maps

@@ -18,8 +18,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from mmdoei.doei import DOEIAttention, attach_doei
 from ..utils.checkpoint import to_mmpretrain_vit
+from .attention_maps import AttentionMapsMixin
 
 
 def resize_patch_pos_embed_mctformer(pos: Tensor, src: Tuple[int, int],
@@ -42,7 +42,7 @@ def resize_patch_pos_embed_mctformer(pos: Tensor, src: Tuple[int, int],
 
 
 @MODELS.register_module()
-class MCTVisionTransformer(VisionTransformer):
+class MCTVisionTransformer(AttentionMapsMixin, VisionTransformer):
     """ViT with ``num_class_tokens`` class tokens (MCTformer's backbone).
 
     Args:
@@ -78,15 +78,11 @@ class MCTVisionTransformer(VisionTransformer):
         self.cls_token = nn.Parameter(torch.zeros(1, num_class_tokens, self.embed_dims))
         num_patches = self.patch_resolution[0] * self.patch_resolution[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_class_tokens + num_patches, self.embed_dims))
-        for layer in self.layers:
-            layer.attn = DOEIAttention.from_attention(layer.attn)
-        if doei is not None:
-            attach_doei(self, doei)
+        self.setup_attention(doei)
 
     @property
-    def doei(self):
-        """The attached :class:`~mmdoei.doei.DOEIHandle` (from ``doei=`` or a DOEIHook), or None."""
-        return getattr(self, '_doei_handle', None)
+    def transformer_blocks(self) -> List[nn.Module]:
+        return list(self.layers)
 
     @property
     def patch_size(self) -> Tuple[int, int]:
@@ -170,19 +166,3 @@ class MCTVisionTransformer(VisionTransformer):
                 outs.append(x)
         self.last_grid = tuple(grid)
         return tuple(outs)
-
-    def set_need_attn(self, flag: bool) -> None:
-        """Make every block keep its attention map on the next forward passes.
-
-        Blocks DOEI acts on keep theirs regardless.
-        """
-        doei_blocks = self.doei.num_layers if self.doei is not None else 0
-        for i, layer in enumerate(self.layers):
-            layer.attn.need_attn = flag or i < doei_blocks
-
-    def attention_maps(self) -> List[Tensor]:
-        """Head-averaged attention ``(B, C + N, C + N)`` of every block, last forward."""
-        maps = [layer.attn.attn_map for layer in self.layers]
-        if any(m is None for m in maps):
-            raise RuntimeError('attention maps were not kept: call set_need_attn(True) before forward')
-        return maps
