@@ -11,3 +11,4 @@ __all__ = [
     'labels_from_mask', 'read_label_png', 'read_split', 'VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORIES',
     'seg_class_names', 'voc_palette'
 ]
+from . import transforms  # noqa: F401,E402  (last: it imports mmdoei.evaluation)

@@ -1,0 +1,203 @@
+"""Reading and checking the CAM files written by stage 1.
+
+Format (one file per image, ``{cam_dir}/{img_id}.npz``, see
+:mod:`mmdoei.evaluation.seed_metric`): ``keys`` int64 ``(K,)``, the image's
+0-based foreground classes, and ``cams`` float16 ``(K, H, W)`` at the original
+image size, each map min-max normalised to ``[0, 1]``. Never unpickled.
+
+:func:`read_cam` loads one file and checks it against the image (used by the
+transforms); :func:`check_cam_folder` checks a whole folder against a dataset
+from the file headers only, so a run stops before its long work with one
+error listing every bad file.
+"""
+import io
+import os.path as osp
+import sys
+import zipfile
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.utils import track_iter_progress
+
+from ..utils import image_size
+from mmdoei.evaluation.seed_metric import load_cam
+
+#: How far outside ``[0, 1]`` a stored value may be (float16 rounding).
+RANGE_TOLERANCE = 1e-3
+#: How many bad files one error message lists.
+MAX_LISTED = 10
+
+
+def sample_id(results: Mapping) -> str:
+    """The image id of a sample: ``img_id``, else the stem of ``img_path``."""
+    if results.get('img_id') is not None:
+        return str(results['img_id'])
+    if results.get('img_path'):
+        return osp.splitext(osp.basename(results['img_path']))[0]
+    raise KeyError('the sample has neither "img_id" nor "img_path" to name its CAM file')
+
+
+def sample_labels(results: Mapping) -> Optional[List[int]]:
+    """The sample's image-level labels (``gt_label``) as a sorted list, or None."""
+    labels = results.get('gt_label')
+    if labels is None:
+        return None
+    if hasattr(labels, 'detach'):
+        labels = labels.detach().cpu().numpy()
+    return sorted(int(c) for c in np.asarray(labels).reshape(-1))
+
+
+def _class_problem(keys: Sequence[int], labels: Sequence[int]) -> Optional[str]:
+    keys, labels = sorted(int(k) for k in keys), sorted(int(c) for c in labels)
+    if keys == labels:
+        return None
+    extra = sorted(set(keys) - set(labels))
+    missing = sorted(set(labels) - set(keys))
+    parts = ([f'classes {extra} not in the image labels'] if extra else []) + (
+        [f'no map for labelled classes {missing}'] if missing else [])
+    return (f'CAM classes {keys} disagree with the image labels {labels} ({"; ".join(parts)}); '
+            'the CAMs were made for other labels or another dataset')
+
+
+def _size_problem(cam_hw: Sequence[int], img_hw: Sequence[int]) -> Optional[str]:
+    cam_hw, img_hw = tuple(int(s) for s in cam_hw), tuple(int(s) for s in img_hw)
+    if cam_hw == img_hw:
+        return None
+    return (f'CAM size {cam_hw[0]}x{cam_hw[1]} differs from the image size {img_hw[0]}x{img_hw[1]} '
+            '(CAMs must be stored at the original image size)')
+
+
+def read_cam(path: str,
+             num_classes: int = 21,
+             labels: Optional[Sequence[int]] = None,
+             img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Load one CAM file and check it.
+
+    Args:
+        path: The ``.npz`` file.
+        num_classes: Classes including background (VOC 21, COCO 81).
+        labels: The image's 0-based labels; the CAM's classes must equal them.
+        img_shape: ``(H, W)`` of the image; the maps must have this size.
+
+    Returns:
+        ``(keys int64 (K,), cams float32 (K, H, W))``, sorted by class.
+
+    Raises:
+        ValueError: naming the file: missing, truncated or corrupt, wrong
+            arrays/dtypes, values outside ``[0, 1]``, classes that disagree
+            with ``labels``, or a size other than ``img_shape``.
+    """
+    if not osp.isfile(path):
+        raise ValueError(f'{path}: CAM file does not exist (run the CAM stage for this image, '
+                         'or check cam_dir)')
+    keys, cams = load_cam(path, num_classes)
+    if cams.size and (cams.min() < -RANGE_TOLERANCE or cams.max() > 1 + RANGE_TOLERANCE):
+        raise ValueError(f'{path}: CAM values span [{cams.min():.4g}, {cams.max():.4g}], expected per-class '
+                         'min-max normalised maps in [0, 1]')
+    problem = (_class_problem(keys, labels) if labels is not None else None) or (
+        _size_problem(cams.shape[1:], img_shape[:2]) if img_shape is not None else None)
+    if problem:
+        raise ValueError(f'{path}: {problem}')
+    order = np.argsort(keys, kind='stable')
+    return keys[order], np.clip(cams[order], 0, 1)
+
+
+def read_cam_header(path: str) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
+    """``(keys, shape of cams, dtype of cams)`` without reading the maps.
+
+    Raises:
+        ValueError: naming the file when it is not a readable npz (a
+            truncated file has lost the zip directory at its end) or lacks
+            ``keys``/``cams``.
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            if not {'keys.npy', 'cams.npy'} <= names:
+                raise ValueError(f'{path}: a CAM file holds "keys" and "cams", found '
+                                 f'{sorted(n[:-4] for n in names)}')
+            keys = np.load(io.BytesIO(z.read('keys.npy')), allow_pickle=False)
+            with z.open('cams.npy') as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0
+                        if version == (1, 0) else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+    except ValueError:
+        raise
+    except Exception as e:  # BadZipFile, EOFError, zlib errors: truncated or not an npz
+        raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e}); the file is truncated '
+                         'or corrupt, delete it and rerun the CAM stage') from e
+    return keys, tuple(shape), dtype
+
+
+def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Optional[Sequence[int]],
+                   num_classes: int = 21) -> Optional[str]:
+    """What is wrong with one CAM file, from its header; None if nothing."""
+    if not osp.isfile(path):
+        return 'CAM file does not exist'
+    try:
+        keys, shape, dtype = read_cam_header(path)
+    except ValueError as e:
+        return str(e)[len(path) + 2:] if str(e).startswith(path) else str(e)
+    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
+        return f'"keys" must be a 1-D integer array, got {keys.dtype} {keys.shape}'
+    if len(shape) != 3 or not np.issubdtype(dtype, np.floating) or shape[0] != keys.size:
+        return f'"cams" must be float (K, H, W) with K = {keys.size} keys, got {dtype} {shape}'
+    if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
+        return f'keys {keys.tolist()} out of range 0..{num_classes - 2}'
+    if labels is not None:
+        problem = _class_problem(keys.tolist(), labels)
+        if problem:
+            return problem
+    if img_shape is not None:
+        return _size_problem(shape[1:], img_shape[:2])
+    return None
+
+
+def check_cam_folder(cam_dir: str,
+                     samples: Iterable[Mapping],
+                     num_classes: int = 21,
+                     suffix: str = '.npz',
+                     progress: bool = False) -> int:
+    """Check every sample's CAM file before long work starts.
+
+    Reads only headers (the ``keys`` array, the shape of ``cams``) and image
+    headers, so a VOC-sized folder takes seconds.
+
+    Args:
+        cam_dir: Folder of ``{img_id}{suffix}`` files.
+        samples: Dataset entries (``dataset.get_data_info(i)``) with
+            ``img_id`` or ``img_path``, ``gt_label`` and, for the size check,
+            ``img_path`` (or ``ori_shape``).
+        num_classes: Classes including background.
+        suffix: CAM file suffix.
+        progress: Show a progress bar.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        ValueError: one message listing every bad file (up to
+            :data:`MAX_LISTED`, then a count) with its problem.
+    """
+    if not osp.isdir(cam_dir):
+        raise ValueError(f'CAM folder {cam_dir} does not exist')
+    samples = list(samples)
+    problems = []
+    for info in (track_iter_progress(samples, file=sys.stdout) if progress else samples):
+        path = osp.join(cam_dir, sample_id(info) + suffix)
+        shape = info.get('ori_shape')
+        if shape is None and info.get('img_path'):
+            try:
+                shape = image_size(info['img_path'])
+            except (OSError, ValueError) as e:
+                problems.append(f'{info["img_path"]}: cannot read the image size ({e})')
+                continue
+        problem = check_cam_file(path, sample_labels(info), shape, num_classes)
+        if problem:
+            problems.append(f'{path}: {problem}')
+    if problems:
+        more = f'\n  ... and {len(problems) - MAX_LISTED} more' if len(problems) > MAX_LISTED else ''
+        raise ValueError(f'{len(problems)} of {len(samples)} CAM files in {cam_dir} are unusable:\n  '
+                         + '\n  '.join(problems[:MAX_LISTED]) + more)
+    return len(samples)

@@ -1,0 +1,161 @@
+"""Hooks of the pseudo-label stage: check CAM folders up front, write pseudo
+masks atomically, show progress. Registered in mmengine's root ``HOOKS`` so
+every scope finds them."""
+import io
+import os.path as osp
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+from mmengine.dist import get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from mmengine.utils import ProgressBar
+from PIL import Image
+
+from mmdoei.datasets.categories import voc_palette
+from mmdoei.datasets.transforms import check_cam_folder
+from mmdoei.utils.io import atomic_write
+
+#: Transforms that read ``{cam_dir}/{img_id}.npz``.
+CAM_TRANSFORMS = ('LoadAffinityLabelFromCAM', 'LoadCAMFromFile', 'CAMToSeed')
+
+
+def iter_datasets(dataset) -> Iterator:
+    """The dataset and, through wrappers (Concat/Repeat/ClassBalanced), the ones inside."""
+    yield dataset
+    for inner in getattr(dataset, 'datasets', []) or []:
+        yield from iter_datasets(inner)
+    if getattr(dataset, 'dataset', None) is not None:
+        yield from iter_datasets(dataset.dataset)
+
+
+def cam_transforms(dataset) -> List:
+    """The CAM-reading transforms in a (built) dataset's pipeline."""
+    pipeline = getattr(dataset, 'pipeline', None)
+    return [t for t in getattr(pipeline, 'transforms', []) if type(t).__name__ in CAM_TRANSFORMS]
+
+
+def check_dataset_cams(dataset, progress: bool = False) -> int:
+    """Check the CAM files of every sample of a dataset whose pipeline reads CAMs.
+
+    Returns:
+        The number of CAM files checked (0 if the pipeline reads none).
+
+    Raises:
+        ValueError: listing every unusable CAM file (see :func:`check_cam_folder`).
+    """
+    checked = 0
+    for ds in iter_datasets(dataset):
+        for t in cam_transforms(ds):
+            samples = [ds.get_data_info(i) for i in range(len(ds))]
+            checked += check_cam_folder(t.cam_dir, samples, t.num_classes, t.cam_suffix, progress)
+    return checked
+
+
+@HOOKS.register_module()
+class CAMFolderCheckHook(Hook):
+    """Check every CAM file the train (and test) data will read before the
+    loop starts, so a bad file stops the run at once with one error listing
+    all of them, not hours later inside a data worker."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+
+    def _check(self, runner, loader) -> None:
+        n = check_dataset_cams(loader.dataset, self.progress and get_rank() == 0)
+        if n:
+            runner.logger.info(f'checked {n} CAM files')
+
+    def before_train(self, runner) -> None:
+        """Check the training data's CAMs."""
+        self._check(runner, runner.train_dataloader)
+
+    def before_test(self, runner) -> None:
+        """Check the test data's CAMs."""
+        self._check(runner, runner.test_dataloader)
+
+
+def label_png_bytes(label: np.ndarray, palette: Optional[Sequence[int]] = None) -> bytes:
+    """A label map as PNG bytes: palette mode (``P``) with the given palette
+    (VOC's by default), so viewers show colours and readers get the indices."""
+    label = np.asarray(label)
+    if label.ndim != 2 or label.min() < 0 or label.max() > 255:
+        raise ValueError(f'a label PNG holds a 2-D map of values 0..255, got {label.shape} '
+                         f'in [{label.min()}, {label.max()}]')
+    img = Image.fromarray(label.astype(np.uint8), 'P')
+    img.putpalette(list(palette) if palette is not None else voc_palette())
+    buf = io.BytesIO()
+    img.save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def output_id(sample) -> str:
+    """Image id of an output data sample (``img_id``, else the image file stem)."""
+    img_id = sample.get('img_id')
+    if img_id is None:
+        img_id = osp.splitext(osp.basename(sample.get('img_path')))[0]
+    return str(img_id)
+
+
+@HOOKS.register_module()
+class PseudoMaskWriterHook(Hook):
+    """Write each test output's ``pred_sem_seg`` as ``{out_dir}/{img_id}.png``
+    (palette PNG, atomic: a file that exists is complete, so a rerun can skip
+    it).
+
+    Args:
+        out_dir: Output folder (created).
+        suffix: File suffix.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, out_dir: str, suffix: str = '.png') -> None:
+        self.out_dir = out_dir
+        self.suffix = suffix
+        self.written = 0
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """Write the batch's masks."""
+        for sample in outputs or []:
+            label = sample.pred_sem_seg.data
+            label = label.cpu().numpy() if hasattr(label, 'cpu') else np.asarray(label)
+            path = osp.join(self.out_dir, output_id(sample) + self.suffix)
+            with atomic_write(path, 'wb') as f:
+                f.write(label_png_bytes(label.reshape(label.shape[-2:])))
+            self.written += 1
+
+    def after_test(self, runner) -> None:
+        """Report the count."""
+        runner.logger.info(f'rank {get_rank()} wrote {self.written} pseudo masks to {self.out_dir}')
+
+
+@HOOKS.register_module()
+class ProgressBarHook(Hook):
+    """A progress bar over the test set on rank 0 (mmengine's ``ProgressBar``),
+    counting every rank's samples by assuming equal shares."""
+
+    priority = 'LOWEST'
+
+    def before_test(self, runner) -> None:
+        """Start the bar."""
+        self.bar = ProgressBar(len(runner.test_dataloader.dataset)) if get_rank() == 0 else None
+        self.done = 0
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """Advance by the batch size times the number of ranks."""
+        if self.bar is None:
+            return
+        step = len(outputs or []) * get_world_size()
+        step = min(step, self.bar.task_num - self.done)
+        if step > 0:
+            self.bar.update(step)
+            self.done += step
+
+    def after_test(self, runner) -> None:
+        """End the bar's line."""
+        if self.bar is not None:
+            self.bar.file.write('\n')
+            self.bar.file.flush()
