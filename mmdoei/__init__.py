@@ -8,7 +8,7 @@ from .utils import compat as _compat
 
 _compat.apply()
 
-from . import apis, cam, datasets, doei, evaluation, models, psa  # noqa: E402,F401
+from . import apis, cam, datasets, doei, evaluation, models, psa, segmentation  # noqa: E402,F401
 from .doei import DOEIAttention, DOEIConfig, DOEIHook, attach_doei  # noqa: E402
 from .version import __version__  # noqa: E402
 

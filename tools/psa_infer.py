@@ -12,6 +12,7 @@ the model is built. Unless --no-eval, the masks written are scored with the seed
 metric (mask mode) against the dataset's GT masks.
 """
 import argparse
+import gc
 import os
 import os.path as osp
 import sys
@@ -55,6 +56,7 @@ def main() -> None:
                                 evaluate=not args.no_eval, work_dir=args.work_dir)
     if metrics:
         print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
+    gc.collect()  # the runner's DDP wrapper must be gone before the process group (tools/train.py)
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
 

@@ -12,6 +12,7 @@ interrupted job finishes it. With --eval-seeds, rank 0 then scores the seeds
 split and writes DIR/seed_eval/.
 """
 import argparse
+import gc
 import os
 import os.path as osp
 import sys
@@ -86,6 +87,9 @@ def main() -> None:
             report = evaluate_seeds(cfg, args.cam_out)
             print('\n' + format_report(report))
             write_report(report, osp.join(args.cam_out, 'seed_eval'))
+    # The DDP wrapper must be gone before the process group is (see tools/train.py).
+    del runner
+    gc.collect()
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
 

@@ -5,6 +5,7 @@
     bash tools/dist_train.sh CONFIG GPUS [same options]
 """
 import argparse
+import gc
 import os
 import os.path as osp
 import sys
@@ -71,8 +72,11 @@ def main() -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
-    # Tear gloo/nccl down explicitly: left to interpreter exit, a gloo rank can
-    # abort ("terminate called without an active exception") after a good run.
+    # Tear gloo/nccl down explicitly, after the DDP wrapper is gone: left to
+    # interpreter exit, or with the wrapper alive, a gloo rank can abort
+    # ("terminate called without an active exception") after a good run.
+    del runner
+    gc.collect()
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
 
