@@ -24,6 +24,19 @@ _TIMM_TO_MMPRETRAIN = [
 ]
 
 
+def rename_keys(state: Mapping[str, Tensor], rules) -> 'OrderedDict[str, Tensor]':
+    """Apply the first matching ``(pattern, replacement)`` regex rule to every key."""
+    out = OrderedDict()
+    for k, v in state.items():
+        for pattern, repl in rules:
+            new, n = re.subn(pattern, repl, k)
+            if n:
+                k = new
+                break
+        out[k] = v
+    return out
+
+
 def unwrap_state_dict(ckpt: Mapping) -> Dict[str, Tensor]:
     """The tensor dict inside a checkpoint: ``state_dict`` (mmengine), ``model``
     (DeiT, MCTformer) or the mapping itself."""
@@ -44,15 +57,7 @@ def timm_vit_to_mmpretrain(state: Mapping[str, Tensor]) -> 'OrderedDict[str, Ten
     Keys that have no counterpart (``head.*``, ``head_dist.*``, ``dist_token``)
     are kept under their own names; the caller decides what to do with them.
     """
-    out = OrderedDict()
-    for k, v in state.items():
-        for pattern, repl in _TIMM_TO_MMPRETRAIN:
-            new, n = re.subn(pattern, repl, k)
-            if n:
-                k = new
-                break
-        out[k] = v
-    return out
+    return rename_keys(state, _TIMM_TO_MMPRETRAIN)
 
 
 def to_mmpretrain_vit(ckpt: Mapping, prefix: Optional[str] = None) -> Dict[str, Tensor]:
@@ -130,15 +135,7 @@ def timm_conformer_to_mmpretrain(state: Mapping[str, Tensor]) -> 'OrderedDict[st
     ``trans_patch_conv`` and ``trans_norm`` have the same names in both. The
     classifier heads (``conv_cls_head``, ``trans_cls_head``) are kept as they are.
     """
-    out = OrderedDict()
-    for k, v in state.items():
-        for pattern, repl in _TIMM_CONFORMER_TO_MMPRETRAIN:
-            new, n = re.subn(pattern, repl, k)
-            if n:
-                k = new
-                break
-        out[k] = v
-    return out
+    return rename_keys(state, _TIMM_CONFORMER_TO_MMPRETRAIN)
 
 
 def to_mmpretrain_conformer(ckpt: Mapping, prefix: Optional[str] = None) -> Dict[str, Tensor]:
