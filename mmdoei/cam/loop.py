@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 from mmengine.dist import barrier, get_rank, get_world_size
 from mmengine.registry import LOOPS
 from mmengine.runner import BaseLoop

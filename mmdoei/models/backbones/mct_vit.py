@@ -6,7 +6,7 @@ tokens; position embeddings cover both. Every block's attention is a
 block on request and DOEI can be attached without further surgery.
 """
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
