@@ -3,26 +3,11 @@
 #   batch 8, 20 epochs, AdamW lr 5e-5, weight decay 5e-4 on every parameter,
 #   eps 1e-8, constant learning rate; crops of 512.
 _base_ = [
+    '../_base_/models/transcam_conformer-s.py',
     '../_base_/datasets/voc12aug_cls_224.py',
+    '../_base_/schedules/transcam_adamw_20e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    type='TransCAM',
-    num_classes=20,  # foreground only: the authors' 21st (background) output is never used
-    backbone=dict(
-        arch='small', drop_path_rate=0.1,
-        # Conformer-S ImageNet weights. The authors load Conformer_small_patch16.pth
-        # from the Conformer release (Google Drive only); mmpretrain's checkpoint
-        # below is a conversion of that same file (its metafile names the Drive id),
-        # and has a download URL. To use the release file: checkpoint='.../Conformer_small_patch16.pth'.
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmclassification/v0/conformer/'
-                       'conformer-small-p16_3rdparty_8xb128_in1k_20211206-3065dcf5.pth')),
-    # the authors' default CAM (infer_TransCAM.py --method transcam)
-    cam_cfg=dict(type='transcam', relu=True),
-)
-
 # train_TransCAM.py: RandomResizeLong(320, 640) -> HFlip -> ColorJitter(0.3, 0.3, 0.3, 0.1)
 # -> Normalize -> RandomCrop(512) padding with zeros after normalisation, i.e. with the
 # mean colour before it. mmpretrain's crop centres a too-small image in the padding
@@ -46,14 +31,6 @@ train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 # The authors do not validate; the mAP check of the MCTformer configs is kept.
 val_dataloader = dict(batch_size=8)
 test_dataloader = val_dataloader
-
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=5e-5, weight_decay=5e-4, eps=1e-8, betas=(0.9, 0.999)))
-param_scheduler = []  # constant learning rate
-train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=8)
 
 # CAM generation. The authors resize every image to squares of 256, 512 and 768
 # (aspect not kept) plus flips, sum, clamp the sum at zero; the CAM tool uses
