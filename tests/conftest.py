@@ -4,6 +4,7 @@ Session scoped and read-only: a test that damages files copies the folder
 first (see ``voc_copy``).
 """
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,26 @@ def voc_copy(synthetic_voc, tmp_path):
 def coco_copy(synthetic_coco, tmp_path):
     """A private copy of the synthetic COCO set that a test may damage."""
     return shutil.copytree(synthetic_coco, tmp_path / 'coco')
+
+
+PRETRAIN_CONFIG = str(Path(__file__).resolve().parents[1] / 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_pretrained(tmp_path_factory):
+    """A checkpoint of the real pretraining config after one short epoch on a
+    5-class, 15-image procedural set: the format and shapes of the cached
+    backbone the demo configs initialise from."""
+    from mmdoei.apis.pretrain import pretrain_backbone
+    tmp = tmp_path_factory.mktemp('pretrain')
+    out = tmp / 'vit.pth'
+    pretrain_backbone(PRETRAIN_CONFIG, str(out), data_root=str(tmp / 'procedural'), work_dir=str(tmp / 'work'),
+                      cfg_options={'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+                                   'default_hooks.checkpoint.interval': 1,
+                                   'train_dataloader.batch_size': 4, 'train_dataloader.num_workers': 0,
+                                   'train_dataloader.persistent_workers': False,
+                                   'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
+                                   'model.head.num_classes': 5, 'data_preprocessor.num_classes': 5,
+                                   'log_level': 'WARNING'},
+                      data_options=dict(num_classes=5, num_train=3, num_val=1, progress=False))
+    return out

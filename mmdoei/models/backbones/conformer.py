@@ -18,7 +18,8 @@ from mmpretrain.models.backbones import Conformer
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.checkpoint import to_mmpretrain_conformer
+from ..utils.checkpoint import (is_vit, strip_prefix, to_mmpretrain_conformer, to_mmpretrain_vit,
+                                unwrap_state_dict, vit_to_conformer_transformer)
 from .attention_maps import AttentionMapsMixin
 
 
@@ -40,7 +41,9 @@ class TransCAMConformer(AttentionMapsMixin, Conformer):
         doei: DOEI settings (:class:`~mmdoei.doei.DOEIConfig` keys) or None.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads the Conformer
             release (``Conformer_small_patch16.pth``, original key names), an
-            mmpretrain Conformer checkpoint, or a TransCAM checkpoint; see
+            mmpretrain Conformer checkpoint, a TransCAM checkpoint, or a ViT
+            checkpoint (DeiT or mmpretrain; its blocks initialise the
+            transformer branch, the CNN branch keeps its init); see
             :meth:`init_weights`.
         **kwargs: Passed to ``Conformer`` (``base_channels``, ``qkv_bias`` ...).
 
@@ -95,7 +98,12 @@ class TransCAMConformer(AttentionMapsMixin, Conformer):
     def _load_pretrained(self, checkpoint: str, prefix: Optional[str]) -> None:
         logger = MMLogger.get_current_instance()
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = to_mmpretrain_conformer(ckpt, prefix=prefix)
+        if is_vit(strip_prefix(unwrap_state_dict(ckpt), 'module.')):
+            # A plain ViT (the small pretrained backbone of configs/pretrain/):
+            # its blocks become the transformer branch.
+            state = vit_to_conformer_transformer(to_mmpretrain_vit(ckpt, prefix=prefix))
+        else:
+            state = to_mmpretrain_conformer(ckpt, prefix=prefix)
         missing, unexpected = self.load_state_dict(state, strict=False)
         logger.info(f'{type(self).__name__}: loaded {checkpoint}; missing {missing}; '
                     f'unexpected {unexpected}')

@@ -163,6 +163,38 @@ def to_mmpretrain_conformer(ckpt: Mapping, prefix: Optional[str] = None) -> Dict
     return state
 
 
+def is_vit(state: Mapping[str, Tensor]) -> bool:
+    """True for a ViT state dict in mmpretrain or timm names (``layers.0.attn.qkv``,
+    ``blocks.0.attn.qkv``), with or without the ``backbone.`` prefix."""
+    return any(re.match(r'^(backbone\.)?(layers|blocks)\.0\.attn\.qkv\.', k) for k in state)
+
+
+def vit_to_conformer_transformer(state: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
+    """Map a ViT backbone state dict (mmpretrain names) onto a Conformer's transformer branch.
+
+    Conformer's transformer blocks are ViT blocks under other names: block 0 is
+    ``trans_1``, block ``i > 0`` is ``conv_trans_{i+1}.trans_block``, the final
+    norm ``ln1`` is ``trans_norm``; the class token keeps its name. The ViT's
+    ``patch_embed`` and ``pos_embed`` have no counterpart (Conformer embeds
+    patches from its CNN stem and has no position embedding), so they are
+    dropped; so is everything else without a counterpart. Used to initialise
+    TransCAM's transformer from a ViT checkpoint, which neither mmpretrain nor
+    the TransCAM authors provide (they start from a whole Conformer checkpoint).
+    """
+    out = OrderedDict()
+    for k, v in state.items():
+        m = re.match(r'^layers\.(\d+)\.(.*)$', k)
+        if m:
+            i = int(m.group(1))
+            block = 'trans_1' if i == 0 else f'conv_trans_{i + 1}.trans_block'
+            out[f'{block}.{m.group(2)}'] = v
+        elif k.startswith('ln1.'):
+            out['trans_norm.' + k[len('ln1.'):]] = v
+        elif k == 'cls_token':
+            out[k] = v
+    return out
+
+
 def convert_tscam(ckpt: Mapping) -> 'OrderedDict[str, Tensor]':
     """A TS-CAM checkpoint (vasgaowei/TS-CAM, DeiT backbone) as a state dict of
     :class:`~mmdoei.models.TSCAM`.
