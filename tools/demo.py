@@ -1,12 +1,17 @@
 """The WSSS stage-1 demo on embedded synthetic data: baseline against DOEI.
 
-    python tools/demo.py [--model mctformer-v2|tscam|transcam|all] [--out-dir demo_out] [--epochs 60]
+    python tools/demo.py [--model mctformer-v2|tscam|transcam|all] [--out-dir demo_out]
+                         [--epochs N] [--from-scratch]
 
-1. writes the synthetic VOC-layout data set (seeded; kept for reruns),
-2. trains the baseline and the same model with DOEI (configs/demo/),
-3. generates CAMs of the train split (flip) with overlays,
-4. scores the seeds (mIoU, FP, FN over a background-threshold sweep),
-5. prints a side-by-side table and writes ``OUT/summary.md``,
+1. pretrains the small ViT on the procedural set (tools/pretrain.py; about
+   10 minutes, once: the checkpoint is cached in checkpoints/),
+2. writes the synthetic VOC-layout data set (seeded; kept for reruns),
+3. fine-tunes the baseline and the same model with DOEI from it, as the VOC
+   configs fine-tune DeiT-S (configs/demo/*-pre_*; ``--from-scratch`` trains
+   the from-scratch configs instead and skips step 1),
+4. generates CAMs of the train split (flip) with overlays,
+5. scores the seeds (mIoU, FP, FN over a background-threshold sweep),
+6. prints a side-by-side table and writes ``OUT/summary.md``,
    ``OUT/summary.json`` and ``OUT/comparison.png``.
 
 Finished steps are skipped on a rerun (checkpoints and CAM files are kept),
@@ -23,22 +28,30 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
 import mmdoei  # noqa: E402,F401
-from mmdoei.apis import cam_generation_cfg, evaluate_seeds  # noqa: E402
+from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
+                                   train_stage1)
+from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone,  # noqa: E402
+                                  use_pretrained)
 from mmdoei.cam.inference import cam_overlay  # noqa: E402
 from mmdoei.datasets.categories import voc_palette  # noqa: E402
-from mmdoei.datasets.synthetic import make_synthetic_voc  # noqa: E402
 from mmdoei.datasets.utils import read_label_png, read_split  # noqa: E402
-from mmdoei.evaluation import load_cam, write_report  # noqa: E402
+from mmdoei.evaluation import load_cam  # noqa: E402
 from mmdoei.utils import atomic_write  # noqa: E402
-from mmdoei.utils.config import set_data_root  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# Each baseline and its DOEI variant: the config pair the demo trains.
+# Each baseline and its DOEI variant: the config pair the demo trains, fine-tuned
+# from the pretrained backbone (the paper's regime) ...
 MODELS = {
+    'mctformer-v2': ('configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py',
+                     'configs/demo/doei-mctformer-v2_vit-6l128-pre_synthetic-64.py'),
+    'tscam': ('configs/demo/tscam_vit-6l128-pre_synthetic-64.py',
+              'configs/demo/doei-tscam_vit-6l128-pre_synthetic-64.py'),
+    'transcam': ('configs/demo/transcam_conformer-6l128-pre_synthetic-128.py',
+                 'configs/demo/doei-transcam_conformer-6l128-pre_synthetic-128.py'),
+}
+# ... or trained from scratch (--from-scratch).
+MODELS_FROM_SCRATCH = {
     'mctformer-v2': ('configs/demo/mctformer-v2_vit-4l128_synthetic-64.py',
                      'configs/demo/doei-mctformer-v2_vit-4l128_synthetic-64.py'),
     'tscam': ('configs/demo/tscam_vit-4l128_synthetic-64.py',
@@ -53,55 +66,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--model', choices=sorted(MODELS) + ['all'], default='mctformer-v2',
                         help='the baseline to run with and without DOEI (all: the three)')
     parser.add_argument('--out-dir', default='demo_out')
-    parser.add_argument('--epochs', type=int, help='training epochs (default: the config, 60)')
+    parser.add_argument('--epochs', type=int, help="training epochs (default: the config's)")
+    parser.add_argument('--pretrained', help='the pretrained backbone (default: the cache, '
+                        f'{PRETRAINED_CHECKPOINT}, pretrained first if missing)')
+    parser.add_argument('--from-scratch', action='store_true',
+                        help='train the from-scratch configs instead of fine-tuning the pretrained backbone')
     parser.add_argument('--num-train', type=int, default=400, help='synthetic train_aug images')
     parser.add_argument('--seed', type=int, default=0, help='training seed')
     return parser.parse_args()
 
 
-def make_data(out: Path, num_train: int) -> Path:
-    """The synthetic set, written once; a marker file says it is complete."""
-    root = out / 'data' / 'VOC2012'
-    marker = out / 'data' / f'.complete-{num_train}'
-    if not marker.exists():
-        print(f'[demo] writing the synthetic VOC-layout data set to {root}')
-        make_synthetic_voc(out / 'data', num_train=num_train, num_val=num_train // 4, img_size=(64, 64), seed=0)
-        marker.write_text('ok\n')
-    return root
-
-
-def run_variant(name: str, config: str, data_root: Path, out: Path, epochs, seed: int) -> dict:
+def run_variant(name: str, config: str, data_root: Path, out: Path, epochs, seed: int,
+                pretrained: str = None) -> dict:
     """Train (unless a checkpoint exists), generate CAMs, score seeds; returns the report."""
-    work = out / name
-    cfg = Config.fromfile(str(ROOT / config))
-    set_data_root(cfg, str(data_root))
-    if epochs:
-        cfg.train_cfg.max_epochs = epochs
-        cfg.train_cfg.val_interval = epochs
-        cfg.param_scheduler[0]['end'] = epochs
-        cfg.default_hooks.checkpoint.interval = epochs
-    cfg.randomness = dict(seed=seed)
-    cfg.work_dir = str(work)
-    ckpt = work / f'epoch_{cfg.train_cfg.max_epochs}.pth'
-    timing = work / 'train_seconds.txt'  # kept so that a rerun reports the same table
-    if not ckpt.exists():
+    cfg = stage1_cfg(str(ROOT / config), str(out / name), seed=seed, epochs=epochs, data_root=str(data_root))
+    if pretrained:
+        use_pretrained(cfg, pretrained)
+    if not (out / name / f'epoch_{cfg.train_cfg.max_epochs}.pth').exists():
         print(f'[demo] {name}: training {cfg.train_cfg.max_epochs} epochs ({config})')
-        cfg.experiment_name = f'{name}_train'
-        t0 = time.time()
-        Runner.from_cfg(cfg.copy()).train()
-        with atomic_write(timing, 'w') as f:
-            f.write(f'{time.time() - t0:.1f}\n')
-    t_train = float(timing.read_text()) if timing.exists() else float('nan')
-    cam_dir = work / 'cams'
-    print(f'[demo] {name}: CAMs of the train split -> {cam_dir}')
-    test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=True)
-    test_cfg.load_from = str(ckpt)
-    test_cfg.experiment_name = f'{name}_cams'
-    Runner.from_cfg(test_cfg).test()
-    print(f'[demo] {name}: scoring seeds')
-    report = evaluate_seeds(cfg, str(cam_dir))
-    write_report(report, str(cam_dir / 'seed_eval'))
-    report['train_seconds'] = round(t_train, 1)
+    ckpt = train_stage1(cfg, f'{name}_train')
+    cam_dir = out / name / 'cams'
+    print(f'[demo] {name}: CAMs of the train split -> {cam_dir}, then seeds')
+    report = dict(cams_and_seeds(cfg, str(ckpt), str(cam_dir), overlay=True, name=f'{name}_cams'))
+    report['train_seconds'] = round(train_seconds(ckpt), 1)
     return report
 
 
@@ -143,11 +130,21 @@ def main() -> None:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    data_root = make_data(out, args.num_train)
+    models = MODELS_FROM_SCRATCH if args.from_scratch else MODELS
+    pretrained = None
+    if not args.from_scratch:
+        if args.pretrained:
+            if not osp.exists(args.pretrained):
+                raise FileNotFoundError(f'--pretrained {args.pretrained}: no such checkpoint')
+            pretrained = args.pretrained
+        else:  # the cached backbone, pretrained here the first time
+            pretrained = pretrain_backbone(str(ROOT / PRETRAIN_CONFIG), str(ROOT / PRETRAINED_CHECKPOINT),
+                                           data_root=str(ROOT / 'data' / 'procedural'))
+    data_root = ensure_synthetic_voc(str(out), args.num_train)
     reports = {}
-    for model in (MODELS if args.model == 'all' else [args.model]):
-        for name, config in zip((model, f'doei+{model}'), MODELS[model]):
-            reports[name] = run_variant(name, config, data_root, out, args.epochs, args.seed)
+    for model in (models if args.model == 'all' else [args.model]):
+        for name, config in zip((model, f'doei+{model}'), models[model]):
+            reports[name] = run_variant(name, config, data_root, out, args.epochs, args.seed, pretrained)
     names = list(reports)
     table = summary_table(reports)
     image = comparison_image(data_root, out, names)

@@ -10,12 +10,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize('model', ['mctformer-v2', 'transcam'])
-def test_demo_runs_and_reports(tmp_path, model):
+def test_demo_runs_and_reports(tmp_path, model, tiny_pretrained):
     out = tmp_path / 'demo'
+    # the pretrained regime (the default), from a small checkpoint in the cached backbone's format
     cmd = [sys.executable, str(ROOT / 'tools/demo.py'), '--model', model, '--out-dir', str(out),
-           '--epochs', '1', '--num-train', '24']
+           '--epochs', '1', '--num-train', '24', '--pretrained', str(tiny_pretrained)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert f'loaded {tiny_pretrained}' in res.stdout + res.stderr  # both variants start from it
     summary = json.loads((out / 'summary.json').read_text())
     assert list(summary) == [model, f'doei+{model}']
     for r in summary.values():
@@ -27,3 +29,12 @@ def test_demo_runs_and_reports(tmp_path, model):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert again.returncode == 0 and f'[demo] {model}: training' not in again.stdout
     assert json.loads((out / 'summary.json').read_text()) == summary
+
+
+def test_demo_names_a_missing_pretrained_checkpoint(tmp_path):
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/demo.py'), '--out-dir', str(tmp_path / 'd'),
+                          '--pretrained', str(tmp_path / 'nope.pth')], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert res.returncode != 0
+    assert f'--pretrained {tmp_path / "nope.pth"}: no such checkpoint' in res.stderr
+    assert not (tmp_path / 'd' / 'data').exists()  # refused before any work
