@@ -9,7 +9,15 @@ _base_ = ['./mctformer-v2_vit-4l128_synthetic-64.py']
 pretrained = 'checkpoints/vit-6l128_procedural-64.pth'
 model = dict(
     backbone=dict(arch=dict(embed_dims=128, num_layers=6, num_heads=2, feedforward_channels=512),
-                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    # Class-token attention of the last 5 of the 6 blocks: measured on the
+    # baseline's seeds (seed 0, the 200 train images) the last 1 / 3 / 4 / 5 / 6
+    # blocks gave 21.7 / 27.4 / 34.5 / 42.3 / 40.8 mIoU; fused 23.8 (last 3) and
+    # 31.0 (all), patchcam 18.7, any of them with patch-affinity refinement
+    # 13. The authors' last 3 are a quarter of DeiT-S's 12 blocks; a fine-tuned
+    # 6-block model localises best with nearly all of them. Chosen on the
+    # baseline, so that the choice cannot favour DOEI.
+    cam_cfg=dict(type='mct', last_n=5, refine=False))
 # Fine-tuning: fewer epochs and a lower peak rate than training from scratch.
 max_epochs = 40
 optim_wrapper = dict(optimizer=dict(lr=3e-4))

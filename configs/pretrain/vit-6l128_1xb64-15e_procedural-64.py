@@ -52,7 +52,8 @@ test_evaluator = val_evaluator
 
 max_epochs = 15
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05),
+    clip_grad=dict(max_norm=1.0),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'.cls_token': dict(decay_mult=0.0),
                                     '.pos_embed': dict(decay_mult=0.0)}))

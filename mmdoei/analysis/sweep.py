@@ -113,18 +113,21 @@ def expand_grid(grid: Dict[str, list], base: Optional[dict] = None) -> List[dict
 
     Returns dicts ``{'run', 'param', 'value', 'doei'}``, ``doei`` being None for
     the baseline. A point equal to the base setting is not repeated: every axis
-    shares the ``'base'`` run.
+    shares the ``'base'`` run. Around a base other than the defaults, run names
+    start with it (``'{sf_c2c=0.0,sf_p2c=0.0} base'``), so sweeps around several
+    bases can share one output folder and its baselines.
     """
     base = dict(base or {})
     DOEIConfig.from_dict(base)
+    prefix = ('{' + ','.join(f'{k}={value_label(v)}' for k, v in sorted(base.items())) + '} ') if base else ''
     runs = [dict(run='baseline', param='baseline', value='off', doei=None),
-            dict(run='base', param='base', value='base', doei=base)]
+            dict(run=prefix + 'base', param='base', value='base', doei=base)]
     for param, values in grid.items():
         b = base_value(base, param)
         for value in values:
             if value == b:
                 continue
-            runs.append(dict(run=f'{param}={value_label(value)}', param=param, value=value_label(value),
+            runs.append(dict(run=f'{prefix}{param}={value_label(value)}', param=param, value=value_label(value),
                              doei=apply_param(base, param, value)))
     return runs
 
@@ -220,10 +223,11 @@ def plot_sweep(rows: Sequence[dict], mode: str) -> bytes:
     if not agg:
         raise ValueError(f'no rows of mode {mode!r} to plot')
     base = agg.get('baseline')
-    shared = agg.get('base')
+    bases = [e for e in agg.values() if e['param'] == 'base']
+    shared = bases[0] if len(bases) == 1 else agg.get('base')  # the point every axis passes through
     params = list(dict.fromkeys(e['param'] for e in agg.values() if e['param'] not in ('baseline', 'base')))
     panels = params or ['base']
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2 * len(panels), 6.4), 3.4), squeeze=False)
     colours = dict(mIoU='tab:blue', FP='tab:red', FN='tab:green')
     for ax, param in zip(axes[0], panels):
         points = [e for e in agg.values() if e['param'] == param]

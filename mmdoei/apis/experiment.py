@@ -89,11 +89,24 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     parameters). The report (``seed_eval.json`` and plots) goes to
     ``cam_dir/seed_eval``; with ``keep_cams=False`` the CAM files are removed
     afterwards (a sweep's hundreds of runs need only the numbers). A finished
-    report is reused.
+    report is reused only if it was made from the same model settings (DOEI
+    and CAM type included), CAM-generation settings and checkpoint file.
     """
     report_file = Path(cam_dir) / 'seed_eval' / 'seed_eval.json'
-    if report_file.exists():
+    made_from = Path(cam_dir) / 'made_from.json'
+    ckpt = Path(checkpoint)
+    stamp = json.dumps(dict(model=cfg.model.to_dict(), cam_gen=cfg.get('cam_gen'), data=cfg.get('cam_dataloader'),
+                            checkpoint=str(ckpt.resolve()),
+                            checkpoint_mtime=ckpt.stat().st_mtime), sort_keys=True, default=str)
+    same = made_from.exists() and made_from.read_text() == stamp
+    if same and report_file.exists():
         return json.loads(report_file.read_text())
+    if not same:  # other settings made what is there: neither resume from it nor report it
+        for f in Path(cam_dir).glob('*.npz'):
+            f.unlink()
+        shutil.rmtree(report_file.parent, ignore_errors=True)
+        with atomic_write(made_from, 'w') as f:
+            f.write(stamp)
     test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=overlay)
     test_cfg.load_from = str(checkpoint)
     test_cfg.experiment_name = name

@@ -24,7 +24,7 @@ def test_expand_grid_one_axis_at_a_time():
     assert by['layers=2'] == {'layers': 2}
     # around another base: the base's own value is the shared point, not repeated
     runs = expand_grid({'alpha': [0.0, 0.35]}, base={'alpha': 0.0})
-    assert [r['run'] for r in runs] == ['baseline', 'base', 'alpha=0.35']
+    assert [r['run'] for r in runs] == ['baseline', '{alpha=0.0} base', '{alpha=0.0} alpha=0.35']
     assert runs[2]['doei'] == {'alpha': 0.35}
 
 
@@ -102,3 +102,26 @@ def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
     capsys.readouterr()
     doei_sweep.main(argv)
     assert '0 runs to do, 16 done' in capsys.readouterr().out
+
+
+def test_cam_reports_are_reused_only_for_the_same_settings(tmp_path, synthetic_voc):
+    from mmdoei.apis.experiment import cams_and_seeds, stage1_cfg, train_stage1
+    cfg = stage1_cfg(str(ROOT / 'tests/data/configs/tiny_mct_voc.py'), str(tmp_path / 'run'), epochs=1,
+                     data_root=str(synthetic_voc), doei=None)
+    cfg.log_level = 'WARNING'
+    ckpt = train_stage1(cfg)
+    cam_dir = tmp_path / 'cams'
+    first = cams_and_seeds(cfg, str(ckpt), str(cam_dir))
+    npz = sorted(cam_dir.glob('*.npz'))
+    mtimes = [p.stat().st_mtime_ns for p in npz]
+    assert npz and cams_and_seeds(cfg, str(ckpt), str(cam_dir)) == first  # reused: nothing rewritten
+    assert [p.stat().st_mtime_ns for p in npz] == mtimes
+    # another CAM type in the same folder: everything is made again, nothing stale is reported
+    other = stage1_cfg(cfg, cfg.work_dir)
+    other.model.cam_cfg = dict(type='patchcam', last_n=2, refine=False)
+    second = cams_and_seeds(other, str(ckpt), str(cam_dir))
+    assert second['mIoU'] != first['mIoU']
+    assert all(p.stat().st_mtime_ns != m for p, m in zip(npz, mtimes))
+    # DOEI at extraction is a different setting too
+    with_doei = stage1_cfg(other, other.work_dir, doei=dict(sf_p2c=-0.5, sf_c2c=-0.5))
+    assert cams_and_seeds(with_doei, str(ckpt), str(cam_dir))['mIoU'] != second['mIoU']
