@@ -227,9 +227,13 @@ def plot_sweep(rows: Sequence[dict], mode: str) -> bytes:
     shared = bases[0] if len(bases) == 1 else agg.get('base')  # the point every axis passes through
     params = list(dict.fromkeys(e['param'] for e in agg.values() if e['param'] not in ('baseline', 'base')))
     panels = params or ['base']
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2 * len(panels), 6.4), 3.4), squeeze=False)
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.4 * ncols, 6.4), 3.2 * nrows + .4), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis('off')
     colours = dict(mIoU='tab:blue', FP='tab:red', FN='tab:green')
-    for ax, param in zip(axes[0], panels):
+    for ax, param in zip(axes.flat, panels):
         points = [e for e in agg.values() if e['param'] == param]
         if shared is not None:
             points.append(dict(shared, value=value_label(_shared_value(shared, param))))

@@ -110,6 +110,7 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=overlay)
     test_cfg.load_from = str(checkpoint)
     test_cfg.experiment_name = name
+    test_cfg.work_dir = str(Path(cam_dir) / 'logs')  # not the training folder: a sweep extracts many times
     Runner.from_cfg(test_cfg).test()
     report = evaluate_seeds(cfg, str(cam_dir), progress=False)
     write_report(report, str(Path(cam_dir) / 'seed_eval'))

@@ -135,7 +135,7 @@ def main(argv=None) -> Path:
                          seconds=round(time.time() - t0 + (train_seconds(ckpt) if mode == 'train' else 0), 1)))
         write_outputs(out, rows)
         elapsed = time.time() - t_start
-        print(f'[sweep] {i + 1}/{len(todo)} {mode} seed {seed} {run["run"]}: mIoU {report["mIoU"]:.1f} '
+        print(f'\n[sweep] {i + 1}/{len(todo)} {mode} seed {seed} {run["run"]}: mIoU {report["mIoU"]:.1f} '
               f'FP {report["FP"]:.1f} FN {report["FN"]:.1f}  ({elapsed:.0f} s, '
               f'~{elapsed / (i + 1) * (len(todo) - i - 1):.0f} s left)', flush=True)
     if rows:
