@@ -141,24 +141,26 @@ def main() -> None:
             pretrained = pretrain_backbone(str(ROOT / PRETRAIN_CONFIG), str(ROOT / PRETRAINED_CHECKPOINT),
                                            data_root=str(ROOT / 'data' / 'procedural'))
     data_root = ensure_synthetic_voc(str(out), args.num_train)
+    # from-scratch runs get their own folder: a rerun must never mix the two regimes
+    work = out / 'from_scratch' if args.from_scratch else out
     reports = {}
     for model in (models if args.model == 'all' else [args.model]):
         for name, config in zip((model, f'doei+{model}'), models[model]):
-            reports[name] = run_variant(name, config, data_root, out, args.epochs, args.seed, pretrained)
+            reports[name] = run_variant(name, config, data_root, work, args.epochs, args.seed, pretrained)
     names = list(reports)
     table = summary_table(reports)
-    image = comparison_image(data_root, out, names)
+    image = comparison_image(data_root, work, names)
     cmd = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     text = (f'# mmdoei demo ({time.time() - t0:.0f} s)\n\n`{cmd.strip()}`\n\n{table}\n\n'
             f'Seeds of the {len(read_split(str(data_root / "ImageSets/Segmentation/train.txt")))} '
             f'synthetic train images, flip, per-class min-max, best background threshold; '
             f'mIoU, FP and FN over 21 classes (DOEI-SPEC.md).\n\n![comparison]({image.name})\n')
-    with atomic_write(out / 'summary.md', 'w') as f:
+    with atomic_write(work / 'summary.md', 'w') as f:
         f.write(text)
-    with atomic_write(out / 'summary.json', 'w') as f:
+    with atomic_write(work / 'summary.json', 'w') as f:
         json.dump({k: {m: v[m] for m in ('mIoU', 'FP', 'FN', 'best_threshold', 'train_seconds')}
                    for k, v in reports.items()}, f, indent=1)
-    print('\n' + table + f'\n\n[demo] done in {time.time() - t0:.0f} s: {out}/summary.md, {image}')
+    print('\n' + table + f'\n\n[demo] done in {time.time() - t0:.0f} s: {work}/summary.md, {image}')
 
 
 if __name__ == '__main__':

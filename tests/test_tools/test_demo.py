@@ -38,3 +38,15 @@ def test_demo_names_a_missing_pretrained_checkpoint(tmp_path):
     assert res.returncode != 0
     assert f'--pretrained {tmp_path / "nope.pth"}: no such checkpoint' in res.stderr
     assert not (tmp_path / 'd' / 'data').exists()  # refused before any work
+
+
+def test_demo_from_scratch_keeps_its_own_folder(tmp_path):
+    out = tmp_path / 'demo'
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/demo.py'), '--model', 'tscam', '--from-scratch',
+                          '--out-dir', str(out), '--epochs', '1', '--num-train', '24'],
+                         capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert '[pretrain]' not in res.stdout and 'loaded' not in res.stdout + res.stderr  # no pretrained start
+    assert 'configs/demo/tscam_vit-4l128_synthetic-64.py' in res.stdout
+    assert list(json.loads((out / 'from_scratch' / 'summary.json').read_text())) == ['tscam', 'doei+tscam']
+    assert not (out / 'summary.json').exists() and not (out / 'tscam').exists()
