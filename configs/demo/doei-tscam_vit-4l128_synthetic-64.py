@@ -1,3 +1,3 @@
-# TS-CAM + DOEI with the defaults of DOEI-SPEC.md (one class token: PPDO only).
+# TS-CAM + DOEI with the DOEIConfig defaults (one class token: PPDO only).
 _base_ = ['./tscam_vit-4l128_synthetic-64.py']
 model = dict(doei=dict())

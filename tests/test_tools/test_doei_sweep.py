@@ -16,10 +16,12 @@ import doei_sweep  # noqa: E402
 
 def test_expand_grid_one_axis_at_a_time():
     runs = expand_grid({'sf': [-0.3, -0.1, 0.0], 'layers': [2, None], 'modules': ['both', 'ppdo']})
-    assert [r['run'] for r in runs] == ['baseline', 'base', 'sf=-0.3', 'sf=0.0', 'layers=2', 'modules=ppdo']
+    # sf = 0 is the default: the shared 'base' point, not run again
+    assert [r['run'] for r in runs] == ['baseline', 'base', 'sf=-0.3', 'sf=-0.1', 'layers=2', 'modules=ppdo']
     by = {r['run']: r['doei'] for r in runs}
     assert by['baseline'] is None and by['base'] == {}
     assert by['sf=-0.3'] == {'sf_p2c': -0.3, 'sf_c2c': -0.3}  # tied: both modules' factor
+    assert by['sf=-0.1'] == {'sf_p2c': -0.1, 'sf_c2c': -0.1}
     assert by['modules=ppdo'] == {'ppdo': True, 'cpdo': False}
     assert by['layers=2'] == {'layers': 2}
     # around another base: the base's own value is the shared point, not repeated
@@ -95,6 +97,9 @@ def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
         assert (out / name).stat().st_size > 0
     assert (out / 'sweep_cam.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     text = (out / 'summary.md').read_text()
+    doei = json.loads(by[('cam', 'sf=-0.3', '0')]['doei'])  # every setting, resolved
+    assert doei['sf_p2c'] == doei['sf_c2c'] == -0.3 and doei['af_p2c'] == 0.5 and doei['alpha'] == 0.35
+    assert by[('cam', 'baseline', '0')]['doei'] == 'null'
     assert '## mode `cam`' in text and '## mode `train`' in text and '| layers=1 | 2 |' in text
     # no CAM files kept, only the reports
     assert not list(out.rglob('*.npz')) and len(list(out.rglob('seed_eval.json'))) == 16

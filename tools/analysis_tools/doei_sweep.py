@@ -34,6 +34,7 @@ import mmdoei  # noqa: E402,F401  registers the models
 from mmdoei.analysis import GRIDS, expand_grid, plot_sweep, read_rows, rows_to_csv, summary_markdown  # noqa: E402
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
                                     train_stage1)
+from mmdoei.doei import DOEIConfig  # noqa: E402
 from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone,  # noqa: E402
                                   use_pretrained, uses_pretrained)
 from mmdoei.utils import atomic_write  # noqa: E402
@@ -130,7 +131,7 @@ def main(argv=None) -> Path:
         report = cams_and_seeds(run_cfg, str(ckpt), str(cam_dir), keep_cams=args.keep_cams,
                                 name=f'{mode}_seed{seed}_{run["run"]}')
         rows.append(dict(run=run['run'], mode=mode, param=run['param'], value=run['value'], seed=seed,
-                         doei=json.dumps(run['doei'], sort_keys=True), mIoU=report['mIoU'], FP=report['FP'],
+                         doei=resolved(run['doei']), mIoU=report['mIoU'], FP=report['FP'],
                          FN=report['FN'], best_threshold=report['best_threshold'],
                          seconds=round(time.time() - t0 + (train_seconds(ckpt) if mode == 'train' else 0), 1)))
         write_outputs(out, rows)
@@ -142,6 +143,12 @@ def main(argv=None) -> Path:
         write_outputs(out, rows)
         print(f'[sweep] done: {out / "sweep.csv"}, {out / "summary.md"}')
     return out
+
+
+def resolved(doei) -> str:
+    """Every DOEI setting of a run, resolved against today's DOEIConfig defaults
+    (so a CSV row keeps its meaning when the defaults change); 'null' for the baseline."""
+    return json.dumps(None if doei is None else DOEIConfig.from_dict(doei).to_dict(), sort_keys=True)
 
 
 def write_outputs(out: Path, rows: list) -> None:
