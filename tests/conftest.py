@@ -38,18 +38,16 @@ def coco_copy(synthetic_coco, tmp_path):
     return shutil.copytree(synthetic_coco, tmp_path / 'coco')
 
 
-PRETRAIN_CONFIG = str(Path(__file__).resolve().parents[1] / 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py')
-
-
 @pytest.fixture(scope='session')
 def tiny_pretrained(tmp_path_factory):
     """A checkpoint of the real pretraining config after one short epoch on a
     5-class, 15-image procedural set: the format and shapes of the cached
     backbone the demo configs initialise from."""
-    from mmdoei.apis.pretrain import pretrain_backbone
+    from mmdoei.apis.pretrain import PRETRAIN_CONFIG, pretrain_backbone
     tmp = tmp_path_factory.mktemp('pretrain')
     out = tmp / 'vit.pth'
-    pretrain_backbone(PRETRAIN_CONFIG, str(out), data_root=str(tmp / 'procedural'), work_dir=str(tmp / 'work'),
+    config = str(Path(__file__).resolve().parents[1] / PRETRAIN_CONFIG)
+    pretrain_backbone(config, str(out), data_root=str(tmp / 'procedural'), work_dir=str(tmp / 'work'),
                       cfg_options={'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
                                    'default_hooks.checkpoint.interval': 1,
                                    'train_dataloader.batch_size': 4, 'train_dataloader.num_workers': 0,

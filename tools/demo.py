@@ -31,8 +31,7 @@ import numpy as np  # noqa: E402
 import mmdoei  # noqa: E402,F401
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
                                    train_stage1)
-from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone,  # noqa: E402
-                                  use_pretrained)
+from mmdoei.apis.pretrain import PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained  # noqa: E402
 from mmdoei.cam.inference import cam_overlay  # noqa: E402
 from mmdoei.datasets.categories import voc_palette  # noqa: E402
 from mmdoei.datasets.utils import read_label_png, read_split  # noqa: E402
@@ -131,15 +130,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     models = MODELS_FROM_SCRATCH if args.from_scratch else MODELS
-    pretrained = None
-    if not args.from_scratch:
-        if args.pretrained:
-            if not osp.exists(args.pretrained):
-                raise FileNotFoundError(f'--pretrained {args.pretrained}: no such checkpoint')
-            pretrained = args.pretrained
-        else:  # the cached backbone, pretrained here the first time
-            pretrained = pretrain_backbone(str(ROOT / PRETRAIN_CONFIG), str(ROOT / PRETRAINED_CHECKPOINT),
-                                           data_root=str(ROOT / 'data' / 'procedural'))
+    pretrained = None if args.from_scratch else resolve_pretrained(args.pretrained, str(ROOT))
     data_root = ensure_synthetic_voc(str(out), args.num_train)
     # from-scratch runs get their own folder: a rerun must never mix the two regimes
     work = out / 'from_scratch' if args.from_scratch else out

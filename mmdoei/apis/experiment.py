@@ -3,6 +3,7 @@
 The demo and the DOEI sweep both run this unit, so a number in the sweep's
 CSV and a row of the demo's table come from the same code path.
 """
+import copy
 import json
 import os.path as osp
 import shutil
@@ -36,7 +37,8 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
         doei: DOEI settings for ``model.doei``; None removes DOEI; by default
             the config's own setting is kept.
     """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
+    # a deep copy: Config.copy() shares the nested dicts, and this edits model.doei
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     if data_root:
         set_data_root(cfg, str(data_root))
     if epochs:

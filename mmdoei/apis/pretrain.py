@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdoei.datasets.procedural import make_procedural_pretrain
-from mmdoei.utils.config import set_data_root
+from mmdoei.utils.config import replace_entries, set_data_root
 from mmdoei.utils.io import atomic_write
 
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'
@@ -68,31 +68,27 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
 
 
 def use_pretrained(cfg, checkpoint: str, default: str = PRETRAINED_CHECKPOINT) -> int:
-    """Point every ``Pretrained`` init_cfg of ``cfg.model`` that names ``default`` at ``checkpoint``.
+    """Point every init_cfg ``checkpoint`` of ``cfg.model`` that names ``default`` at ``checkpoint``.
 
     The demo configs name the cached backbone by a path relative to the
     repository; the tools pass an absolute one (or a test's own small
     checkpoint) through this. Returns how many init_cfgs were changed.
     """
-    count = 0
-
-    def visit(node) -> None:
-        nonlocal count
-        if hasattr(node, 'items'):
-            init = node.get('init_cfg') if 'init_cfg' in node else None
-            if isinstance(init, dict) and init.get('type') == 'Pretrained' and init.get('checkpoint') == default:
-                init['checkpoint'] = str(checkpoint)
-                count += 1
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                visit(item)
-
-    visit(cfg.model)
-    return count
+    return replace_entries(cfg.model, 'checkpoint', str(checkpoint), lambda v: v == default)
 
 
 def uses_pretrained(cfg, default: str = PRETRAINED_CHECKPOINT) -> bool:
     """True when some init_cfg of ``cfg.model`` names the cached backbone ``default``."""
     return default in str(cfg.model)
+
+
+def resolve_pretrained(path: Optional[str], root: str) -> str:
+    """The backbone checkpoint a tool should use: ``path`` (which must exist) or,
+    without one, the cache under ``root`` (the repository), pretrained there the
+    first time. Checked before any other work starts."""
+    if path:
+        if not osp.exists(path):
+            raise FileNotFoundError(f'--pretrained {path}: no such checkpoint')
+        return path
+    return pretrain_backbone(osp.join(root, PRETRAIN_CONFIG), osp.join(root, PRETRAINED_CHECKPOINT),
+                             data_root=osp.join(root, 'data', 'procedural'))

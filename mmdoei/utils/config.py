@@ -1,5 +1,22 @@
 """Config helpers shared by the tools."""
-from typing import Any
+from typing import Any, Callable
+
+
+def replace_entries(cfg: Any, key: str, new: Any, match: Callable[[Any], bool]) -> int:
+    """Set every ``key`` entry of ``cfg`` (nested dicts and lists) whose value
+    satisfies ``match`` to ``new``; returns how many entries were changed."""
+    count = 0
+    if hasattr(cfg, 'items'):  # dicts, ConfigDicts and mmengine Config itself
+        for k, value in cfg.items():
+            if k == key and match(value):
+                cfg[k] = new
+                count += 1
+            else:
+                count += replace_entries(value, key, new, match)
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            count += replace_entries(item, key, new, match)
+    return count
 
 
 def set_data_root(cfg: Any, data_root: str) -> int:
@@ -9,15 +26,4 @@ def set_data_root(cfg: Any, data_root: str) -> int:
     overriding the top-level variable alone would change nothing; this is what
     ``--data-root`` of the tools does. Returns how many entries were changed.
     """
-    count = 0
-    if hasattr(cfg, 'items'):  # dicts, ConfigDicts and mmengine Config itself
-        for key, value in cfg.items():
-            if key == 'data_root' and isinstance(value, str):
-                cfg[key] = data_root
-                count += 1
-            else:
-                count += set_data_root(value, data_root)
-    elif isinstance(cfg, (list, tuple)):
-        for item in cfg:
-            count += set_data_root(item, data_root)
-    return count
+    return replace_entries(cfg, 'data_root', data_root, lambda v: isinstance(v, str))

@@ -8,11 +8,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdoei.apis.pretrain import PRETRAINED_CHECKPOINT, pretrain_backbone, use_pretrained
+from mmdoei.apis.pretrain import PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone, use_pretrained
 from mmdoei.models.utils import vit_to_conformer_transformer
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = str(ROOT / 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py')
+CONFIG = str(ROOT / PRETRAIN_CONFIG)
 DEMO = {
     'mctformer-v2': 'configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py',
     'tscam': 'configs/demo/tscam_vit-6l128-pre_synthetic-64.py',
@@ -20,13 +20,8 @@ DEMO = {
 }
 
 
-@pytest.fixture(scope='module')
-def pretrained(tiny_pretrained):
-    return tiny_pretrained
-
-
-def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(pretrained, tmp_path):
-    ckpt = torch.load(pretrained, map_location='cpu', weights_only=True)
+def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(tiny_pretrained, tmp_path):
+    ckpt = torch.load(tiny_pretrained, map_location='cpu', weights_only=True)
     assert set(ckpt) == {'meta', 'state_dict'}  # no optimizer or scheduler state
     state = ckpt['state_dict']
     assert state['backbone.pos_embed'].shape == (1, 1 + 64, 128)
@@ -34,9 +29,9 @@ def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(pretrained, tmp_path):
     assert sum(k.startswith('backbone.layers.5.') for k in state) > 0 and not any('layers.6.' in k for k in state)
     assert state['head.layers.head.weight'].shape == (5, 128)
     # the cache: a second call returns at once without training
-    mtime = pretrained.stat().st_mtime
-    assert pretrain_backbone(CONFIG, str(pretrained)) == str(pretrained)
-    assert pretrained.stat().st_mtime == mtime
+    mtime = tiny_pretrained.stat().st_mtime
+    assert pretrain_backbone(CONFIG, str(tiny_pretrained)) == str(tiny_pretrained)
+    assert tiny_pretrained.stat().st_mtime == mtime
 
 
 def _build(name, checkpoint):
@@ -49,9 +44,9 @@ def _build(name, checkpoint):
 
 
 @pytest.mark.parametrize('name', ['mctformer-v2', 'tscam'])
-def test_vit_models_load_everything(pretrained, name):
-    state = torch.load(pretrained, map_location='cpu', weights_only=True)['state_dict']
-    model = _build(name, pretrained)
+def test_vit_models_load_everything(tiny_pretrained, name):
+    state = torch.load(tiny_pretrained, map_location='cpu', weights_only=True)['state_dict']
+    model = _build(name, tiny_pretrained)
     report = model.backbone.pretrained_report
     assert report['missing'] == []
     # MCTformer never applies the final norm (the authors' model has none in use); TS-CAM does.
@@ -65,9 +60,9 @@ def test_vit_models_load_everything(pretrained, name):
     assert torch.equal(sd['cls_token'], state['backbone.cls_token'].repeat(1, C, 1))
 
 
-def test_transcam_loads_the_transformer_branch(pretrained):
-    state = torch.load(pretrained, map_location='cpu', weights_only=True)['state_dict']
-    model = _build('transcam', pretrained)
+def test_transcam_loads_the_transformer_branch(tiny_pretrained):
+    state = torch.load(tiny_pretrained, map_location='cpu', weights_only=True)['state_dict']
+    model = _build('transcam', tiny_pretrained)
     report = model.backbone.pretrained_report
     assert report['unexpected'] == []
     # missing: exactly the parts a ViT has no counterpart for

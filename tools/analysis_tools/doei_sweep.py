@@ -35,8 +35,8 @@ from mmdoei.analysis import GRIDS, expand_grid, plot_sweep, read_rows, rows_to_c
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
                                     train_stage1)
 from mmdoei.doei import DOEIConfig  # noqa: E402
-from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone,  # noqa: E402
-                                  use_pretrained, uses_pretrained)
+from mmdoei.apis.pretrain import (PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained,  # noqa: E402
+                                  uses_pretrained)
 from mmdoei.utils import atomic_write  # noqa: E402
 
 
@@ -92,8 +92,8 @@ def main(argv=None) -> Path:
     name = osp.splitext(osp.basename(args.config))[0]
     out = Path(args.out_dir or osp.join('work_dirs', 'doei_sweep', name))
     out.mkdir(parents=True, exist_ok=True)
-    base = {k: v for k, v in (args.base or {}).items()}
-    runs = expand_grid(parse_axes(args.axis) if args.axis else GRIDS[args.grid], base)  # validates every setting before any training
+    # expand_grid validates every setting before any training starts
+    runs = expand_grid(parse_axes(args.axis) if args.axis else GRIDS[args.grid], dict(args.base or {}))
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -101,10 +101,7 @@ def main(argv=None) -> Path:
     if not args.verbose:  # hundreds of runs: keep the sweep's own progress lines readable
         cfg.log_level = 'WARNING'
     if uses_pretrained(cfg):
-        if args.pretrained and not osp.exists(args.pretrained):
-            raise FileNotFoundError(f'--pretrained {args.pretrained}: no such checkpoint')
-        use_pretrained(cfg, args.pretrained or pretrain_backbone(
-            str(ROOT / PRETRAIN_CONFIG), str(ROOT / PRETRAINED_CHECKPOINT), data_root=str(ROOT / 'data' / 'procedural')))
+        use_pretrained(cfg, resolve_pretrained(args.pretrained, str(ROOT)))
     data_root = args.data_root or str(ensure_synthetic_voc(str(out), args.num_train))
 
     csv_path = out / 'sweep.csv'
@@ -117,10 +114,10 @@ def main(argv=None) -> Path:
     t_start = time.time()
     for i, (mode, seed, run) in enumerate(todo):
         t0 = time.time()
-        # The baseline checkpoint of a seed serves both modes' baseline rows and every 'cam' run.
-        base_cfg = stage1_cfg(cfg, out / 'train' / f'seed{seed}' / 'baseline', seed=seed, epochs=args.epochs,
-                              data_root=data_root, doei=None)
         if mode == 'cam' or run['doei'] is None:
+            # The baseline checkpoint of a seed serves both modes' baseline rows and every 'cam' run.
+            base_cfg = stage1_cfg(cfg, out / 'train' / f'seed{seed}' / 'baseline', seed=seed, epochs=args.epochs,
+                                  data_root=data_root, doei=None)
             ckpt = train_stage1(base_cfg, f'seed{seed}_baseline')
             run_cfg = stage1_cfg(base_cfg, base_cfg.work_dir, seed=seed, doei=run['doei'])
         else:
@@ -139,8 +136,9 @@ def main(argv=None) -> Path:
         print(f'\n[sweep] {i + 1}/{len(todo)} {mode} seed {seed} {run["run"]}: mIoU {report["mIoU"]:.1f} '
               f'FP {report["FP"]:.1f} FN {report["FN"]:.1f}  ({elapsed:.0f} s, '
               f'~{elapsed / (i + 1) * (len(todo) - i - 1):.0f} s left)', flush=True)
-    if rows:
+    if rows and not todo:  # nothing ran: refresh the outputs (after a run they are current)
         write_outputs(out, rows)
+    if rows:
         print(f'[sweep] done: {out / "sweep.csv"}, {out / "summary.md"}')
     return out
 
