@@ -3,7 +3,7 @@
 # With one class token (TS-CAM, TransCAM) CPDO is a no-op and only PPDO acts.
 doei = dict(
     layers=None,                              # K: blocks 1..K (None = all, the paper's best)
-    # sf = 0: the sweep's choice (DOEIConfig's docstring, README); the spec's
+    # sf = 0: the sweep's choice (docs/results.md); the spec's
     # provisional -0.1 lowered seed mIoU where it could be measured.
     st_p2c=0.01, af_p2c=0.5, sf_p2c=0.0,      # PPDO: split, amplify, suppress
     st_c2c=0.01, af_c2c=0.5, sf_c2c=0.0,      # CPDO

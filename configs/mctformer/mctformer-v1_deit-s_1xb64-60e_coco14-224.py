@@ -1,3 +1,4 @@
+# MCTformer-V1 on MS COCO 2014 (80 classes), the authors' run_coco.sh settings.
 _base_ = [
     '../_base_/models/mctformer-v1_deit-s.py',
     '../_base_/datasets/coco14_cls_224.py',
@@ -5,4 +6,3 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(num_classes=80)
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

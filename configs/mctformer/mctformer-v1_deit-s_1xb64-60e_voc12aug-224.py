@@ -5,4 +5,3 @@ _base_ = [
     '../_base_/schedules/mctformer_adamw_60e.py',
     '../_base_/default_runtime.py',
 ]
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

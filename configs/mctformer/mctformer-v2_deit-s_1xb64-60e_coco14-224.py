@@ -6,4 +6,3 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(num_classes=80)
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

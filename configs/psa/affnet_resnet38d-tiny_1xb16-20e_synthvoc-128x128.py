@@ -16,27 +16,12 @@ model = dict(
     # about -4 mIoU against the seeds), logt 2 does not. Give the background score as the
     # best seed threshold (MCTformer's protocol): --cfg-options model.test_cfg.bg_threshold=T
     test_cfg=dict(logt=2))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAffinityLabelFromCAM', cam_dir=cam_dir, low_alpha=4, high_alpha=32, num_classes=21,
-         cache_dir=cam_dir + '_psa_crf'),
-    # PSA's jitter: torchvision's ColorJitter on the RGB image (mmcv's adjust_hue fails on
-    # negative hues under numpy 2).
-    dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/ColorJitter', brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1),
-    dict(type='PILToNumpy', to_bgr=True),
-    dict(type='mmseg.RandomCrop', crop_size=(crop_size, crop_size)),
-    dict(type='RandomPad', size=crop_size, img_pad_val=[104, 116, 124], seg_pad_val=dict(aff_scores=0)),
-    dict(type='mmseg.RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PoolAffinityLabel', stride=8),
-    dict(type='PackInputs', algorithm_keys=['gt_aff_label'], meta_keys=['img_id', 'img_path', 'img_shape']),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadCAMFromFile', cam_dir=cam_dir, num_classes=21),
-    dict(type='PackInputs', algorithm_keys=['cams', 'cam_keys'],
-         meta_keys=['img_id', 'img_path', 'ori_shape', 'img_shape', 'seg_map_path']),
-]
+# PSA's steps with this CAM folder and crop.
+train_steps = {'LoadAffinityLabelFromCAM': dict(cam_dir=cam_dir, cache_dir=cam_dir + '_psa_crf'),
+               'mmseg.RandomCrop': dict(crop_size=(crop_size, crop_size)), 'RandomPad': dict(size=crop_size)}
+train_pipeline = [{**t, **train_steps.get(t['type'], {})} for t in _base_.train_pipeline]
+test_pipeline = [dict(t, cam_dir=cam_dir) if t['type'] == 'LoadCAMFromFile' else t
+                 for t in _base_.test_pipeline]
 train_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 test_dataloader = dict(num_workers=0, dataset=dict(data_root=data_root, pipeline=test_pipeline))

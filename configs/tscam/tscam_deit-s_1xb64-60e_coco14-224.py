@@ -2,18 +2,9 @@
 # setting; as for VOC this uses MCTformer's recipe (its run_coco.sh: the same
 # schedule and batch as on VOC).
 _base_ = [
+    '../_base_/models/tscam_deit-s.py',
     '../_base_/datasets/coco14_cls_224.py',
     '../_base_/schedules/mctformer_adamw_60e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    type='TSCAM',
-    num_classes=80,
-    backbone=dict(
-        arch='deit-small', img_size=224, patch_size=16, drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth')),
-    head=dict(loss='multilabel_soft_margin'),
-    cam_cfg=dict(relu=True),
-)
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)
+model = dict(num_classes=80)

@@ -5,24 +5,10 @@
 # setting. As the closest, this uses MCTformer's VOC recipe (same DeiT-S
 # backbone, same multi-label task): its data pipeline, AdamW 6.25e-5 with
 # 5 warm-up epochs and cosine to 1e-5 over 60 epochs, batch 64 on one GPU,
-# multilabel soft-margin loss, 224 crops.
+# multilabel soft-margin loss, 224 crops, CAMs of five scales and their flips.
 _base_ = [
+    '../_base_/models/tscam_deit-s.py',
     '../_base_/datasets/voc12aug_cls_224.py',
     '../_base_/schedules/mctformer_adamw_60e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    type='TSCAM',
-    num_classes=20,
-    backbone=dict(
-        # one class token, final norm applied: TS-CAM's DeiT-S (drop path 0.1 as the authors)
-        arch='deit-small', img_size=224, patch_size=16, drop_path_rate=0.1,
-        # the DeiT-S weights the authors load (deit.py, deit_tscam_small_patch16_224)
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth')),
-    head=dict(loss='multilabel_soft_margin'),
-    # CAM = class-token attention summed over all blocks x conv maps, clamped at 0
-    cam_cfg=dict(relu=True),
-)
-# CAM generation: image scales and flip, summed (as the MCTformer configs).
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

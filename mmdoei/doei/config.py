@@ -8,21 +8,9 @@ PPDO_SUPPRESS = ('self', 'class')
 @dataclass(frozen=True)
 class DOEIConfig:
     """Every DOEI setting. The defaults are DOEI-SPEC.md's provisional ones
-    except the suppression factors, which the sweep set to 0.
-
-    DOEI-SPEC.md leaves the defaults to a sweep on data. On MCTformer-V2 fine-tuned
-    from the small pretrained ViT (the demo, ``docs/doei_sweep/``), DOEI in
-    training and CAM extraction over 3 training seeds gave seed mIoU 42.9 +- 0.8
-    for the baseline, 42.4 +- 0.7 with the provisional ``sf = -0.1``,
-    46.6 +- 2.3 with ``sf = 0`` (above the baseline in each seed, by 1.6 to
-    4.9; FP -3.4) and 43.5 +- 1.8 with ``sf = +0.1``. With DOEI at CAM
-    extraction only, every negative ``sf`` lowered mIoU (-0.8 at -0.1, -3.1 at
-    -0.3) and ``ppdo_suppress='class'``, ``af``, ``alpha``, ``K`` and the module
-    switches stayed within the seed spread. So the default keeps DOEI's
-    amplification (``af = 0.5`` on the ``st = 1 %`` most confident tokens,
-    HFA at ``alpha = 0.35``) and switches suppression off; ``ppdo_suppress``
-    stays ``'self'``, the spec's reading. Setting ``sf_p2c = sf_c2c = -0.1``
-    gives the provisional spec values back.
+    except the suppression factors ``sf_p2c``, ``sf_c2c``, which a sweep on data
+    set to 0 (``docs/results.md`` has the measurements); ``-0.1`` for both gives
+    the spec's values back.
 
     Args:
         num_class_tokens: ``C``. None takes the backbone's ``num_extra_tokens``

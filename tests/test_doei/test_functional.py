@@ -61,17 +61,27 @@ def test_k_schedule_deit_small():
     assert Fd.num_confident(1, 3, 4, 0.0625) == 1    # 0.5 rounds up
 
 
-def test_masks_partition_and_count():
+@pytest.mark.parametrize('k,expected', [
+    (0, [[0, 0, 0, 0], [0, 0, 0, 0]]),
+    (1, [[0, 1, 0, 0], [1, 0, 0, 0]]),
+    (2, [[0, 1, 0, 1], [1, 0, 1, 0]]),
+    (3, [[1, 1, 0, 1], [1, 0, 1, 1]]),
+    (4, [[1, 1, 1, 1], [1, 1, 1, 1]]),
+])
+def test_topk_mask_by_hand(k, expected):
+    # Row 0 ranks its entries 1, 3, 0, 2; row 1 ranks them 0, 2, 3, 1 (no ties).
+    scores = torch.tensor([[[.3, .9, .1, .5], [.8, .2, .6, .4]]])
+    assert torch.equal(Fd.topk_mask(scores, k), torch.tensor([expected], dtype=torch.bool))
+
+
+def test_topk_mask_keeps_the_k_largest():
     torch.manual_seed(0)
     scores = torch.rand(3, 5, 50)
-    for k in (0, 1, 7, 50):
+    for k in (1, 7, 49):
         m_cs = Fd.topk_mask(scores, k)
-        m_ns = ~m_cs
-        assert torch.equal(m_cs ^ m_ns, torch.ones_like(m_cs))  # every score in exactly one set
         assert (m_cs.sum(-1) == k).all()
-        if 0 < k < 50:  # the confident ones are the largest
-            assert (scores[m_cs].view(3, 5, k).min(-1).values
-                    >= scores[m_ns].view(3, 5, 50 - k).max(-1).values).all()
+        assert (scores[m_cs].view(3, 5, k).min(-1).values
+                >= scores[~m_cs].view(3, 5, 50 - k).max(-1).values).all()
 
 
 def _random_case(C=3, N=16, D=8, B=2, seed=0):

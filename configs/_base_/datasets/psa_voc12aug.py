@@ -36,22 +36,22 @@ test_pipeline = [
          meta_keys=['img_id', 'img_path', 'ori_shape', 'img_shape', 'seg_map_path']),
 ]
 
+# One dataset, two loaders (psa_coco14.py changes it).
+psa_dataset = dict(type=dataset_type, data_root=data_root, split='ImageSets/Segmentation/train_aug.txt')
 train_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=True,  # as PSA
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='ImageSets/Segmentation/train_aug.txt',
-                 pipeline=train_pipeline))
+    dataset=dict(psa_dataset, pipeline=train_pipeline))
 # One image per batch: PSA walks each image on its own padded grid.
 test_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='ImageSets/Segmentation/train_aug.txt',
-                 pipeline=test_pipeline))
+    dataset=dict(psa_dataset, pipeline=test_pipeline))
 test_evaluator = dict(type='SeedMetric', num_classes=num_classes)
 val_dataloader = None
 val_evaluator = None

@@ -12,6 +12,8 @@ model = dict(
             type='Pretrained',
             checkpoint='https://download.openmmlab.com/mmclassification/v0/conformer/'
                        'conformer-small-p16_3rdparty_8xb128_in1k_20211206-3065dcf5.pth')),
+    # one multilabel soft-margin loss on the sum of both branches' logits, as the authors
+    head=dict(loss=dict(type='MultiLabelSoftMarginLoss')),
     # the authors' default CAM (infer_TransCAM.py --method transcam)
     cam_cfg=dict(type='transcam', relu=True),
 )

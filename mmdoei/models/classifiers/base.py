@@ -17,6 +17,10 @@ def vit_embed_dims(backbone: dict) -> int:
     return arch['embed_dims'] if isinstance(arch, dict) else VisionTransformer.arch_zoo[arch]['embed_dims']
 
 
+# What train_cfg may hold: mmpretrain's batch augmentations (BatchAugments' arguments).
+TRAIN_CFG_KEYS = frozenset({'augments', 'probs'})
+
+
 class WSSSClassifier(BaseClassifier):
     """A multilabel classifier whose :meth:`cams` gives class activation maps.
 
@@ -28,8 +32,13 @@ class WSSSClassifier(BaseClassifier):
             the former).
         cam_cfg: Default CAM settings, overridable per call of :meth:`cams`.
         data_preprocessor: As in mmpretrain (``ClsDataPreprocessor``).
+        train_cfg: As in mmpretrain's ``ImageClassifier``: ``augments`` (and
+            ``probs``) set the data preprocessor's batch augmentations (Mixup,
+            CutMix ...), whose soft targets the heads take as ``gt_score``.
 
-    Subclasses implement :meth:`cams`.
+    The head takes what :meth:`extract_feat` returns (``feats``) in ``forward``,
+    ``loss`` and ``predict``, as mmpretrain's heads do. Subclasses implement
+    :meth:`cams`.
     """
 
     default_cam_cfg: dict = {}
@@ -38,9 +47,19 @@ class WSSSClassifier(BaseClassifier):
                  cam_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None, train_cfg: Optional[dict] = None) -> None:
         data_preprocessor = data_preprocessor or {}
+        if train_cfg:
+            unknown = set(train_cfg) - TRAIN_CFG_KEYS
+            if unknown:
+                raise KeyError(f'{type(self).__name__}: unknown train_cfg key(s) {sorted(unknown)}; '
+                               f'known: {sorted(TRAIN_CFG_KEYS)}')
+            if 'augments' in train_cfg:
+                if not isinstance(data_preprocessor, dict):
+                    raise TypeError(f'{type(self).__name__}: train_cfg.augments needs the data '
+                                    'preprocessor as a config dict, not a built module')
+                # mmpretrain's ImageClassifier rule: batch augmentations live in the preprocessor.
+                data_preprocessor = {**data_preprocessor, 'batch_augments': train_cfg}
         if isinstance(data_preprocessor, dict):  # built here: BaseModel would look in mmengine's scope
-            data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = MODELS.build({'type': 'ClsDataPreprocessor', **data_preprocessor})
         super().__init__(init_cfg=init_cfg, data_preprocessor=data_preprocessor)
         self.backbone = MODELS.build(backbone)
         self.head = MODELS.build(head)
@@ -60,13 +79,14 @@ class WSSSClassifier(BaseClassifier):
 
     def forward(self, inputs: Tensor, data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor'):
+        if mode not in ('tensor', 'loss', 'predict'):
+            raise RuntimeError(f'Invalid mode "{mode}".')
+        feats = self.extract_feat(inputs)
         if mode == 'tensor':
-            return self.head(*self.extract_feat(inputs))
+            return self.head(feats)
         if mode == 'loss':
-            return self.head.loss(*self.extract_feat(inputs), data_samples)
-        if mode == 'predict':
-            return self.head.predict(*self.extract_feat(inputs), data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}".')
+            return self.head.loss(feats, data_samples)
+        return self.head.predict(feats, data_samples)
 
     def forward_with_attention(self, inputs: Tensor) -> Tuple[Tensor, Tuple[int, int], List[Tensor]]:
         """Tokens, grid and every block's head-averaged attention, in one pass."""

@@ -1,25 +1,26 @@
 """TransCAM's heads: CNN-branch classification maps and a linear head on the class token."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.heads import MultiLabelClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from .mct_head import multilabel_targets
+# ``((cnn_map, normalised tokens), patch grid)``: what TransCAM.extract_feat gives.
+ConformerFeats = Tuple[Tuple[Tensor, Tensor], Tuple[int, int]]
 
 
 @MODELS.register_module()
-class TransCAMHead(BaseModule):
+class TransCAMHead(MultiLabelClsHead):
     """``conv_cls_head``: ``Conv2d(C_cnn, K, 3, padding=1)`` on the CNN branch's last
     map, logits = its global average (before any ReLU); ``trans_cls_head``:
     ``Linear(D, K)`` on the normalised class token.
 
-    The loss is the authors' single ``multilabel_soft_margin_loss`` of the *sum*
-    of the two logits (not one loss per branch).
+    The loss is the authors' single multilabel soft-margin loss of the *sum* of
+    the two logits (not one loss per branch), and so are the predictions; targets,
+    loss module and predictions are :class:`MultiLabelClsHead`'s.
 
     The authors' heads have 21 outputs, output 0 for the background, which
     their loss and CAMs both drop (``[:, 1:]``): it never gets a gradient and
@@ -30,16 +31,15 @@ class TransCAMHead(BaseModule):
     Args:
         num_classes: ``K`` foreground classes.
         in_channels: ``(C_cnn, D)``: 1024 and 384 for Conformer-S.
-        loss_weight: Multiplies the loss.
-        thr: Score threshold of ``predict``'s labels.
+        loss: Loss config, the authors' multilabel soft-margin loss by default.
+        thr, topk: As in :class:`MultiLabelClsHead` (``thr`` 0.5 by default).
     """
 
     def __init__(self, num_classes: int, in_channels: Sequence[int] = (1024, 384),
-                 loss_weight: float = 1.0, thr: float = 0.5, init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+                 loss: dict = dict(type='MultiLabelSoftMarginLoss'), thr: Optional[float] = None,
+                 topk: Optional[int] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(loss=loss, thr=thr, topk=topk, init_cfg=init_cfg)
         self.num_classes = num_classes
-        self.loss_weight = loss_weight
-        self.thr = thr
         self.conv_cls_head = nn.Conv2d(in_channels[0], num_classes, 3, 1, 1)
         self.trans_cls_head = nn.Linear(in_channels[1], num_classes)
 
@@ -58,28 +58,20 @@ class TransCAMHead(BaseModule):
         """The CNN branch's class maps ``(B, K, h, w)``, before any ReLU."""
         return self.conv_cls_head(feats[0])
 
-    def forward(self, feats: Tuple[Tensor, Tensor],
-                grid: Optional[Tuple[int, int]] = None) -> Tuple[Tensor, Tensor]:
-        """``(conv_logits, trans_logits)`` from ``(cnn_map, normalised tokens)``."""
+    def forward(self, feats: ConformerFeats) -> Tuple[Tensor, Tensor]:
+        """``(conv_logits, trans_logits)``."""
+        (cnn_map, tokens), _ = feats
         # adaptive_avg_pool2d, as the authors: the same reduction order as theirs.
-        conv_logits = F.adaptive_avg_pool2d(self.conv_maps(feats), 1).flatten(1)
-        trans_logits = self.trans_cls_head(feats[1][:, 0])
+        conv_logits = F.adaptive_avg_pool2d(self.conv_cls_head(cnn_map), 1).flatten(1)
+        trans_logits = self.trans_cls_head(tokens[:, 0])
         return conv_logits, trans_logits
 
-    def loss(self, feats: Tuple[Tensor, Tensor], grid: Tuple[int, int],
-             data_samples: List[DataSample]) -> Dict[str, Tensor]:
-        """``loss_cls`` = MLSM(conv logits + transformer logits)."""
-        conv_logits, trans_logits = self(feats, grid)
-        target = multilabel_targets(data_samples, self.num_classes).to(conv_logits.device)
-        loss = F.multilabel_soft_margin_loss(conv_logits + trans_logits, target)
-        return {'loss_cls': self.loss_weight * loss}
+    def loss(self, feats: ConformerFeats, data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
+        """``loss_cls``: the loss of conv logits + transformer logits."""
+        conv_logits, trans_logits = self(feats)
+        return {'loss_cls': self._get_loss(conv_logits + trans_logits, data_samples, **kwargs)['loss']}
 
-    def predict(self, feats: Tuple[Tensor, Tensor], grid: Optional[Tuple[int, int]] = None,
-                data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
+    def predict(self, feats: ConformerFeats, data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         """Sigmoid of the summed logits (what the loss trains)."""
-        scores = torch.sigmoid(sum(self(feats, grid)))
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(scores.size(0))]
-        for sample, score in zip(data_samples, scores):
-            sample.set_pred_score(score).set_pred_label(torch.where(score >= self.thr)[0])
-        return data_samples
+        conv_logits, trans_logits = self(feats)
+        return self._get_predictions(conv_logits + trans_logits, data_samples)

@@ -1,0 +1,11 @@
+# TS-CAM (Gao et al., ICCV 2021) on DeiT-S: MCTformer's DeiT-S with one class token and
+# the final norm applied (TS-CAM's DeiT-S, drop path 0.1 as the authors), the same
+# weights (deit.py, deit_tscam_small_patch16_224), a conv head on the patch tokens
+# trained with the multilabel soft-margin loss (the authors' cross-entropy is for their
+# single-label CUB and ImageNet: head=dict(loss='cross_entropy')).
+_base_ = ['./mctformer-v2_deit-s.py']
+model = dict(
+    type='TSCAM',
+    # CAM = class-token attention summed over all blocks x conv maps, clamped at 0
+    cam_cfg=dict(_delete_=True, relu=True),
+)
