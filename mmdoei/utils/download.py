@@ -386,8 +386,12 @@ def safe_torch_load(path: os.PathLike, map_location=None, source: Optional[str] 
             any other global (a pickled callable, a custom class).
     """
     from .compat import checkpoint_safe_globals
+    # Only those not allowed yet: leaving safe_globals removes its entries again, even
+    # ones that were allowed before it (compat.apply adds them for good).
+    allowed = torch.serialization.get_safe_globals()
+    extra = [g for g in checkpoint_safe_globals() if g not in allowed]
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+        with torch.serialization.safe_globals(extra):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         where = f'{source} (file {path})' if source else str(path)

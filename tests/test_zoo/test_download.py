@@ -125,7 +125,7 @@ def test_server_stopping_mid_file_leaves_no_partial_file(trained_tiny, cache, se
     (cache / f'.{good.name}.{dead}.abc.part').write_bytes(b'half')
     url = servers.start(served) + '/' + good.name
     ckpt = CheckpointLoader.load_checkpoint(url)
-    assert sorted(ckpt) == ['meta', 'message_hub', 'optimizer', 'param_schedulers', 'state_dict']
+    assert sorted(ckpt) == ['message_hub', 'meta', 'optimizer', 'param_schedulers', 'state_dict']
     assert _files(cache) == [good.name]
 
 
