@@ -104,9 +104,13 @@ def test_mmpretrain_sees_the_zoo():
 
 
 def test_init_model_accepts_a_name(tmp_path):
-    model = init_model('tscam_deit-s_voc12aug')
+    import torch
+    ref = get_model('tscam_deit-s_voc12aug')
+    torch.save({'state_dict': ref.state_dict()}, tmp_path / 'tscam.pth')
+    model = init_model('tscam_deit-s_voc12aug', str(tmp_path / 'tscam.pth'))
     assert type(model).__name__ == 'TSCAM'
     assert Path(model.cfg.filename) == ROOT / 'configs/tscam/tscam_deit-s_1xb64-60e_voc12aug-224.py'
+    torch.testing.assert_close(model.state_dict(), ref.state_dict())
 
 
 def test_readme_zoo_table_is_generated_from_the_metafiles():
