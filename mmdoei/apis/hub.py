@@ -240,24 +240,11 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
     if pretrained is False:
         replace_entries(cfg.model, 'init_cfg', None,
                         lambda v: isinstance(v, dict) and v.get('type') == 'Pretrained')
-    # Built in the config's registry scope, as the Runner does (parts such as a data
-    # preprocessor are looked up there); stage-3 configs are mmseg's.
-    from mmengine.registry import MODELS, DefaultScope
-    from mmengine.runner import load_checkpoint
-    scope = cfg.get('default_scope') or 'mmpretrain'
-    if scope == 'mmpretrain':
-        with DefaultScope.overwrite_default_scope(scope):
-            return init_model(cfg, checkpoint, device=device, **cfg_options)
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.update(cfg_options)
-    with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(model_cfg)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        model.init_weights()
-    model.cfg = cfg
-    return model.to(device).eval()
+    # Built in the config's registry scope, as the Runner does: parts such as a data
+    # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
+        return init_model(cfg, checkpoint, device=device, **cfg_options)
 
 
 _ZOO_COLUMNS = ('model', 'config', 'data', 'seed', 'mask', 'val', 'numbers', 'weights')
