@@ -441,4 +441,3 @@ def register_safe_http_loader() -> None:
     mm_ckpt.CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_from_safe_http,
                                              force=True)
     mm_ckpt.load_from_http = load_from_safe_http
-

@@ -1,5 +1,4 @@
 """Fixtures of the model-zoo tests: local HTTP servers, a private cache and zoo, a published tiny model."""
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -79,14 +78,6 @@ def private_zoo(monkeypatch):
     monkeypatch.setattr(download, '_CONVERTERS', dict(download._CONVERTERS))
     monkeypatch.setattr(download, '_UNPUBLISHED', dict(download._UNPUBLISHED))
     return hub
-
-
-def load_tool(name: str):
-    """A script of tools/model_converters as a module."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / 'tools/model_converters' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ from mmdoei.apis import get_model, inference_cams, init_model
 from mmdoei.utils import download
 from mmdoei.utils.download import (CheckpointDownloadError, CheckpointHashError, UnsafeCheckpointError,
                                    confirm_url_from_html, file_name_for, hash_prefix_of, sha256_of)
-from .conftest import ROOT, TINY_CONFIG, load_tool, write_index
+from .conftest import ROOT, TINY_CONFIG, write_index
 
 
 def _hashed(src, folder, stem='tiny'):

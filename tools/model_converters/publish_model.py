@@ -1,7 +1,8 @@
 """Publish a trained checkpoint for the model zoo, as OpenMMLab's publish_model.py does.
 
-    python tools/model_converters/publish_model.py work_dirs/demo/epoch_40.pth OUT/mctformer-v2_vit-6l128_synthvoc_demo.pth \
-        --name mctformer-v2_vit-6l128_synthvoc_demo --config configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py
+    python tools/model_converters/publish_model.py demo_out/mctformer-v2/epoch_40.pth \
+        release/mctformer-v2_vit-6l128_synthvoc_demo.pth --name mctformer-v2_vit-6l128_synthvoc_demo \
+        --config configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py
 
 Reads IN with ``weights_only=True``, keeps only ``state_dict`` and ``meta``
 (drops the optimizer, the schedulers, the message hub and any other training
