@@ -1,4 +1,8 @@
 """Install mmdoei: ``pip install -e .`` (see tools/install.sh for the full stack)."""
+import os
+import os.path as osp
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -15,6 +19,36 @@ def read_version() -> str:
     return ns['__version__']
 
 
+def add_mim_extension() -> None:
+    """Put the model index, configs and tools into ``mmdoei/.mim``, where mim and the zoo read them.
+
+    As mmpretrain's setup.py: symlinks for editable installs, copies when a
+    wheel or sdist is built (then ``package_data`` ships them).
+    """
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    repo = osp.dirname(osp.abspath(__file__))
+    mim = osp.join(repo, 'mmdoei', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in ('model-index.yml', 'configs', 'tools'):
+        src, dst = osp.join(repo, name), osp.join(mim, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
+        else:
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+
+
+add_mim_extension()
 setup(
     name='mmdoei',
     version=read_version(),
@@ -24,6 +58,8 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
     python_requires='>=3.8',
+    package_data={'mmdoei': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
+                             '.mim/tools/**/*.py', '.mim/tools/**/*.sh']},
     install_requires=read_requirements('runtime.txt'),
     extras_require={
         'crf': read_requirements('optional.txt'),

@@ -25,12 +25,16 @@ ImageLike = Union[str, Path, np.ndarray]
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
                device: str = 'cpu', **cfg_options) -> nn.Module:
-    """Build a stage-1 classifier from a config and load its weights.
+    """Build a stage-1 classifier from a config (or a zoo model's name) and load its weights.
 
     ``cfg_options`` update ``model`` (e.g. ``doei=dict(...)`` to switch DOEI on
     for CAM extraction only). The backbone's pretrained ``init_cfg`` is dropped
     when a checkpoint is given (its weights are replaced anyway).
     """
+    if isinstance(config, str) and not Path(config).is_file():
+        from .hub import is_model_name, model_info
+        if is_model_name(config):  # its config; weights come from `checkpoint` (or use get_model)
+            config = model_info(config)['Config']
     cfg = Config.fromfile(config) if not isinstance(config, Config) else config
     model_cfg = cfg.model.copy()
     model_cfg.update(cfg_options)

@@ -1,0 +1,289 @@
+"""The model zoo: models by name from the metafiles, as mmpretrain's ``get_model``.
+
+    from mmdoei.apis import get_model, list_models
+    list_models('mctformer*')
+    model = get_model('mctformer-v2_deit-s_voc12aug_authors', pretrained=True)
+
+The zoo is ``model-index.yml`` (``mmdoei/.mim/model-index.yml`` in an installed
+package, the repository root in a checkout), which imports one
+``configs/<algorithm>/metafile.yml`` per algorithm in OpenMMLab's schema
+(Collections; Models with Name, In Collection, Config, Metadata, Results,
+Weights, Converted From). mmdoei reads a few more fields of a Model:
+
+- ``Converter``: the authors' file is not in mmdoei's format; the named
+  converter of ``tools/model_converters/`` (one of :data:`CONVERTERS`) maps it
+  whenever its URL is loaded, so ``get_model(..., pretrained=True)``,
+  ``load_from`` and ``init_cfg`` all get an mmdoei state dict;
+- ``Init: true``: the weights are an initialisation (ImageNet): they are loaded
+  by the Config's ``model.backbone.init_cfg``, the rest of the model keeps its
+  initialisation (as training starts);
+- ``Published: false``: the release that will host the file does not exist
+  yet; it resolves through ``$MMDOEI_MIRROR`` or the cache only;
+- ``Weights Note``: why the Weights URL has no hash prefix, or why there are
+  no Weights; ``Results Note``: where the Results come from.
+
+Importing :mod:`mmdoei` registers the index with mmpretrain's ``ModelHub`` too,
+so ``mmpretrain.get_model``/``list_models`` see these models (for ``Init``
+entries mmpretrain gets no Weights: it would load them into the whole model).
+"""
+import copy
+import fnmatch
+import re
+import os.path as osp
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import yaml
+from mmengine.config import Config
+from torch import nn
+
+from mmdoei.models.utils.checkpoint import convert_mctformer, convert_transcam, convert_tscam
+from mmdoei.utils import download
+from mmdoei.utils.config import replace_entries
+
+#: ``Converter`` names of the metafiles -> functions (the scripts of tools/model_converters/ use them).
+CONVERTERS = {
+    'mctformer2mmdoei': convert_mctformer,
+    'tscam2mmdoei': convert_tscam,
+    'transcam2mmdoei': convert_transcam,
+}
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+_MODELS: Dict[str, dict] = {}
+_REGISTERED: List[str] = []
+
+
+def default_model_index() -> Path:
+    """``mmdoei/.mim/model-index.yml`` when installed with its mim files, else the checkout's."""
+    mim = _PACKAGE / '.mim' / 'model-index.yml'
+    return mim if mim.is_file() else _PACKAGE.parent / 'model-index.yml'
+
+
+def _read_yaml(path: Path) -> dict:
+    with open(path, encoding='utf-8') as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: not a model-index or metafile mapping')
+    return data
+
+
+def _metafile_models(path: Path, config_prefix: Path) -> List[dict]:
+    """The Models of one metafile, each completed with its Collection's fields."""
+    data = _read_yaml(path)
+    collections = {c['Name']: c for c in data.get('Collections') or []}
+    out = []
+    for m in data.get('Models') or []:
+        if 'Name' not in m or 'Config' not in m:
+            raise ValueError(f'{path}: every model needs Name and Config, got {m}')
+        col = collections.get(m.get('In Collection'), {})
+        if m.get('In Collection') and not col:
+            raise ValueError(f"{path}: model {m['Name']}: unknown collection {m['In Collection']!r}")
+        full = {k: copy.deepcopy(v) for k, v in col.items() if k != 'Name'}
+        metadata = dict(col.get('Metadata') or {})
+        metadata.update(m.get('Metadata') or {})
+        full.update(copy.deepcopy(m))
+        full['Metadata'] = metadata
+        full['Config'] = str(config_prefix / m['Config'])
+        full['_metafile'] = str(path)
+        out.append(full)
+    return out
+
+
+def load_model_index(path: Union[str, Path, None] = None) -> Dict[str, dict]:
+    """All models of a model index by lower-case name (Collections merged in, Config absolute).
+
+    Raises:
+        ValueError: a name appears twice, naming both metafiles.
+    """
+    path = Path(path or default_model_index())
+    index = _read_yaml(path)
+    models: Dict[str, dict] = {}
+    for rel in index.get('Import') or []:
+        for m in _metafile_models(path.parent / rel, path.parent):
+            key = m['Name'].lower()
+            if key in models:
+                raise ValueError(f"model {m['Name']} is defined in {models[key]['_metafile']} and "
+                                 f"{m['_metafile']}")
+            models[key] = m
+    return models
+
+
+def register_model_index(path: Union[str, Path, None] = None, mmpretrain_hub: bool = True) -> List[str]:
+    """Add a model index to the zoo (``get_model``, ``list_models``) and to the safe loader.
+
+    Entries with a ``Converter`` have it registered for their Weights URL;
+    ``Published: false`` entries are never requested from their host. With
+    ``mmpretrain_hub``, mmpretrain's ``ModelHub`` learns them too. Registering
+    the same file twice does nothing.
+
+    Returns:
+        The names added.
+    """
+    if path is None and not default_model_index().is_file():
+        warnings.warn(f'mmdoei: no model index at {default_model_index()} (a package installed without its '
+                      '.mim files?); the zoo is empty')
+        return []
+    path = Path(path or default_model_index()).resolve()
+    if str(path) in _REGISTERED:
+        return []
+    models = load_model_index(path)
+    clash = sorted(set(models) & set(_MODELS))
+    if clash:
+        raise ValueError(f'{path}: models already in the zoo: {clash}')
+    for key, m in models.items():
+        url = m.get('Weights')
+        if url and m.get('Converter'):
+            if m['Converter'] not in CONVERTERS:
+                raise ValueError(f"{m['_metafile']}: model {m['Name']}: unknown Converter {m['Converter']!r} "
+                                 f'(known: {sorted(CONVERTERS)})')
+            download.register_converter(url, m['Converter'], CONVERTERS[m['Converter']])
+        if url and m.get('Published') is False:
+            download.mark_unpublished(url, m.get('Weights Note') or 'its release does not exist yet')
+    _MODELS.update(models)
+    _REGISTERED.append(str(path))
+    if mmpretrain_hub:
+        _register_with_mmpretrain(path, models)
+    return list(models)
+
+
+def _register_with_mmpretrain(path: Path, models: Dict[str, dict]) -> None:
+    """Make ``mmpretrain.get_model``/``list_models`` see the models (``ModelHub`` takes extra indexes)."""
+    try:
+        from mmpretrain.apis.model import ModelHub
+    except ImportError:  # pragma: no cover - mmpretrain is a hard dependency
+        return
+    ModelHub.register_model_index(str(path), config_prefix=str(path.parent))
+    for key, m in models.items():
+        if m.get('Init') and key in ModelHub._models_dict:
+            # mmpretrain would load an initialisation into the whole model with load_checkpoint.
+            ModelHub._models_dict[key].weights = None
+
+
+def list_models(pattern: Optional[str] = None) -> List[str]:
+    """Names of the zoo's models, sorted; ``pattern`` is a wildcard matched as ``pattern*``."""
+    if not _REGISTERED:
+        register_model_index()
+    names = sorted(m['Name'] for m in _MODELS.values())
+    return names if pattern is None else [n for n in names if fnmatch.fnmatch(n.lower(), pattern.lower() + '*')]
+
+
+def model_info(name: str) -> dict:
+    """The metafile entry of a model (its Collection's fields merged in, Config an absolute path)."""
+    if not _REGISTERED:
+        register_model_index()
+    try:
+        return copy.deepcopy(_MODELS[name.lower()])
+    except KeyError:
+        close = [n for n in list_models() if name.lower().split('_')[0] in n.lower()][:5]
+        raise ValueError(f'no model named {name!r} in the mmdoei zoo'
+                         + (f'; similar: {close}' if close else '') + ' (see mmdoei.apis.list_models())') from None
+
+
+def is_model_name(name: str) -> bool:
+    """True if ``name`` is a model of the zoo (not a file path)."""
+    if not _REGISTERED:
+        register_model_index()
+    return isinstance(name, str) and name.lower() in _MODELS
+
+
+def resolve_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False):
+    """The config and checkpoint ``get_model`` builds from: ``(Config, checkpoint or None)``.
+
+    For ``Init`` entries with ``pretrained=True`` the checkpoint is ``None`` and
+    the weights URL is put into ``model.backbone.init_cfg`` instead.
+
+    Raises:
+        ValueError: an unknown name, or ``pretrained=True`` for an entry without
+            weights (the message gives the entry's Weights Note).
+    """
+    if isinstance(name_or_config, Config) or (isinstance(name_or_config, str) and osp.isfile(name_or_config)):
+        if pretrained is True:
+            raise ValueError('pretrained=True needs a model name; with a config give the checkpoint path')
+        cfg = name_or_config if isinstance(name_or_config, Config) else Config.fromfile(name_or_config)
+        return cfg, (pretrained or None)
+    info = model_info(name_or_config)
+    cfg = Config.fromfile(info['Config'])
+    if isinstance(pretrained, str):
+        return cfg, pretrained
+    if not pretrained:
+        return cfg, None
+    url = info.get('Weights')
+    if not url:
+        raise ValueError(f"model {info['Name']} has no weights to download: "
+                         f"{info.get('Weights Note', 'none were published')}")
+    if info.get('Init'):
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=url)
+        return cfg, None
+    return cfg, url
+
+
+def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
+              device: str = 'cpu', **cfg_options) -> nn.Module:
+    """A model of the zoo by name (or from a config), ready for inference.
+
+    Args:
+        name_or_config: A name of :func:`list_models`, a config file or a ``Config``.
+        pretrained: ``True`` for the entry's weights (downloaded safely, hash
+            checked, converted if they are the authors'), a path or URL for other
+            weights, ``False`` for a freshly initialised model (no ``Pretrained``
+            ``init_cfg`` is loaded either).
+        device: Where to put the model.
+        **cfg_options: Updates of ``model`` (e.g. ``doei=dict(...)``), as
+            :func:`mmdoei.apis.init_model`.
+
+    Returns:
+        The model in eval mode, with ``model.cfg``.
+    """
+    from .inference import init_model
+    cfg, checkpoint = resolve_model(name_or_config, pretrained)
+    if pretrained is False:
+        replace_entries(cfg.model, 'init_cfg', None,
+                        lambda v: isinstance(v, dict) and v.get('type') == 'Pretrained')
+    # Built in the config's registry scope, as the Runner does: parts such as a data
+    # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
+        return init_model(cfg, checkpoint, device=device, **cfg_options)
+
+
+_ZOO_COLUMNS = ('model', 'config', 'data', 'seed', 'mask', 'val', 'numbers', 'weights')
+
+
+def _metric(info: dict, key: str) -> str:
+    for r in info.get('Results') or []:
+        v = (r.get('Metrics') or {}).get(key)
+        if v is not None:
+            return f'{v}'
+    return '-'
+
+
+def zoo_table(models: Optional[Dict[str, dict]] = None) -> str:
+    """The README's model-zoo table (markdown), generated from the metafiles.
+
+    One row per model, in metafile order: name, config, training data, seed /
+    mask / val mIoU where known, where the numbers come from, and the download
+    (or why there is none).
+    """
+    if models is None:
+        models = load_model_index()
+    root = default_model_index().parent
+    lines = ['| ' + ' | '.join(_ZOO_COLUMNS) + ' |', '|' + '---|' * len(_ZOO_COLUMNS)]
+    for info in models.values():
+        config = osp.relpath(info['Config'], root)
+        data = info['Metadata'].get('Training Data', '-')
+        data = ', '.join(data) if isinstance(data, list) else data
+        url = info.get('Weights')
+        if url and info.get('Published') is False:
+            weights = 'not published yet (mirror or cache)'
+        elif url:
+            weights = f"[{'Google Drive' if download.is_drive_url(url) else 'download'}]({url})"
+            weights += ' (converted on load)' if info.get('Converter') else ''
+            weights += ' (backbone init)' if info.get('Init') else ''
+        else:
+            weights = 'none'
+        note = re.split(r' \(|;', info.get('Results Note', '-'))[0].rstrip('.')
+        row = [f"`{info['Name']}`", f'`{config}`', data, _metric(info, 'Seed mIoU'), _metric(info, 'Mask mIoU'),
+               _metric(info, 'Val mIoU'), note, weights]
+        lines.append('| ' + ' | '.join(str(c).replace('|', '/') for c in row) + ' |')
+    return '\n'.join(lines) + '\n'

@@ -1,0 +1,158 @@
+"""``CAMInferencer``: CAMs, seeds and overlays of images, in mmengine's ``BaseInferencer`` style.
+
+    from mmdoei.apis import CAMInferencer, get_model
+    model = get_model('mctformer-v2_deit-s_voc12aug_authors', pretrained=True)
+    result = CAMInferencer(model)('demo.jpg', show_dir='cams/')     # CAMs, seeds, overlay PNGs
+
+    CAMInferencer('mctformer-v2_deit-s_voc12aug_authors')         # the same from the name
+
+A model is a zoo name (weights from its metafile entry unless ``weights`` is
+given), a config file or a ``Config`` with ``weights``. Inputs are image
+paths, folders (every file in them), BGR ``uint8`` arrays, or lists of these.
+Per image the result holds the predicted (or given) labels, all class scores,
+the CAMs ``(K, H, W)`` in [0, 1] at the image's size and the seed label map
+(0 = background, class + 1 elsewhere, DOEI-SPEC's "Seeds"); ``show_dir``
+receives one PNG per image (the image, one CAM overlay per class, the seeds),
+drawn with mmengine's ``Visualizer``.
+"""
+import os.path as osp
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.infer import BaseInferencer
+from mmengine.visualization import Visualizer
+
+from mmdoei.datasets.categories import seg_class_names, voc_palette
+from mmdoei.evaluation.seed_metric import cams_to_seed
+from mmdoei.utils import atomic_write
+from .hub import resolve_model
+from .inference import inference_cams, init_model
+
+InputType = Union[str, np.ndarray]
+
+
+class CAMInferencer(BaseInferencer):
+    """CAM inference of a stage-1 classifier (MCTformer, TS-CAM, TransCAM, ...).
+
+    Args:
+        model: A zoo name (:func:`mmdoei.apis.list_models`), a config file, a
+            ``Config``, or a model built by :func:`mmdoei.apis.get_model`.
+        weights: A checkpoint path or URL; for a zoo name, by default its Weights.
+        device: ``'cpu'``, ``'cuda'``...
+        class_names: Names of the foreground classes for the overlays; by
+            default VOC's or COCO's by the number of classes.
+        **cfg_options: Updates of ``model`` (e.g. ``doei=dict()`` for DOEI at
+            CAM extraction only).
+    """
+
+    preprocess_kwargs: set = set()
+    forward_kwargs: set = {'labels', 'scales', 'flip', 'score_thr', 'bg_threshold'}
+    visualize_kwargs: set = {'show', 'show_dir', 'alpha'}
+    postprocess_kwargs: set = set()
+
+    def __init__(self, model: Union[str, Config], weights: Optional[str] = None, device: str = 'cpu',
+                 class_names: Optional[Sequence[str]] = None, **cfg_options) -> None:
+        self._cfg_options = cfg_options
+        if isinstance(model, torch.nn.Module):  # e.g. from get_model: used as it is
+            if weights is not None or cfg_options:
+                raise ValueError('CAMInferencer: weights and model options apply to names and configs, '
+                                 'not to a built model')
+            self.scope, self.model, self.cfg = 'mmpretrain', model.eval(), model.cfg
+            self.pipeline, self.collate_fn = None, None
+            self.visualizer = self._init_visualizer(self.cfg)
+        else:
+            super().__init__(model=model, weights=weights, device=device, scope='mmpretrain')
+        self.show_progress = False  # mmengine >= 0.10 reads it in __call__
+        num_classes = getattr(self.model, 'num_classes', None) or self.cfg.model.get('num_classes', 20)
+        self.class_names = list(class_names or seg_class_names(num_classes + 1)[1:])
+
+    def _load_model_from_metafile(self, model: str):
+        """A zoo entry's config and weights (an ``Init`` entry's go into the backbone's ``init_cfg``)."""
+        return resolve_model(model, pretrained=True)
+
+    def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
+        return init_model(cfg, weights, device=device, **self._cfg_options)
+
+    def _init_pipeline(self, cfg: Config):
+        # Loading and preprocessing is inference_cams' (the config's cam_pipeline), per image.
+        return None
+
+    def _init_visualizer(self, cfg: Config) -> Visualizer:
+        return Visualizer.get_instance(f'mmdoei_cam_inferencer_{id(self)}')
+
+    def _inputs_to_list(self, inputs) -> list:
+        """Paths, folders (their files, sorted) and arrays, as a flat list."""
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        out = []
+        for item in items:
+            if isinstance(item, (str, Path)) and osp.isdir(item):
+                out += sorted(str(p) for p in Path(item).iterdir() if p.is_file())
+            elif isinstance(item, (str, Path)):
+                if not osp.isfile(item):
+                    raise FileNotFoundError(f'{item}: no such image file')
+                out.append(str(item))
+            elif isinstance(item, np.ndarray):
+                if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
+                    raise ValueError(f'image arrays must be BGR uint8 (H, W, 3), got {item.dtype} {item.shape}')
+                out.append(item)
+            else:
+                raise TypeError(f'unsupported input {type(item).__name__}: give a path, a folder or an array')
+        return out
+
+    def preprocess(self, inputs: list, batch_size: int = 1, **kwargs) -> Iterable[list]:
+        """Chunks of raw inputs: each image is loaded and preprocessed at its own size in ``forward``."""
+        yield from self._get_chunk_data(iter(inputs), batch_size)
+
+    @torch.no_grad()
+    def forward(self, inputs: list, labels: Optional[Sequence[int]] = None, scales: Sequence[float] = (1.0, ),
+                flip: bool = True, score_thr: float = 0.5, bg_threshold: float = 0.5) -> List[Dict]:
+        """CAMs and seeds of each image (see :func:`mmdoei.apis.inference_cams`)."""
+        preds = []
+        for img in inputs:
+            res = inference_cams(self.model, img, labels=labels, scales=scales, flip=flip, thr=score_thr)
+            res['seed'] = cams_to_seed(res['cams'], res['labels'], bg_threshold).astype(np.uint8)
+            preds.append(res)
+        return preds
+
+    def visualize(self, inputs: list, preds: List[Dict], show: bool = False, show_dir: Optional[str] = None,
+                  alpha: float = 0.5) -> List[np.ndarray]:
+        """One RGB row per image: the image, a CAM overlay per class (named), the seeds.
+
+        Written to ``show_dir/<image name>.png`` (arrays: ``<index>.png``) when given.
+        """
+        palette = np.asarray(voc_palette(), np.uint8).reshape(-1, 3)
+        rows = []
+        for i, (inp, pred) in enumerate(zip(inputs, preds)):
+            rgb = pred['image']
+            tiles = [rgb]
+            for k, c in enumerate(pred['labels']):
+                tile = Visualizer.draw_featmap(torch.from_numpy(pred['cams'][k])[None], rgb,
+                                               channel_reduction='squeeze_mean', alpha=alpha)
+                self.visualizer.set_image(tile)
+                self.visualizer.draw_texts(self.class_names[c], np.array([2, 2]), colors='white', font_sizes=8)
+                tiles.append(self.visualizer.get_image())
+            seed = pred['seed']
+            blend = np.where(seed[..., None] > 0, (1 - alpha) * rgb + alpha * palette[seed], rgb)
+            tiles.append(blend.astype(np.uint8))
+            row = np.concatenate(tiles, axis=1)
+            rows.append(row)
+            if show:
+                self.visualizer.show(row, win_name=f'cams {i}')
+            if show_dir:
+                stem = Path(inp).stem if isinstance(inp, str) else f'{i:08d}'
+                ok, buf = cv2.imencode('.png', row[..., ::-1])
+                if not ok:
+                    raise RuntimeError(f'could not encode the overlay of {stem}')
+                with atomic_write(Path(show_dir) / f'{stem}.png') as f:
+                    f.write(buf.tobytes())
+        return rows
+
+    def postprocess(self, preds: List[Dict], visualization: List[np.ndarray],
+                    return_datasamples: bool = False) -> Dict:
+        """``dict(predictions=[{labels, scores, cams, seed}], visualization=[rows])``."""
+        keep = ('labels', 'scores', 'cams', 'seed')
+        return dict(predictions=[{k: p[k] for k in keep} for p in preds], visualization=visualization)

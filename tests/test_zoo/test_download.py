@@ -1,0 +1,261 @@
+"""Checkpoint downloads over a local HTTP server: mirror, hash check, atomicity, pickles, offline."""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.runner import CheckpointLoader, load_checkpoint
+
+from mmdoei.apis import get_model, inference_cams, init_model
+from mmdoei.utils import download
+from mmdoei.utils.download import (CheckpointDownloadError, CheckpointHashError, UnsafeCheckpointError,
+                                   confirm_url_from_html, file_name_for, hash_prefix_of, sha256_of)
+from .conftest import ROOT, TINY_CONFIG, write_index
+
+
+def _hashed(src, folder, stem='tiny'):
+    """``src`` copied to ``folder/<stem>-<sha256[:8]>.pth``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / f'{stem}-{sha256_of(src)[:8]}.pth'
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.rglob('*')) if folder.exists() else []
+
+
+def test_published_model_by_name_through_the_mirror(trained_tiny, cache, servers, private_zoo, tmp_path,
+                                                    monkeypatch):
+    """publish_model.py round trip: publish, serve as the mirror, get_model by name: same CAMs."""
+    release = tmp_path / 'release'
+    out = subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/publish_model.py'),
+                          str(trained_tiny), str(release / 'tiny-mct_synthvoc.pth'), '--name', 'tiny-mct_synthvoc',
+                          '--config', TINY_CONFIG], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    (published, ) = release.glob('tiny-mct_synthvoc-*.pth')
+    sha = sha256_of(published)
+    assert published.name == f'tiny-mct_synthvoc-{sha[:8]}.pth' and sha in out.stdout
+    # training state stripped, weights and meta kept as they were
+    ckpt = torch.load(published, weights_only=True)
+    assert sorted(ckpt) == ['meta', 'state_dict']
+    original = torch.load(trained_tiny, weights_only=False)
+    assert ckpt['meta'] == original['meta']
+    for k, v in original['state_dict'].items():
+        torch.testing.assert_close(ckpt['state_dict'][k], v, rtol=0, atol=0)
+    # the printed entry, as the metafile will hold it
+    import yaml
+    entry = yaml.safe_load(out.stdout.split('metafile entry:')[1])[0]
+    assert entry['Published'] is False and entry['Weights'].endswith('/' + published.name)
+    assert entry['Weights'].startswith('https://github.com/')
+    write_index(tmp_path / 'zoo', [entry])
+    private_zoo.register_model_index(tmp_path / 'zoo' / 'model-index.yml', mmpretrain_hub=False)
+
+    base = servers.start(release)
+    monkeypatch.setenv('MMDOEI_MIRROR', base)
+    model = get_model('tiny-mct_synthvoc', pretrained=True)
+    assert _files(cache) == [published.name]
+    assert sha256_of(cache / published.name) == sha
+
+    img = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    ref = inference_cams(init_model(TINY_CONFIG, str(trained_tiny)), img, labels=[2, 5])
+    got = inference_cams(model, img, labels=[2, 5])
+    np.testing.assert_array_equal(got['cams'], ref['cams'])
+    np.testing.assert_array_equal(got['scores'], ref['scores'])
+
+    # once cached, no server is needed; a name from init_model works too
+    servers.stop(base)
+    again = init_model('tiny-mct_synthvoc', entry['Weights'])
+    np.testing.assert_array_equal(inference_cams(again, img, labels=[2, 5])['cams'], ref['cams'])
+
+
+def test_mirror_folder_is_read_in_place(trained_tiny, cache, tmp_path, monkeypatch, private_zoo):
+    release = tmp_path / 'mirror'
+    published = _hashed(trained_tiny, release)
+    write_index(tmp_path / 'zoo', [{'Name': 'tiny-folder', 'Config': TINY_CONFIG, 'Published': False,
+                                    'Weights': f'https://example.invalid/r/{published.name}',
+                                    'Weights Note': 'not live yet'}])
+    private_zoo.register_model_index(tmp_path / 'zoo' / 'model-index.yml', mmpretrain_hub=False)
+    with pytest.raises(CheckpointDownloadError, match='not live yet') as e:  # no mirror, no cache, no request
+        get_model('tiny-folder', pretrained=True)
+    assert str(cache / published.name) in str(e.value) and published.name[5:13] in str(e.value)
+    monkeypatch.setenv('MMDOEI_MIRROR', str(release))
+    model = get_model('tiny-folder', pretrained=True)
+    torch.testing.assert_close(model.state_dict(), torch.load(trained_tiny, weights_only=False)['state_dict'])
+    assert _files(cache) == []  # used where it is
+
+
+def test_tampered_file_gives_the_hash_error_and_leaves_nothing(trained_tiny, cache, servers, tmp_path):
+    served = tmp_path / 'served'
+    good = _hashed(trained_tiny, served)
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    good.write_bytes(bytes(data))
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    url = servers.start(served) + '/' + good.name
+    with pytest.raises(CheckpointHashError) as e:
+        CheckpointLoader.load_checkpoint(url, map_location='cpu')
+    msg = str(e.value)
+    assert url in msg and hash_prefix_of(good.name) in msg and actual in msg
+    assert _files(cache) == []
+    # a tampered file placed in the cache by hand is caught and removed as well
+    cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(good, cache / good.name)
+    with pytest.raises(CheckpointHashError, match='sha256 mismatch'):
+        CheckpointLoader.load_checkpoint(url)
+    assert _files(cache) == []
+
+
+def test_server_stopping_mid_file_leaves_no_partial_file(trained_tiny, cache, servers, tmp_path):
+    served = tmp_path / 'served'
+    good = _hashed(trained_tiny, served)
+    size = good.stat().st_size
+    url = servers.start(served, mode='truncate') + '/' + good.name
+    with pytest.raises(CheckpointDownloadError, match=f'stopped after {size // 2} of {size} bytes'):
+        CheckpointLoader.load_checkpoint(url)
+    assert _files(cache) == []
+    # a partial file of a download that was killed is removed by the next one, which completes
+    cache.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
+                          text=True).stdout.strip()
+    (cache / f'.{good.name}.{dead}.abc.part').write_bytes(b'half')
+    url = servers.start(served) + '/' + good.name
+    ckpt = CheckpointLoader.load_checkpoint(url)
+    assert sorted(ckpt) == ['message_hub', 'meta', 'optimizer', 'param_schedulers', 'state_dict']
+    assert _files(cache) == [good.name]
+
+
+class _RunsCommand:
+    """Pickles as a call of os.system, as a malicious checkpoint would."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command, )
+
+
+def test_pickled_callable_is_refused_over_http(cache, servers, tmp_path):
+    from torch import nn
+    marker = tmp_path / 'MARKER'
+    src = tmp_path / 'evil.pth'
+    torch.save({'state_dict': nn.Linear(2, 2).state_dict(), 'meta': _RunsCommand(f'touch {marker}')}, src)
+    served = tmp_path / 'served'
+    evil = _hashed(src, served, 'evil')  # a valid hash: only the unpickling can stop it
+    # the file really runs the command when unpickled in full (in another process)
+    probe = tmp_path / 'probe' / evil.name
+    probe.parent.mkdir()
+    shutil.copyfile(evil, probe)
+    subprocess.run([sys.executable, '-c', f'import torch; torch.load({str(probe)!r}, weights_only=False)'],
+                   capture_output=True, cwd=tmp_path)
+    assert marker.exists(), 'the test checkpoint does not run its command'
+    marker.unlink()
+
+    url = servers.start(served) + '/' + evil.name
+    with pytest.raises(UnsafeCheckpointError, match='refused to load') as e:
+        CheckpointLoader.load_checkpoint(url)
+    assert url in str(e.value) and 'system' in str(e.value)
+    with pytest.raises(UnsafeCheckpointError):  # the path the Runner takes (load_from, init_cfg)
+        load_checkpoint(nn.Linear(2, 2), url)
+    assert not marker.exists()
+
+
+def test_stopped_server_gives_the_offline_error(trained_tiny, cache, servers, tmp_path):
+    served = tmp_path / 'served'
+    good = _hashed(trained_tiny, served)
+    base = servers.start(served)
+    servers.stop(base)
+    url = f'{base}/{good.name}'
+    with pytest.raises(CheckpointDownloadError) as e:
+        CheckpointLoader.load_checkpoint(url)
+    msg = str(e.value)
+    assert url in msg and good.name in msg and f'sha256 starting {hash_prefix_of(good.name)}' in msg
+    assert str(cache / good.name) in msg and 'MMDOEI_MIRROR' in msg
+    assert _files(cache) == []
+
+
+def _to_authors_mctformer(state: dict) -> dict:
+    """Our MCTformer-V2 state dict in the authors' release format ({'model': timm names})."""
+    rules = [('backbone.patch_embed.projection.', 'patch_embed.proj.'), ('.ln1.', '.norm1.'), ('.ln2.', '.norm2.'),
+             ('.ffn.layers.0.0.', '.mlp.fc1.'), ('.ffn.layers.1.', '.mlp.fc2.'), ('backbone.layers.', 'blocks.'),
+             ('backbone.', ''), ('head.conv.', 'head.')]
+    out = {}
+    for k, v in state.items():
+        for a, b in rules:
+            k = k.replace(a, b)
+        out[k] = v
+    dim = state['backbone.cls_token'].shape[-1]
+    out['norm.weight'], out['norm.bias'] = torch.ones(dim), torch.zeros(dim)  # unused by MCTformer
+    return {'model': out}
+
+
+def test_authors_drive_checkpoint_is_converted_on_load(cache, tmp_path, monkeypatch):
+    """The real zoo entry: its Drive file (from the mirror) becomes a ready mmdoei model."""
+    from mmdoei.apis import model_info
+    info = model_info('mctformer-v2_deit-s_voc12aug_authors')
+    assert info['Weights'] == 'https://drive.google.com/uc?export=download&id=1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB'
+    ref = get_model('mctformer-v2_deit-s_voc12aug_authors')  # random weights, the entry's config
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    torch.save(_to_authors_mctformer(ref.state_dict()), mirror / 'gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth')
+    monkeypatch.setenv('MMDOEI_MIRROR', str(mirror))
+    model = get_model('mctformer-v2_deit-s_voc12aug_authors', pretrained=True)
+    got, want = model.state_dict(), ref.state_dict()
+    assert list(got) == list(want)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)
+
+
+def test_drive_large_file_confirmation_form(trained_tiny, cache, servers, tmp_path):
+    served = tmp_path / 'drive'
+    served.mkdir()
+    shutil.copyfile(trained_tiny, served / 'FILEID123')
+    base = servers.start(served, mode='drive')
+    dst = download.download_to(f'{base}/uc?export=download&id=FILEID123', cache / 'gdrive_FILEID123.pth',
+                               progress=False)
+    assert dst.read_bytes() == trained_tiny.read_bytes()
+    with pytest.raises(CheckpointDownloadError, match='HTTP 404'):
+        download.download_to(f'{base}/uc?export=download&id=MISSING', cache / 'x.pth', progress=False)
+    assert _files(cache) == ['gdrive_FILEID123.pth']
+    # names and the older page form (a link with confirm=)
+    assert file_name_for('https://drive.google.com/file/d/1-vnpvqtSG4WaLiR9uqLKrBU8wDeIjvqO/view?usp=sharing') \
+        == 'gdrive_1-vnpvqtSG4WaLiR9uqLKrBU8wDeIjvqO.pth'
+    assert hash_prefix_of('gdrive_1-vnpvqtSG4WaLiR9uqLKrBU8wDeIjvqO.pth') is None
+    assert hash_prefix_of('deit_small_patch16_224-cd65a155.pth') == 'cd65a155'
+    page = '<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbCd&amp;id=XYZ">Download</a>'
+    assert confirm_url_from_html(page, 'https://drive.google.com/uc?export=download&id=XYZ') == \
+        'https://drive.google.com/uc?export=download&confirm=AbCd&id=XYZ'
+
+
+def test_one_rank_per_node_downloads(trained_tiny, cache, servers, tmp_path, monkeypatch):
+    """Local rank 0 downloads before the barrier; the others read the cache after it."""
+    import mmengine.dist
+    served = tmp_path / 'served'
+    good = _hashed(trained_tiny, served)
+    url = servers.start(served) + '/' + good.name
+    events = []
+    monkeypatch.setattr(torch.distributed, 'barrier', lambda *a, **k: events.append(('barrier', _files(cache))))
+    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (1, 2))
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    with pytest.raises(CheckpointDownloadError, match='local rank 0 of this node did not download it'):
+        download.load_from_safe_http(url)
+    assert events == [('barrier', [])] and _files(cache) == []  # rank 1 never downloads
+    events.clear()
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    download.load_from_safe_http(url)
+    assert events == [('barrier', [good.name])]  # the file was complete before the others went on
+    events.clear()
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    assert sorted(download.load_from_safe_http(url)) == sorted(torch.load(good, weights_only=False))
+
+
+def test_safe_loader_is_registered_when_mmdoei_is_imported():
+    code = ('import mmdoei, mmengine.runner.checkpoint as c; '
+            'print(c.CheckpointLoader._get_checkpoint_loader("https://x/y-12345678.pth").__name__, '
+            'c.CheckpointLoader._get_checkpoint_loader("http://x/y.pth").__name__, c.load_from_http.__name__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split() == ['load_from_safe_http'] * 3, out.stderr
