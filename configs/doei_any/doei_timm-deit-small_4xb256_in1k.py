@@ -6,6 +6,6 @@ _base_ = ['mmpretrain::deit/deit-small_4xb256_in1k.py']
 model = dict(
     backbone=dict(_delete_=True, type='TIMMBackbone', model_name='deit_small_patch16_224',
                   pretrained=True),
-    neck=dict(type='ClassTokenNeck'))
+    neck=dict(_delete_=True, type='ClassTokenNeck'))
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 custom_hooks = [dict(type='DOEIHook')]

@@ -166,10 +166,15 @@ def _loaders(data_root: Path) -> list:
     return opts
 
 
-# mmpretrain's ImageNet pipelines: [load, RandomResizedCrop, ...] and [load, ResizeEdge, CenterCrop, ...].
-CLS_SMALL = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
-             'train_dataloader.dataset.pipeline.1.scale=64', 'val_dataloader.dataset.pipeline.1.scale=64',
-             'val_dataloader.dataset.pipeline.2.crop_size=64']
+def _cls_small(size: int) -> list:
+    """One epoch of two iterations on ``size``-pixel crops. mmpretrain's ImageNet pipelines are
+    [load, RandomResizedCrop, ...] and [load, ResizeEdge, CenterCrop, ...]; its schedules
+    [LinearLR warm-up, CosineAnnealingLR from the warm-up's end], which must begin within
+    the single epoch."""
+    return ['train_cfg.max_epochs=1', 'param_scheduler.1.begin=0', 'default_hooks.logger.interval=1',
+            f'train_dataloader.dataset.pipeline.1.scale={size}',
+            f'val_dataloader.dataset.pipeline.1.scale={size}',
+            f'val_dataloader.dataset.pipeline.2.crop_size={size}']
 
 
 def _train(tmp_path: Path, config: str, options: list) -> str:
@@ -187,32 +192,32 @@ def _train(tmp_path: Path, config: str, options: list) -> str:
 @pytest.mark.slow
 def test_example_mmpretrain_deit_base(tmp_path):
     data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_deit-base_16xb64_in1k.py', _loaders(data) + CLS_SMALL + [
+    out = _train(tmp_path, 'doei_deit-base_16xb64_in1k.py', _loaders(data) + _cls_small(64) + [
         'model.backbone.arch=deit-tiny', 'model.backbone.img_size=64', 'model.head.in_channels=192'])
     assert ('DOEI attached to VisionTransformer (mmpretrain MultiheadAttention attention, '
             'adapter DOEIAttention): 12 of 12 blocks, C=1') in out
-    assert 'Epoch(train) [1][2/2]' in out and 'Epoch(val) [1][1/1]' in out
+    assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
 
 
 @pytest.mark.slow
 def test_example_timm_deit_small(tmp_path):
     data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_timm-deit-small_4xb256_in1k.py', _loaders(data) + CLS_SMALL + [
+    out = _train(tmp_path, 'doei_timm-deit-small_4xb256_in1k.py', _loaders(data) + _cls_small(64) + [
         'model.backbone.pretrained=False', 'model.backbone.img_size=64', 'model.backbone.depth=4',
         'model.backbone.embed_dim=64', 'model.backbone.num_heads=2', 'model.head.in_channels=64'])
     assert ('DOEI attached to TIMMBackbone (timm Attention attention, adapter DOEITimmAttention): '
             '4 of 4 blocks, C=1') in out
-    assert 'Epoch(train) [1][2/2]' in out and 'Epoch(val) [1][1/1]' in out
+    assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
 
 
 @pytest.mark.slow
 def test_example_eva02_tiny(tmp_path):
     data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_eva02-tiny-p14_in1k.py', _loaders(data) + CLS_SMALL + [
+    out = _train(tmp_path, 'doei_eva02-tiny-p14_in1k.py', _loaders(data) + _cls_small(56) + [
         'model.backbone.img_size=56'])
     assert ('DOEI attached to ViTEVA02 (mmpretrain AttentionWithRoPE attention, adapter '
             'DOEIEVA02Attention): 12 of 12 blocks, C=1') in out
-    assert 'Epoch(train) [1][2/2]' in out and 'Epoch(val) [1][1/1]' in out
+    assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
 
 
 @pytest.mark.slow
@@ -228,3 +233,18 @@ def test_example_mmseg_segmenter(tmp_path):
     assert ('DOEI attached to VisionTransformer (mmcv MultiheadAttention attention, adapter '
             'DOEIMMCVAttention): 2 of 2 blocks, C=1') in out
     assert 'Iter(train) [3/3]' in out and 'mIoU' in out
+
+
+def test_mctformer_v2_deit_base_config(keep_default_scope):
+    """Our DeiT-B MCTformer-V2 (+ DOEI): the DeiT-S config with the base backbone and its weights."""
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(ROOT / 'configs/doei/doei-mctformer-v2_deit-b_1xb64-60e_voc12aug-224.py'))
+    backbone = cfg.model.backbone
+    assert backbone.arch == 'deit-base' and backbone.drop_path_rate == 0.1
+    assert backbone.init_cfg.checkpoint == ('https://dl.fbaipublicfiles.com/deit/'
+                                            'deit_base_patch16_224-b5f2ef4d.pth')
+    assert cfg.model.doei.alpha == 0.35 and cfg.train_dataloader.batch_size == 64
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)  # no init_weights: nothing is downloaded
+    assert model.backbone.embed_dims == 768 and len(model.backbone.layers) == 12
+    assert model.backbone.doei is not None and model.backbone.doei.num_cls == 20
