@@ -189,34 +189,29 @@ def _train(tmp_path: Path, config: str, options: list) -> str:
     return out
 
 
-@pytest.mark.slow
-def test_example_mmpretrain_deit_base(tmp_path):
-    data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_deit-base_16xb64_in1k.py', _loaders(data) + _cls_small(64) + [
-        'model.backbone.arch=deit-tiny', 'model.backbone.img_size=64', 'model.head.in_channels=192'])
-    assert ('DOEI attached to VisionTransformer (mmpretrain MultiheadAttention attention, '
-            'adapter DOEIAttention): 12 of 12 blocks, C=1') in out
-    assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
-
-
-@pytest.mark.slow
-def test_example_timm_deit_small(tmp_path):
-    data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_timm-deit-small_4xb256_in1k.py', _loaders(data) + _cls_small(64) + [
+# (config, crop size, shrinking options, what the hook logs) for the mmpretrain examples.
+CLS_EXAMPLES = {
+    'deit-base': ('doei_deit-base_16xb64_in1k.py', 64, [
+        'model.backbone.arch=deit-tiny', 'model.backbone.img_size=64', 'model.head.in_channels=192'],
+        'VisionTransformer (mmpretrain MultiheadAttention attention, adapter DOEIAttention): '
+        '12 of 12 blocks, C=1'),
+    'timm-deit-small': ('doei_timm-deit-small_4xb256_in1k.py', 64, [
         'model.backbone.pretrained=False', 'model.backbone.img_size=64', 'model.backbone.depth=4',
-        'model.backbone.embed_dim=64', 'model.backbone.num_heads=2', 'model.head.in_channels=64'])
-    assert ('DOEI attached to TIMMBackbone (timm Attention attention, adapter DOEITimmAttention): '
-            '4 of 4 blocks, C=1') in out
-    assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
+        'model.backbone.embed_dim=64', 'model.backbone.num_heads=2', 'model.head.in_channels=64'],
+        'TIMMBackbone (timm Attention attention, adapter DOEITimmAttention): 4 of 4 blocks, C=1'),
+    'eva02-tiny': ('doei_eva02-tiny-p14_in1k.py', 56, ['model.backbone.img_size=56'],
+                   'ViTEVA02 (mmpretrain AttentionWithRoPE attention, adapter DOEIEVA02Attention): '
+                   '12 of 12 blocks, C=1'),
+}
 
 
 @pytest.mark.slow
-def test_example_eva02_tiny(tmp_path):
+@pytest.mark.parametrize('name', list(CLS_EXAMPLES))
+def test_example_mmpretrain_configs(tmp_path, name):
+    config, size, options, attached = CLS_EXAMPLES[name]
     data = make_imagenet_folder(tmp_path / 'imagenet')
-    out = _train(tmp_path, 'doei_eva02-tiny-p14_in1k.py', _loaders(data) + _cls_small(56) + [
-        'model.backbone.img_size=56'])
-    assert ('DOEI attached to ViTEVA02 (mmpretrain AttentionWithRoPE attention, adapter '
-            'DOEIEVA02Attention): 12 of 12 blocks, C=1') in out
+    out = _train(tmp_path, config, _loaders(data) + _cls_small(size) + options)
+    assert f'DOEI attached to {attached}' in out
     assert 'Epoch(train) [1][2/2]' in out and 'accuracy/top1' in out
 
 
