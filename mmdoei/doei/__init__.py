@@ -1,4 +1,6 @@
-"""The DOEI operator (pure functions), its attention layer, and the hook that mixes it in."""
+"""The DOEI operator (pure functions), the attention adapters, and the hook that mixes it in."""
+from .adapters import (FAMILIES, AttentionFamily, DOEIBEiTAttention, DOEIEVA02Attention,
+                       DOEIMMCVAttention, DOEITimmAttention, adapt_attention, attention_family)
 from .attach import DOEIHandle, attach_doei, find_transformer_blocks
 from .attention import DOEIAttention
 from .config import DOEIConfig
@@ -7,7 +9,9 @@ from .functional import (cpdo_update, doei_scores, doei_update, hfa_affinity, hf
 from .hook import DOEIHook
 
 __all__ = [
-    'DOEIAttention', 'DOEIConfig', 'DOEIHandle', 'DOEIHook', 'attach_doei', 'cpdo_update',
-    'doei_scores', 'doei_update', 'find_transformer_blocks', 'hfa_affinity', 'hfa_blend',
-    'num_confident', 'ppdo_update', 'topk_mask'
+    'FAMILIES', 'AttentionFamily', 'DOEIAttention', 'DOEIBEiTAttention', 'DOEIConfig',
+    'DOEIEVA02Attention', 'DOEIHandle', 'DOEIHook', 'DOEIMMCVAttention', 'DOEITimmAttention',
+    'adapt_attention', 'attach_doei', 'attention_family', 'cpdo_update', 'doei_scores', 'doei_update',
+    'find_transformer_blocks', 'hfa_affinity', 'hfa_blend', 'num_confident', 'ppdo_update',
+    'topk_mask'
 ]

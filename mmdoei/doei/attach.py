@@ -2,54 +2,105 @@
 
 One mechanism serves both the config hook (:class:`~mmdoei.doei.DOEIHook`) and
 the classifiers that take ``doei=dict(...)``: :func:`attach_doei` swaps every
-block's attention for :class:`DOEIAttention` (same parameters) and registers
+block's attention for its family's adapter (:mod:`mmdoei.doei.adapters`: same
+parameters) and registers
 
 - a pre-hook on the backbone that records the input image (HFA's colours) and
   resets the per-forward state,
 - a hook on the patch embedding that records ``e`` (HFA's embeddings),
 - a hook on each block ``1..K`` that replaces its output with the DOEI update.
 
-No parameter or buffer is added, so state dicts are identical with and without
-DOEI; :meth:`DOEIHandle.remove` restores the original behaviour.
+The adapter is picked by the attention's class, the patch embedding and the
+number of extra tokens (class, distillation, register tokens: DOEI's ``C``) by
+the backbone (:func:`num_extra_tokens`, :func:`find_patch_embed`). No parameter
+or buffer is added, so state dicts are identical with and without DOEI;
+:meth:`DOEIHandle.remove` restores the original behaviour.
 """
+from functools import partial
 from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from .attention import DOEIAttention
+from .adapters import AttentionFamily, adapt_attention, attention_family, supported_families
 from .config import DOEIConfig
 from .functional import doei_update, hfa_affinity
 
-# mmpretrain's attention is the parent of ours; any block holding one is a transformer block.
-from mmpretrain.models.utils import MultiheadAttention
+
+def _attention_children(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``(name, block)`` of every module with an ``attn`` child, in forward order.
+
+    Attention layers of a supported family are not blocks themselves (mmcv's
+    ``MultiheadAttention`` keeps its ``nn.MultiheadAttention`` as ``attn``).
+    """
+    return [(name, m) for name, m in model.named_modules()
+            if isinstance(getattr(m, 'attn', None), nn.Module) and attention_family(m) is None]
 
 
 def find_transformer_blocks(model: nn.Module) -> List[nn.Module]:
-    """Transformer blocks of ``model`` in forward order: modules with an ``attn`` child
-    that is mmpretrain's ``MultiheadAttention`` (ViT, DeiT, Conformer's branch, ...)."""
-    return [m for m in model.modules() if isinstance(getattr(m, 'attn', None), MultiheadAttention)]
+    """Transformer blocks of ``model`` in forward order: modules whose ``attn`` child
+    belongs to a supported attention family (:data:`~mmdoei.doei.adapters.FAMILIES`)."""
+    return [m for _, m in _attention_children(model) if attention_family(m.attn) is not None]
+
+
+def _token_owner(backbone: nn.Module) -> nn.Module:
+    """The module holding the tokens' bookkeeping: the timm model inside mmpretrain's
+    ``TIMMBackbone``, else the backbone itself."""
+    inner = getattr(backbone, 'timm_model', None)
+    return inner if isinstance(inner, nn.Module) else backbone
+
+
+def num_extra_tokens(backbone: nn.Module) -> int:
+    """Tokens in front of the patch tokens (DOEI's ``C``), read from the backbone.
+
+    ``num_extra_tokens`` for mmpretrain's ViT family (class and distillation
+    tokens) and our backbones, ``num_prefix_tokens`` for timm models (class,
+    distillation and register tokens; also inside ``TIMMBackbone``),
+    ``with_cls_token`` for mmseg's ``VisionTransformer``; else 0.
+    """
+    owner = _token_owner(backbone)
+    for attr in ('num_extra_tokens', 'num_prefix_tokens'):
+        value = getattr(owner, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    with_cls = getattr(owner, 'with_cls_token', None)
+    return int(with_cls) if isinstance(with_cls, bool) else 0
 
 
 def find_patch_embed(model: nn.Module) -> Optional[nn.Module]:
     """The module producing patch tokens before position embeddings, if recognisable.
 
-    ``patch_embed`` for mmpretrain's ViT family, ``trans_patch_conv`` for Conformer.
+    ``patch_embed`` for mmpretrain's and mmseg's ViT families and timm's (also
+    inside ``TIMMBackbone``), ``trans_patch_conv`` for Conformer.
     """
+    owner = _token_owner(model)
     for name in ('patch_embed', 'trans_patch_conv'):
-        if isinstance(getattr(model, name, None), nn.Module):
-            return getattr(model, name)
+        if isinstance(getattr(owner, name, None), nn.Module):
+            return getattr(owner, name)
     return None
 
 
-def _patch_tokens(output: Union[Tensor, Tuple]) -> Tuple[Tensor, Tuple[int, int]]:
+def _patch_tokens(module: nn.Module, args: tuple,
+                  output: Union[Tensor, Tuple]) -> Tuple[Tensor, Tuple[int, int]]:
     """Normalise a patch embedding's output to ``(tokens (B, N, D), grid (h, w))``."""
-    if isinstance(output, tuple):  # mmcv PatchEmbed: (tokens, (h, w))
-        tokens, grid = output[0], tuple(output[1])
-        return tokens, grid
+    if isinstance(output, tuple):  # mmcv/mmpretrain/mmseg PatchEmbed: (tokens, (h, w))
+        return output[0], tuple(output[1])
+    fmt = getattr(module, 'output_fmt', None)
+    if output.dim() == 4 and str(getattr(fmt, 'value', fmt)) == 'NHWC':  # timm, dynamic_img_size
+        return output.flatten(1, 2), tuple(output.shape[1:3])
     if output.dim() == 4:  # a conv: (B, D, h, w)
         return output.flatten(2).transpose(1, 2), tuple(output.shape[-2:])
-    raise TypeError(f'cannot read patch tokens from an output of shape {tuple(output.shape)}')
+    if output.dim() == 3 and torch.is_tensor(args[0]) and hasattr(module, 'patch_size'):
+        # timm PatchEmbed, flattened: the grid follows from the image it was given.
+        img_size = tuple(args[0].shape[-2:])
+        if hasattr(module, 'dynamic_feat_size'):
+            grid = tuple(module.dynamic_feat_size(img_size))
+        else:
+            grid = tuple(s // p for s, p in zip(img_size, module.patch_size))
+        if grid[0] * grid[1] == output.shape[1]:
+            return output, grid
+    raise TypeError(f'DOEI: cannot read patch tokens and their grid from {type(module).__name__}, '
+                    f'output of shape {tuple(output.shape)}; set alpha=0 to run without HFA')
 
 
 class DOEIHandle:
@@ -59,8 +110,10 @@ class DOEIHandle:
     """
 
     def __init__(self, backbone: nn.Module, cfg: DOEIConfig, blocks: List[nn.Module],
-                 num_cls: int, patch_embed: Optional[nn.Module]) -> None:
+                 num_cls: int, patch_embed: Optional[nn.Module],
+                 family: Optional[AttentionFamily] = None) -> None:
         self.backbone = backbone
+        self.family = family
         self.cfg = cfg
         self.blocks = blocks
         self.num_cls = num_cls
@@ -75,7 +128,9 @@ class DOEIHandle:
             self._handles.append(patch_embed.register_forward_hook(self._on_patch_embed))
         for i, block in enumerate(blocks[:self.num_layers], start=1):
             block.attn.need_attn = True
-            self._handles.append(block.register_forward_hook(self._make_block_hook(i)))
+            # A partial of a bound method, not a closure: a deep copy of the model (EMA,
+            # copy.deepcopy) then calls its own copy of the handle.
+            self._handles.append(block.register_forward_hook(partial(self._on_block_output, i)))
 
     @property
     def uses_hfa(self) -> bool:
@@ -93,7 +148,7 @@ class DOEIHandle:
         self._hfa = None
 
     def _on_patch_embed(self, module: nn.Module, args: tuple, output) -> None:
-        self._embed = _patch_tokens(output)
+        self._embed = _patch_tokens(module, args, output)
 
     def hfa(self) -> Optional[Tensor]:
         """The HFA affinity of the current forward pass, built once and reused."""
@@ -107,19 +162,27 @@ class DOEIHandle:
             self._hfa = hfa_affinity(self._img, tokens, grid)
         return self._hfa
 
-    def _make_block_hook(self, block_idx: int):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> Optional[Tensor]:
-            if not self.active:
-                return None
-            attn = module.attn.attn_map
-            c = self.cfg
-            return doei_update(
-                output, attn, self.num_cls, block_idx, self.depth,
-                st_p2c=c.st_p2c, af_p2c=c.af_p2c, sf_p2c=c.sf_p2c,
-                st_c2c=c.st_c2c, af_c2c=c.af_c2c, sf_c2c=c.sf_c2c,
-                alpha=c.alpha, hfa=self.hfa(), ppdo=c.ppdo, cpdo=c.cpdo,
-                ppdo_suppress=c.ppdo_suppress, detach_scores=c.detach_scores)
-        return hook
+    def _check_hfa(self, hfa: Optional[Tensor], x: Tensor) -> None:
+        if hfa is not None and hfa.shape[-1] != x.shape[1] - self.num_cls:
+            raise RuntimeError(
+                f'DOEI: {hfa.shape[-1]} patches came out of the patch embedding but the blocks see '
+                f'{x.shape[1] - self.num_cls} patch tokens (C={self.num_cls}); token dropping or '
+                'pooling between them does not fit HFA: set alpha=0')
+
+    def _on_block_output(self, block_idx: int, module: nn.Module, args: tuple,
+                         output: Tensor) -> Optional[Tensor]:
+        if not self.active:
+            return None
+        attn = module.attn.attn_map
+        c = self.cfg
+        hfa = self.hfa()
+        self._check_hfa(hfa, output)
+        return doei_update(
+            output, attn, self.num_cls, block_idx, self.depth,
+            st_p2c=c.st_p2c, af_p2c=c.af_p2c, sf_p2c=c.sf_p2c,
+            st_c2c=c.st_c2c, af_c2c=c.af_c2c, sf_c2c=c.sf_c2c,
+            alpha=c.alpha, hfa=hfa, ppdo=c.ppdo, cpdo=c.cpdo,
+            ppdo_suppress=c.ppdo_suppress, detach_scores=c.detach_scores)
 
     def remove(self) -> None:
         """Detach every hook; the attention layers stay (they are drop-in)."""
@@ -133,14 +196,24 @@ class DOEIHandle:
 
 
 def swap_attention(blocks: List[nn.Module]) -> None:
-    """Replace each block's attention by :class:`DOEIAttention` sharing its weights."""
+    """Replace each block's attention by its family's adapter sharing its weights."""
     for block in blocks:
-        block.attn = DOEIAttention.from_attention(block.attn)
+        block.attn = adapt_attention(block.attn)
+
+
+def _unsupported(model: nn.Module) -> List[str]:
+    """``path (class)`` of every ``attn`` child DOEI has no adapter for."""
+    return [f'{name + "." if name else ""}attn ({type(m.attn).__module__}.{type(m.attn).__name__})'
+            for name, m in _attention_children(model) if attention_family(m.attn) is None]
 
 
 def attach_doei(backbone: nn.Module, cfg: Union[DOEIConfig, dict, None] = None,
                 **overrides) -> DOEIHandle:
-    """Attach DOEI to ``backbone`` (any mmpretrain ViT-family backbone).
+    """Attach DOEI to ``backbone``: any ViT whose attention is in a supported family.
+
+    mmpretrain's ViT family (ViT, DeiT, DeiT-3, BEiT, EVA-02, Conformer's
+    branch), mmseg's ``VisionTransformer``, timm ViTs and mmpretrain's
+    ``TIMMBackbone`` over them; see :data:`~mmdoei.doei.adapters.FAMILIES`.
 
     Args:
         backbone: The module whose ``forward`` takes the image first.
@@ -151,20 +224,33 @@ def attach_doei(backbone: nn.Module, cfg: Union[DOEIConfig, dict, None] = None,
         replaces the previous one.
 
     Raises:
-        ValueError: no transformer blocks, ``layers`` beyond the depth, or no
-            class tokens to work with.
+        ValueError: no transformer blocks, blocks of an attention class DOEI
+            cannot read (the message lists the supported families), ``layers``
+            beyond the depth, or no class tokens to work with.
     """
     if isinstance(cfg, DOEIConfig):
         cfg = cfg.to_dict()
     cfg = DOEIConfig.from_dict({**(cfg or {}), **overrides})
     name = type(backbone).__name__
+    unsupported = _unsupported(backbone)
+    if unsupported:
+        raise ValueError(
+            f'DOEI: {name} has attention DOEI cannot read the map of: {", ".join(unsupported[:3])}'
+            f'{" ..." if len(unsupported) > 3 else ""}. Supported attention families:\n'
+            f'{supported_families()}')
     blocks = find_transformer_blocks(backbone)
     if not blocks:
-        raise ValueError(f'DOEI: {name} has no transformer blocks (no module with an mmpretrain '
-                         'MultiheadAttention `attn`); DOEI needs a ViT-family backbone')
+        raise ValueError(f'DOEI: {name} has no transformer blocks (no module with an `attn` child '
+                         f'of a supported attention family); supported families:\n'
+                         f'{supported_families()}')
+    families = {attention_family(b.attn) for b in blocks}
+    if len(families) > 1:
+        raise ValueError(f'DOEI: {name} mixes attention families '
+                         f'({", ".join(sorted(f.name for f in families))}); attach DOEI to one '
+                         'transformer at a time (DOEIHook: module=...)')
     if cfg.layers is not None and cfg.layers > len(blocks):
         raise ValueError(f'DOEI: layers={cfg.layers} exceeds the depth of {name} ({len(blocks)} blocks)')
-    num_cls = cfg.num_class_tokens or getattr(backbone, 'num_extra_tokens', 0)
+    num_cls = cfg.num_class_tokens or num_extra_tokens(backbone)
     if num_cls < 1:
         raise ValueError(f'DOEI: {name} has no class token; set num_class_tokens')
     patch_embed = find_patch_embed(backbone)
@@ -174,6 +260,6 @@ def attach_doei(backbone: nn.Module, cfg: Union[DOEIConfig, dict, None] = None,
     if old is not None:
         old.remove()
     swap_attention(blocks)
-    handle = DOEIHandle(backbone, cfg, blocks, num_cls, patch_embed)
+    handle = DOEIHandle(backbone, cfg, blocks, num_cls, patch_embed, families.pop())
     backbone._doei_handle = handle
     return handle

@@ -14,10 +14,16 @@ from .config import DOEIConfig
 class DOEIHook(Hook):
     """Attach DOEI to the model's backbone before the run starts.
 
-    Usage in any mmpretrain ViT-family config::
+    Usage in any mmpretrain, mmseg or timm (``TIMMBackbone``) ViT config,
+    whatever its ``default_scope`` (the hook is in mmengine's root registry,
+    which every scope's registry falls back to)::
 
         custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
         custom_hooks = [dict(type='DOEIHook', af_p2c=0.5, sf_p2c=-0.1)]
+
+    The attention family (:data:`~mmdoei.doei.adapters.FAMILIES`) is found from
+    the blocks' attention class and named in the log line; other attention
+    classes are refused with the list of supported ones.
 
     The keyword arguments are those of :class:`~mmdoei.doei.DOEIConfig` and are
     validated when the config is built, before any training starts. The hook
@@ -49,5 +55,7 @@ class DOEIHook(Hook):
     def before_run(self, runner) -> None:
         target = self._target(runner.model)
         handle = attach_doei(target, self.cfg)
-        runner.logger.info(f'DOEI attached to {type(target).__name__}: {handle.num_layers} of '
-                           f'{handle.depth} blocks, C={handle.num_cls}, {self.cfg.to_dict()}')
+        runner.logger.info(
+            f'DOEI attached to {type(target).__name__} ({handle.family.name} attention, adapter '
+            f'{handle.family.adapter.__name__}): {handle.num_layers} of {handle.depth} blocks, '
+            f'C={handle.num_cls}, {self.cfg.to_dict()}')

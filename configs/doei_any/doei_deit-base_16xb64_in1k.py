@@ -1,0 +1,6 @@
+# mmpretrain's DeiT-base config plus DOEI (the MCTformer issue tracker reports
+# DeiT-B collapsing under MCTformer; configs/mctformer has it as a config of ours).
+_base_ = ['mmpretrain::deit/deit-base_16xb64_in1k.py']
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# A list replaces the base's, so its EMAHook is restated.
+custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL'), dict(type='DOEIHook')]

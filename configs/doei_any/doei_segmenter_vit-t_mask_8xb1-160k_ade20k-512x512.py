@@ -1,0 +1,5 @@
+# mmseg's Segmenter (ViT-T, mask transformer head) on ADE20K plus DOEI: mmseg's
+# VisionTransformer blocks use mmcv's MultiheadAttention.
+_base_ = ['mmseg::segmenter/segmenter_vit-t_mask_8xb1-160k_ade20k-512x512.py']
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+custom_hooks = [dict(type='DOEIHook')]

@@ -1,0 +1,11 @@
+# mmpretrain's DeiT-small config on timm's DeiT-S (any timm ViT name works, with
+# its timm checkpoint) through mmpretrain's TIMMBackbone, plus DOEI.
+# TIMMBackbone returns every token (it resets timm's pooling), so a neck picks
+# the class token for mmpretrain's head.
+_base_ = ['mmpretrain::deit/deit-small_4xb256_in1k.py']
+model = dict(
+    backbone=dict(_delete_=True, type='TIMMBackbone', model_name='deit_small_patch16_224',
+                  pretrained=True),
+    neck=dict(_delete_=True, type='ClassTokenNeck'))
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+custom_hooks = [dict(type='DOEIHook')]
