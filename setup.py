@@ -1,6 +1,5 @@
 """Install mmdoei: ``pip install -e .`` (see tools/install.sh for the full stack)."""
 from pathlib import Path
-
 from setuptools import find_packages, setup
 
 

@@ -9,7 +9,7 @@ _base_ = [
     '../_base_/schedules/psa_sgd-poly_8e.py',
     '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmdoei', 'mmdoei.psa'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 # Check every CAM file (presence, classes, size) before training starts.
 custom_hooks = [dict(type='CAMFolderCheckHook', progress=True)]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best=None),

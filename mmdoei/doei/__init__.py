@@ -2,8 +2,8 @@
 from .attach import DOEIHandle, attach_doei, find_transformer_blocks
 from .attention import DOEIAttention
 from .config import DOEIConfig
-from .functional import (cpdo_update, doei_scores, doei_update, hfa_affinity, hfa_blend,
-                         num_confident, ppdo_update, topk_mask)
+from .functional import (cpdo_update, doei_scores, doei_update, hfa_affinity, hfa_blend, num_confident, ppdo_update,
+                         topk_mask)
 from .hook import DOEIHook
 
 __all__ = [

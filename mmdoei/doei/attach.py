@@ -15,14 +15,13 @@ DOEI; :meth:`DOEIHandle.remove` restores the original behaviour.
 from typing import List, Optional, Tuple, Union
 
 import torch
+# mmpretrain's attention is the parent of ours; any block holding one is a transformer block.
+from mmpretrain.models.utils import MultiheadAttention
 from torch import Tensor, nn
 
 from .attention import DOEIAttention
 from .config import DOEIConfig
 from .functional import doei_update, hfa_affinity
-
-# mmpretrain's attention is the parent of ours; any block holding one is a transformer block.
-from mmpretrain.models.utils import MultiheadAttention
 
 
 def find_transformer_blocks(model: nn.Module) -> List[nn.Module]:
