@@ -257,7 +257,7 @@ class WSSSPipeline:
         metrics = self.test('seg_test', cfg)
         if 'mIoU' not in metrics:
             raise RuntimeError(f'{self.seg_config}: the test with its tta_model reported no mIoU ({metrics})')
-        return dict(mIoU=metrics['mIoU'], aAcc=metrics['aAcc'], mAcc=metrics['mAcc'])
+        return {k: float(metrics[k]) for k in ('mIoU', 'aAcc', 'mAcc')}  # numpy scalars from mmseg
 
     # ------------------------------------------------------------------ driver
     def run(self) -> Dict[str, dict]:

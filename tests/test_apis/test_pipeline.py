@@ -8,6 +8,7 @@ tests check the orchestration in seconds; the real run is
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mmdoei.apis.pipeline import STAGES, WSSSPipeline, run_pipeline
@@ -41,7 +42,7 @@ class FakePipeline(WSSSPipeline):
             out.mkdir(parents=True, exist_ok=True)
             (out / '2007_000001.npz').write_bytes(b'')
             return dict(cams_written=1)
-        return dict(aAcc=90.0, mIoU=44.25, mAcc=50.0)
+        return dict(aAcc=np.float32(90.0), mIoU=np.float32(44.25), mAcc=np.float32(50.0))  # as mmseg's IoUMetric
 
     def pseudo_masks_run(self, cfg, checkpoint, cam_dir, out_dir, work_dir):
         self._record('pseudo_masks', cfg)
