@@ -4,7 +4,6 @@ import os.path as osp
 import shutil
 import sys
 from pathlib import Path
-
 from setuptools import find_packages, setup
 
 

@@ -15,10 +15,9 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
+from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 import mmdoei  # noqa: E402,F401
-
-from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 MODELS_TO_TIME = {
     'TS-CAM (DeiT-S)': dict(type='TSCAM', num_classes=20, backbone=dict(arch='deit-small', img_size=224)),

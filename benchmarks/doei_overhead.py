@@ -27,13 +27,12 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
+from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 import mmdoei  # noqa: E402,F401
 from mmdoei.doei import adapt_attention, attach_doei  # noqa: E402
 from mmdoei.doei.attach import find_transformer_blocks  # noqa: E402
 from mmdoei.models.backbones import MCTVisionTransformer  # noqa: E402
-
-from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 
 def build(num_cls: int, variant: str) -> MCTVisionTransformer:

@@ -19,11 +19,10 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
+from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 import mmdoei  # noqa: E402,F401
 from mmdoei.models.utils import convert_mctformer  # noqa: E402
-
-from timing import env_line, median_ms, table, time_interleaved  # noqa: E402
 
 
 def ours(doei: bool):

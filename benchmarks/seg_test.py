@@ -2,7 +2,7 @@
 
     python benchmarks/seg_test.py [--images 1] [--size 375 500] [--widen 1.0]
 
-The model is the one of ``configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321_ms-flip-crf.py``
+The model is ``configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321.py`` with ``--tta``
 (random weights: the cost does not depend on them), fed through that config's
 own TTA pipeline (scales 0.5, 0.75, 1.0, 1.25, 1.5, each also flipped: 10
 passes) and ``CRFSegTTAModel`` (max merge, CRF with the paper's settings).
@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 CONFIG = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'configs', 'deeplab',
-                  'deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321_ms-flip-crf.py')
+                  'deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321.py')
 # (name, scales, flip, crf)
 SETTINGS = {
     'single scale': ((1.0, ), False, False),
@@ -43,10 +43,11 @@ def worker(setting: str, images: int, size, widen: float) -> dict:
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    import mmdoei.segmentation  # noqa: F401
+    import mmdoei  # noqa: F401
+    from mmdoei.models.segmentors import apply_tta
     scales, flip, crf = SETTINGS[setting]
     init_default_scope('mmseg')
-    cfg = Config.fromfile(CONFIG)
+    cfg = apply_tta(Config.fromfile(CONFIG))  # what tools/test.py --tta tests
     cfg.model.module.backbone.init_cfg = None
     if widen != 1.0:
         cfg.model.module.backbone.widen_factor = widen
@@ -79,8 +80,8 @@ def crf_worker(size, repeats: int = 3) -> dict:
     """The dense CRF alone on 21-class probabilities of one image (median of ``repeats``)."""
     import numpy as np
 
-    from mmdoei.datasets.transforms.crf import dense_crf
-    from mmdoei.segmentation import DEEPLAB_CRF
+    from mmdoei.models.segmentors import DEEPLAB_CRF
+    from mmdoei.utils.crf import dense_crf
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
     probs = rng.random((21, *size)).astype(np.float32)

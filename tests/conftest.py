@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mmdoei.datasets.synthetic import make_synthetic_coco, make_synthetic_voc
+from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+from mmdoei.utils import setup_env
+
+# The tests build Runners themselves (resume, torchrun on the CPU), as the tools do.
+setup_env()
 
 VOC_KW = dict(num_train=30, num_val=10, img_size=(48, 64), seed=0)
 

@@ -28,15 +28,14 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-import mmdoei  # noqa: E402,F401
+
+import mmdoei  # noqa: E402,F401  registers everything
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
-                                   train_stage1)
+                                    train_stage1)
 from mmdoei.apis.pretrain import PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained  # noqa: E402
-from mmdoei.cam.inference import cam_overlay  # noqa: E402
+from mmdoei.cam import cam_overlay, load_cam  # noqa: E402
 from mmdoei.datasets.categories import voc_palette  # noqa: E402
-from mmdoei.datasets.utils import read_label_png, read_split  # noqa: E402
-from mmdoei.evaluation import load_cam  # noqa: E402
-from mmdoei.utils import atomic_write  # noqa: E402
+from mmdoei.utils import atomic_write, read_label_png, read_split, setup_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each baseline and its DOEI variant: the config pair the demo trains, fine-tuned
@@ -126,6 +125,7 @@ def summary_table(reports: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    setup_env()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -17,7 +17,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmengine.config import DictAction  # noqa: E402
 
-import mmdoei  # noqa: E402,F401
+import mmdoei  # noqa: E402,F401  registers everything
 from mmdoei.apis.pretrain import PRETRAIN_CONFIG, PRETRAINED_CHECKPOINT, pretrain_backbone  # noqa: E402
 
 

@@ -22,9 +22,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 import torch.distributed as torch_dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
-import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
-import mmdoei.psa  # noqa: E402,F401  the pseudo-label stage's models, transforms, hooks
-from mmdoei.psa import run_psa_inference  # noqa: E402
+import mmdoei  # noqa: E402,F401  registers everything
+from mmdoei.apis import run_psa_inference  # noqa: E402
 from mmdoei.utils.config import set_data_root  # noqa: E402
 
 

@@ -1,10 +1,16 @@
 """Test a model, or generate its CAMs (a thin wrapper around mmengine's Runner).
 
     python tools/test.py CONFIG CHECKPOINT                    # the config's test loop
+        [--tta] [--out metrics.json] [--show-dir DIR]
     python tools/test.py CONFIG CHECKPOINT --cam-out DIR      # CAM files for cam_dataloader
         [--scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
         [--refine | --no-refine] [--overlay] [--eval-seeds]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
+
+``--tta`` tests with the config's ``tta_model`` and ``tta_pipeline`` (mmseg's
+convention; the DeepLab configs' are 5 scales + flip + dense CRF), ``--out``
+writes the metrics as json, ``--show-dir`` writes each test image with its
+prediction overlaid (mmseg's / mmpretrain's visualisation hook).
 
 CAM generation resumes: images whose file exists are skipped, so rerunning an
 interrupted job finishes it. With --eval-seeds, rank 0 then scores the seeds
@@ -13,6 +19,7 @@ split and writes DIR/seed_eval/.
 """
 import argparse
 import gc
+import json
 import os
 import os.path as osp
 import sys
@@ -25,9 +32,11 @@ from mmengine.dist import barrier, get_rank  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
+import mmdoei  # noqa: E402,F401  registers everything
 from mmdoei.apis import cam_generation_cfg, evaluate_seeds  # noqa: E402
 from mmdoei.evaluation import format_report, write_report  # noqa: E402
+from mmdoei.models.segmentors import apply_tta  # noqa: E402
+from mmdoei.utils import atomic_write, setup_env  # noqa: E402
 from mmdoei.utils.config import set_data_root  # noqa: E402
 
 
@@ -37,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint')
     parser.add_argument('--work-dir')
     parser.add_argument('--data-root', help='set every data_root in the config')
+    parser.add_argument('--tta', action='store_true', help="test with the config's tta_model and tta_pipeline")
+    parser.add_argument('--out', help='write the test metrics to this json file')
+    parser.add_argument('--show-dir', help='write every test image with its prediction overlaid here')
     cam = parser.add_argument_group('CAM generation')
     cam.add_argument('--cam-out', help='write {img_id}.npz CAMs of cam_dataloader here')
     cam.add_argument('--scales', type=float, nargs='+', help='image scales (default: cam_gen.scales)')
@@ -67,6 +79,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         set_data_root(cfg, args.data_root)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.tta:
+        apply_tta(cfg)
+    if args.show_dir:
+        show_predictions(cfg, args.show_dir)
     if args.cam_out:
         cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
                            flip=False if args.no_flip else None, overlay=args.overlay,
@@ -74,13 +90,44 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def show_predictions(cfg: Config, show_dir: str) -> None:
+    """Switch the config's visualisation hook on, writing into ``show_dir``.
+
+    mmseg's ``SegVisualizationHook`` draws the prediction (and the ground
+    truth, when loaded) over the image and saves through the visualizer;
+    mmpretrain's ``VisualizationHook`` writes its own files, as their
+    ``tools/test.py --show-dir`` do.
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise SystemExit(f'{cfg.filename}: --show-dir needs a visualization hook in default_hooks')
+    hook.interval = 1
+    if hook.type.split('.')[-1] == 'SegVisualizationHook':
+        hook.draw = True
+        cfg.visualizer.save_dir = show_dir
+        # The hook numbers images by runner.iter, which builds the train loop; its
+        # pseudo masks need not exist for a test, so they are not checked.
+        train = cfg.get('train_dataloader', {}).get('dataset', {})
+        if 'pseudo_mask_dir' in train:
+            train.check_masks = False
+    else:
+        hook.enable = True
+        hook.out_dir = show_dir
+
+
 def main() -> None:
     args = parse_args()
     if args.eval_seeds and not args.cam_out:
         raise SystemExit('--eval-seeds needs --cam-out')
+    if args.cam_out and (args.tta or args.show_dir):
+        raise SystemExit('--tta and --show-dir test the config\'s test loop; CAM overlays are --overlay')
+    setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.test()
+    metrics = runner.test()
+    if args.out and get_rank() == 0:
+        with atomic_write(args.out, 'w') as f:
+            json.dump(dict(metrics or {}), f, indent=1, default=float)  # numpy scalars as floats
     if args.eval_seeds:
         barrier()
         if get_rank() == 0:

@@ -17,7 +17,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-import mmdoei  # noqa: E402,F401  registers everything, applies the torch/mmengine fixes
+import mmdoei  # noqa: E402,F401  registers everything
+from mmdoei.utils import setup_env  # noqa: E402
 from mmdoei.utils.config import set_data_root  # noqa: E402
 
 
@@ -69,6 +70,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
+    setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()

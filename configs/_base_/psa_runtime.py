@@ -2,7 +2,7 @@
 # a check of every CAM file (presence, classes, size) before training starts, and one
 # checkpoint kept.
 _base_ = ['./default_runtime.py']
-custom_imports = dict(imports=['mmdoei', 'mmdoei.psa'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 custom_hooks = [dict(type='CAMFolderCheckHook', progress=True)]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best=None),
                      visualization=dict(type='VisualizationHook', enable=False))

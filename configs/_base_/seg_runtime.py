@@ -1,7 +1,7 @@
 # Runtime of the segmentation stage (mmseg scope): iteration-based logging and
 # checkpoints, mmseg's visualiser, and the mmdoei components of stage 3.
 default_scope = 'mmseg'
-custom_imports = dict(imports=['mmdoei', 'mmdoei.segmentation'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -188,8 +188,9 @@ def summary_markdown(rows: Sequence[dict], title: str = 'DOEI sweep') -> str:
              'train split, best background threshold; mIoU, FP, FN over 21 classes (DOEI-SPEC.md).', '']
     for mode in dict.fromkeys(m for m, _ in agg):
         entries = [(run, e) for (m, run), e in agg.items() if m == mode]
-        lines += [f'## mode `{mode}`: DOEI ' + ('in training and CAM extraction' if mode == 'train'
-                                                 else 'in CAM extraction only, on the baseline checkpoints'), '',
+        where = 'in training and CAM extraction' if mode == 'train' else \
+            'in CAM extraction only, on the baseline checkpoints'
+        lines += [f'## mode `{mode}`: DOEI {where}', '',
                   '| run | n | mIoU | FP | FN | Δ mIoU vs baseline |', '|---|---|---|---|---|---|']
         base = dict(entries).get('baseline')
         for run, e in entries:

@@ -15,9 +15,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdoei.evaluation import write_report
-from mmdoei.utils import atomic_write
-from mmdoei.utils.config import set_data_root
-from .pipeline import cam_generation_cfg, evaluate_seeds
+from mmdoei.utils import atomic_write, setup_env
+from mmdoei.utils.config import set_data_root, shorten_schedule
+from .cams import cam_generation_cfg, evaluate_seeds
 
 _KEEP = object()  # "leave the config's DOEI setting as it is"
 
@@ -42,12 +42,7 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
     if data_root:
         set_data_root(cfg, str(data_root))
     if epochs:
-        cfg.train_cfg.max_epochs = epochs
-        cfg.train_cfg.val_interval = epochs
-        for sched in cfg.param_scheduler:
-            if 'end' in sched:
-                sched['end'] = epochs
-        cfg.default_hooks.checkpoint.interval = epochs
+        shorten_schedule(cfg, epochs)
     if doei is not _KEEP:
         if doei is None:
             cfg.model.pop('doei', None)
@@ -64,6 +59,7 @@ def train_stage1(cfg: Config, name: str = 'train') -> Path:
     The training time is kept in ``train_seconds.txt`` beside it, so a rerun
     reports the same number.
     """
+    setup_env()
     work = Path(cfg.work_dir)
     ckpt = work / f'epoch_{cfg.train_cfg.max_epochs}.pth'
     if not ckpt.exists():
@@ -94,6 +90,7 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     report is reused only if it was made from the same model settings (DOEI
     and CAM type included), CAM-generation settings and checkpoint file.
     """
+    setup_env()
     report_file = Path(cam_dir) / 'seed_eval' / 'seed_eval.json'
     made_from = Path(cam_dir) / 'made_from.json'
     ckpt = Path(checkpoint)
@@ -123,19 +120,23 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     return report
 
 
-def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0) -> Path:
-    """The demo's synthetic VOC-layout set under ``out_dir/data``, written once.
+def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0,
+                         num_val: Optional[int] = None) -> Path:
+    """A synthetic VOC-layout set under ``out_dir/data``, written once (the
+    demo's, the sweep's and the pipeline's ``tiny`` data).
 
     A marker file says the set is complete, so an interrupted write is redone.
     Returns the ``VOC2012`` folder to use as ``data_root``.
     """
-    from mmdoei.datasets.synthetic import make_synthetic_voc
+    from mmdoei.generators.synthetic import make_synthetic_voc
     out = Path(out_dir)
     root = out / 'data' / 'VOC2012'
     marker = out / 'data' / f'.complete-{num_train}'
     if not marker.exists():
         print(f'[data] writing the synthetic VOC-layout data set to {root}')
-        make_synthetic_voc(out / 'data', num_train=num_train, num_val=num_train // 4, img_size=(img_size, img_size),
-                           seed=seed)
-        marker.write_text('ok\n')
+        make_synthetic_voc(out / 'data', num_train=num_train,
+                           num_val=num_train // 4 if num_val is None else num_val,
+                           img_size=(img_size, img_size), seed=seed)
+        with atomic_write(marker, 'w') as f:
+            f.write('ok\n')
     return root

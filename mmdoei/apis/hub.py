@@ -28,19 +28,17 @@ entries mmpretrain gets no Weights: it would load them into the whole model).
 """
 import copy
 import fnmatch
-import re
 import os.path as osp
+import re
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import yaml
 from mmengine.config import Config
-from torch import nn
 
 from mmdoei.models.utils.checkpoint import convert_mctformer, convert_transcam, convert_tscam
 from mmdoei.utils import download
-from mmdoei.utils.config import replace_entries
 
 #: ``Converter`` names of the metafiles -> functions (the scripts of tools/model_converters/ use them).
 CONVERTERS = {
@@ -216,35 +214,6 @@ def resolve_model(name_or_config: Union[str, Config], pretrained: Union[bool, st
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=url)
         return cfg, None
     return cfg, url
-
-
-def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
-              device: str = 'cpu', **cfg_options) -> nn.Module:
-    """A model of the zoo by name (or from a config), ready for inference.
-
-    Args:
-        name_or_config: A name of :func:`list_models`, a config file or a ``Config``.
-        pretrained: ``True`` for the entry's weights (downloaded safely, hash
-            checked, converted if they are the authors'), a path or URL for other
-            weights, ``False`` for a freshly initialised model (no ``Pretrained``
-            ``init_cfg`` is loaded either).
-        device: Where to put the model.
-        **cfg_options: Updates of ``model`` (e.g. ``doei=dict(...)``), as
-            :func:`mmdoei.apis.init_model`.
-
-    Returns:
-        The model in eval mode, with ``model.cfg``.
-    """
-    from .inference import init_model
-    cfg, checkpoint = resolve_model(name_or_config, pretrained)
-    if pretrained is False:
-        replace_entries(cfg.model, 'init_cfg', None,
-                        lambda v: isinstance(v, dict) and v.get('type') == 'Pretrained')
-    # Built in the config's registry scope, as the Runner does: parts such as a data
-    # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
-        return init_model(cfg, checkpoint, device=device, **cfg_options)
 
 
 _ZOO_COLUMNS = ('model', 'config', 'data', 'seed', 'mask', 'val', 'numbers', 'weights')

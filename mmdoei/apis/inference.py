@@ -13,12 +13,15 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
+from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
 from mmdoei.cam.inference import cam_overlay, multiscale_cams
 from mmdoei.utils import atomic_write
+from mmdoei.utils.config import replace_entries
+from .hub import is_model_name, model_info, resolve_model
 
 ImageLike = Union[str, Path, np.ndarray]
 
@@ -32,7 +35,6 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     when a checkpoint is given (its weights are replaced anyway).
     """
     if isinstance(config, str) and not Path(config).is_file():
-        from .hub import is_model_name, model_info
         if is_model_name(config):  # its config; weights come from `checkpoint` (or use get_model)
             config = model_info(config)['Config']
     cfg = Config.fromfile(config) if not isinstance(config, Config) else config
@@ -49,6 +51,33 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         model.init_weights()
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
+              device: str = 'cpu', **cfg_options) -> nn.Module:
+    """A model of the zoo by name (or from a config), ready for inference.
+
+    Args:
+        name_or_config: A name of :func:`list_models`, a config file or a ``Config``.
+        pretrained: ``True`` for the entry's weights (downloaded safely, hash
+            checked, converted if they are the authors'), a path or URL for other
+            weights, ``False`` for a freshly initialised model (no ``Pretrained``
+            ``init_cfg`` is loaded either).
+        device: Where to put the model.
+        **cfg_options: Updates of ``model`` (e.g. ``doei=dict(...)``), as
+            :func:`mmdoei.apis.init_model`.
+
+    Returns:
+        The model in eval mode, with ``model.cfg``.
+    """
+    cfg, checkpoint = resolve_model(name_or_config, pretrained)
+    if pretrained is False:
+        replace_entries(cfg.model, 'init_cfg', None,
+                        lambda v: isinstance(v, dict) and v.get('type') == 'Pretrained')
+    # Built in the config's registry scope, as the Runner does: parts such as a data
+    # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
+        return init_model(cfg, checkpoint, device=device, **cfg_options)
 
 
 def _load(model: nn.Module, img: ImageLike) -> Dict:

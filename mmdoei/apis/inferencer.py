@@ -26,8 +26,8 @@ from mmengine.config import Config
 from mmengine.infer import BaseInferencer
 from mmengine.visualization import Visualizer
 
+from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.datasets.categories import seg_class_names, voc_palette
-from mmdoei.evaluation.seed_metric import cams_to_seed
 from mmdoei.utils import atomic_write
 from .hub import resolve_model
 from .inference import inference_cams, init_model

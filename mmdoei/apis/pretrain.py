@@ -8,7 +8,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmdoei.datasets.procedural import make_procedural_pretrain
+from mmdoei.generators.procedural import make_procedural_pretrain
+from mmdoei.utils.compat import setup_env
 from mmdoei.utils.config import replace_entries, set_data_root
 from mmdoei.utils.io import atomic_write
 
@@ -41,6 +42,7 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
     if osp.exists(out) and not force:
         print(f'[pretrain] using the cached backbone {out}')
         return out
+    setup_env()
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

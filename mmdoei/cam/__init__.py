@@ -1,9 +1,17 @@
-"""CAM formulas, multi-scale inference and CAM files."""
-from .inference import cam_overlay, multiscale_cams, save_cam, save_overlays
-from .loop import CAMGenerationLoop
-from .functional import (class_to_patch_attention, minmax_normalise, patch_affinity,
-                         refine_with_affinity, resize_cams)
+"""The CAM core, just above :mod:`mmdoei.utils`: CAM formulas, multi-scale + flip
+inference of one image, the CAM file format (:mod:`.io`) and seeds (:mod:`.seeds`).
+
+Free of registries and of the rest of mmdoei, so models, datasets, metrics,
+loops and tools all build on it without an upward import.
+"""
+from .functional import class_to_patch_attention, patch_affinity, refine_with_affinity, resize_cams
+from .inference import cam_overlay, multiscale_cams, save_overlays
+from .io import check_cam_file, check_cam_folder, load_cam, read_cam, read_cam_header, save_cam
+from .seeds import DEFAULT_THRESHOLDS, SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn, minmax_normalise
 
 __all__ = [
-    'CAMGenerationLoop', 'cam_overlay', 'multiscale_cams', 'save_cam', 'save_overlays','class_to_patch_attention', 'minmax_normalise', 'patch_affinity',
-           'refine_with_affinity', 'resize_cams']
+    'class_to_patch_attention', 'patch_affinity', 'refine_with_affinity', 'resize_cams', 'cam_overlay',
+    'multiscale_cams', 'save_overlays', 'check_cam_file', 'check_cam_folder', 'load_cam', 'read_cam',
+    'read_cam_header', 'save_cam', 'DEFAULT_THRESHOLDS', 'SeedSweep', 'cams_to_seed', 'confusion_matrix',
+    'iou_fp_fn', 'minmax_normalise'
+]

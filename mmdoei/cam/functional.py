@@ -37,14 +37,6 @@ def refine_with_affinity(cams: Tensor, affinity: Tensor) -> Tensor:
     return (cams.flatten(2) @ affinity.transpose(1, 2)).reshape(B, K, h, w)
 
 
-def minmax_normalise(cams: Tensor, eps: float = 1e-8) -> Tensor:
-    """Per-map ``(a - min) / (max - min + eps)`` over the last two dims."""
-    flat = cams.flatten(-2)
-    lo = flat.min(-1).values[..., None, None]
-    hi = flat.max(-1).values[..., None, None]
-    return (cams - lo) / (hi - lo + eps)
-
-
 def resize_cams(cams: Tensor, size: Tuple[int, int]) -> Tensor:
     """Bilinear resize (``align_corners=False``), as every reference does."""
     if tuple(cams.shape[-2:]) == tuple(size):

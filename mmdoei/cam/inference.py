@@ -1,8 +1,6 @@
-"""Multi-scale + flip CAMs of one image, and the CAM files and overlays they go to.
+"""Multi-scale + flip CAMs of one image, and their overlays.
 
-One ``{img_id}.npz`` per image: ``keys`` (int64 ``(K,)``, 0-based foreground
-classes the image is labelled with) and ``cams`` (float16 ``(K, H, W)`` at the
-image's own size, each map min-max normalised to [0, 1]). No pickles.
+The CAM files they go to are :mod:`mmdoei.cam.io`'s.
 """
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -13,8 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmdoei.utils import atomic_write, save_npz_atomic
-from .functional import minmax_normalise, resize_cams
+from mmdoei.utils.io import atomic_write
+from .functional import resize_cams
+from .seeds import minmax_normalise
+
+#: The MCTformer authors' epsilon of the min-max normalisation of generated CAMs.
+CAM_EPS = 1e-8
 
 
 @torch.no_grad()
@@ -53,14 +55,7 @@ def multiscale_cams(model: nn.Module, img: Tensor, labels: Sequence[int],
             cams = resize_cams(cams, (H, W))
             cams = cams.flip(-1) if flipped else cams
             total = cams if total is None else total + cams
-    return minmax_normalise(total[0])
-
-
-def save_cam(path: Union[str, Path], labels: Sequence[int], cams: Union[Tensor, np.ndarray]) -> None:
-    """Write one CAM file atomically (see the module docstring for its layout)."""
-    cams = cams.detach().cpu().numpy() if torch.is_tensor(cams) else np.asarray(cams)
-    save_npz_atomic(path, keys=np.asarray(list(labels), dtype=np.int64),
-                    cams=cams.astype(np.float16))
+    return minmax_normalise(total[0], eps=CAM_EPS)
 
 
 def cam_overlay(image_rgb: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarray:

@@ -3,7 +3,9 @@
 Kept free of mmpretrain/mmcv imports so the synthetic-data maker and the seed
 evaluation can use them on a machine where only numpy and PIL are present.
 """
-from typing import List, Tuple
+from typing import Tuple
+
+from mmdoei.utils.files import voc_palette  # noqa: F401  the colours of the label PNGs
 
 # PASCAL VOC 2012 foreground classes, in the order of the label values 1..20.
 VOC_CLASSES: Tuple[str, ...] = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
@@ -71,26 +73,6 @@ COCO_CATEGORIES: Tuple[Tuple[int, str, str],
                                                                                             'indoor'))
 
 COCO_CLASSES: Tuple[str, ...] = tuple(name for _, name, _ in COCO_CATEGORIES)
-
-
-def voc_palette() -> List[int]:
-    """The standard 256-entry PASCAL VOC colour map, flat ``[r, g, b, ...]``.
-
-    Built with the bit-interleaving rule of the VOC devkit (``labelcolormap``),
-    so 0 is black, 1 (aeroplane) is (128, 0, 0) and 255 (boundary / ignore) is
-    (224, 224, 192), as in the PNGs shipped with VOC.
-    """
-    palette = []
-    for label in range(256):
-        r = g = b = 0
-        c = label
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette += [r, g, b]
-    return palette
 
 
 def seg_class_names(num_classes: int) -> Tuple[str, ...]:

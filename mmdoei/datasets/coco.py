@@ -8,8 +8,8 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
+from mmdoei.utils.files import check_files_exist, missing_files_message, read_split
 from .categories import COCO_CLASSES
-from .utils import check_files_exist, missing_files_message, read_split
 from .voc import _WSSSDatasetMixin, resolve
 
 

@@ -7,8 +7,8 @@ from mmengine.fileio import get_file_backend, join_path
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
+from mmdoei.utils.files import check_files_exist, image_size, read_label_png, read_split
 from .categories import VOC_CLASSES
-from .utils import check_files_exist, image_size, read_label_png, read_split
 
 
 def resolve(data_root: str, path: Optional[str]) -> Optional[str]:

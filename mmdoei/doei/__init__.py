@@ -1,11 +1,11 @@
 """The DOEI operator (pure functions), the attention adapters, and the hook that mixes it in."""
-from .adapters import (FAMILIES, AttentionFamily, DOEIBEiTAttention, DOEIEVA02Attention,
-                       DOEIMMCVAttention, DOEITimmAttention, adapt_attention, attention_family)
+from .adapters import (FAMILIES, AttentionFamily, DOEIBEiTAttention, DOEIEVA02Attention, DOEIMMCVAttention,
+                       DOEITimmAttention, adapt_attention, attention_family)
 from .attach import DOEIHandle, attach_doei, find_transformer_blocks
 from .attention import DOEIAttention
 from .config import DOEIConfig
-from .functional import (cpdo_update, doei_scores, doei_update, hfa_affinity, hfa_blend,
-                         num_confident, ppdo_update, topk_mask)
+from .functional import (cpdo_update, doei_scores, doei_update, hfa_affinity, hfa_blend, num_confident, ppdo_update,
+                         topk_mask)
 from .hook import DOEIHook
 
 __all__ = [

@@ -1,14 +1,17 @@
-"""Seed and mask quality metrics (mIoU / FP / FN, background-threshold sweep).
+"""Evaluation: the seed metric (mmengine ``BaseMetric``), folder evaluation and
+reports, and the VOC evaluation-server writer.
 
-Importing registers :class:`SeedMetric` in mmpretrain's ``METRICS`` and, when
-mmseg imports, in mmseg's.
+The seed math (normalisation, ``cams_to_seed``, the threshold sweep,
+confusion matrices) lives in :mod:`mmdoei.cam.seeds` and the CAM file format in
+:mod:`mmdoei.cam.io`; their names are re-exported here for the metric's users.
 """
+from mmdoei.cam.io import load_cam
+from mmdoei.cam.seeds import DEFAULT_THRESHOLDS, SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn, minmax_normalise
+from .metrics import VOC_SERVER_DIR, SeedMetric, VOCServerWriter
 from .seed_eval import build_report, evaluate_cam_dir, evaluate_pred_dir, format_report, write_report
-from .seed_metric import (DEFAULT_THRESHOLDS, SeedMetric, SeedSweep, cams_to_seed, confusion_matrix,
-                          iou_fp_fn, load_cam, normalize_cams)
 
 __all__ = [
-    'confusion_matrix', 'iou_fp_fn', 'normalize_cams', 'cams_to_seed', 'SeedSweep', 'load_cam', 'SeedMetric',
+    'confusion_matrix', 'iou_fp_fn', 'minmax_normalise', 'cams_to_seed', 'SeedSweep', 'load_cam', 'SeedMetric',
     'DEFAULT_THRESHOLDS', 'evaluate_cam_dir', 'evaluate_pred_dir', 'build_report', 'format_report',
-    'write_report'
+    'write_report', 'VOCServerWriter', 'VOC_SERVER_DIR'
 ]

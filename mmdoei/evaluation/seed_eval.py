@@ -12,40 +12,30 @@ import json
 import math
 import os.path as osp
 import sys
-import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.utils import track_iter_progress
 
+from mmdoei.cam.io import load_cam, read_cam_header
+from mmdoei.cam.seeds import SeedSweep, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
-from mmdoei.datasets.utils import check_files_exist, image_size, read_label_png
+from mmdoei.utils.files import check_files_exist, image_size, read_label_png
 from mmdoei.utils.io import atomic_write
-from .seed_metric import SeedSweep, confusion_matrix, iou_fp_fn, load_cam
 
 
 def cam_file_shape(path: str) -> Tuple[int, ...]:
-    """Shape of the ``cams`` array of a CAM file, from its header only.
+    """Shape ``(K, H, W)`` of the ``cams`` array of a CAM file, from its header only.
 
     Raises:
-        ValueError: naming the file when it is not a readable npz (e.g.
-            truncated: the zip directory at its end is gone) or lacks ``cams``.
+        ValueError: naming the file when it is not a readable CAM file (e.g.
+            truncated: the zip directory at its end is gone).
     """
-    try:
-        with zipfile.ZipFile(path) as z, z.open('cams.npy') as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (
-                1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, _ = read(f)
-    except KeyError:
-        raise ValueError(f'{path}: no "cams" array in this CAM file') from None
-    except Exception as e:
-        raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e}); '
-                         'the file is truncated or corrupt, delete it and rerun') from e
+    _, shape, _ = read_cam_header(path)
     if len(shape) != 3:
         raise ValueError(f'{path}: "cams" must be a (K, H, W) array, got shape {tuple(shape)}')
-    return tuple(shape)
+    return shape
 
 
 def _check_sizes(pairs: Sequence[Tuple[str, str]], what: str, size_of) -> None:

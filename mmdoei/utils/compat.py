@@ -1,4 +1,9 @@
-"""Make mmengine 0.10.7 work with today's torch; applied once when mmdoei is imported.
+"""Make mmengine 0.10.7 work with today's torch: :func:`setup_env`.
+
+Importing mmdoei changes nothing in mmengine or torch. :func:`setup_env` is
+called where a Runner is about to run: by the tools, by the ``mmdoei.apis``
+functions that run stages, and by anyone who builds a Runner by hand and
+needs one of the two fixes below. It is idempotent.
 
 Two gaps, both described in ENVIRONMENT.md:
 
@@ -18,8 +23,8 @@ Two gaps, both described in ENVIRONMENT.md:
 2. ``launcher='pytorch'`` calls ``torch.cuda.set_device`` unconditionally and
    wraps the model with ``device_ids=[LOCAL_RANK]``, so ``torchrun`` fails on a
    machine without a GPU. When CUDA is unavailable (and only then) we start the
-   process group with ``gloo`` and wrap with ``device_ids=None``; the GPU path
-   is left exactly as mmengine has it.
+   process group with ``gloo`` and wrap with ``device_ids=None``. On a machine
+   with a GPU nothing is patched: mmengine's functions stay as they are.
 """
 import os
 import pickle
@@ -138,11 +143,18 @@ def _patch_cpu_distributed() -> None:
     Runner.wrap_model = _wrap_model
 
 
-def apply() -> None:
-    """Apply both fixes once (idempotent)."""
+def setup_env() -> None:
+    """Apply the fixes once (idempotent).
+
+    The checkpoint globals are allow-listed wherever torch has
+    ``add_safe_globals`` (mmengine's resume needs them with any device); the
+    distributed patches are applied only when CUDA is unavailable, so on a GPU
+    machine ``Runner.wrap_model`` and ``_init_dist_pytorch`` stay mmengine's.
+    """
     global _APPLIED
     if _APPLIED:
         return
     _allow_checkpoint_globals()
-    _patch_cpu_distributed()
+    if not torch.cuda.is_available():
+        _patch_cpu_distributed()
     _APPLIED = True

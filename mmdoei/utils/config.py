@@ -27,3 +27,21 @@ def set_data_root(cfg: Any, data_root: str) -> int:
     ``--data-root`` of the tools does. Returns how many entries were changed.
     """
     return replace_entries(cfg, 'data_root', data_root, lambda v: isinstance(v, str))
+
+
+def shorten_schedule(cfg: Any, length: int) -> Any:
+    """Set an epoch- or iteration-based config's training length to ``length``.
+
+    ``max_epochs`` (or ``max_iters``), the validation and checkpoint intervals
+    and the end of every parameter scheduler that ended with training follow
+    (a warm-up keeps its length). Returns ``cfg`` (changed in place).
+    """
+    key = 'max_epochs' if 'max_epochs' in cfg.train_cfg else 'max_iters'
+    old = cfg.train_cfg.get(key)
+    cfg.train_cfg[key] = length
+    cfg.train_cfg.val_interval = length
+    for sched in cfg.get('param_scheduler') or []:
+        if sched.get('end') == old:
+            sched['end'] = length
+    cfg.default_hooks.checkpoint.interval = length
+    return cfg

@@ -386,6 +386,7 @@ def safe_torch_load(path: os.PathLike, map_location=None, source: Optional[str] 
             any other global (a pickled callable, a custom class).
     """
     from .compat import checkpoint_safe_globals
+
     # Only those not allowed yet: leaving safe_globals removes its entries again, even
     # ones that were allowed before it (compat.apply adds them for good).
     allowed = torch.serialization.get_safe_globals()

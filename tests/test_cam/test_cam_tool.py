@@ -14,9 +14,9 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from PIL import Image
 
-from mmdoei.datasets.synthetic import make_synthetic_voc
-from mmdoei.datasets.utils import read_split
 from mmdoei.evaluation import load_cam
+from mmdoei.generators.synthetic import make_synthetic_voc
+from mmdoei.utils.files import read_split
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'

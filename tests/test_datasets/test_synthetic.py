@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mmdoei.datasets import COCO_CATEGORIES, VOC_CLASSES, voc_palette
-from mmdoei.datasets.synthetic import make_synthetic_coco, make_synthetic_voc
+from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
 
 
 def _lines(path):

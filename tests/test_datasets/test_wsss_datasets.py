@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmpretrain.registry import DATASETS
 from PIL import Image
 
 import mmdoei.datasets  # noqa: F401  (registers the datasets)
 from mmdoei.datasets import labels_from_mask
-from mmpretrain.registry import DATASETS
 
 PIPELINE = [
     dict(type='LoadImageFromFile'),

@@ -225,8 +225,8 @@ def test_one_step_is_the_functional_operator_on_the_familys_own_map(name):
     embed = rec['embed']
     tokens = embed[0] if isinstance(embed, tuple) else embed
     H = hfa_affinity(x, tokens, (IMG // 8, IMG // 8))
-    expected = doei_update(rec['raw'], A, case.num_cls, 1, 2, hfa=H, **{k: v for k, v in cfg.items()
-                                                                       if k != 'layers'})
+    kwargs = {k: v for k, v in cfg.items() if k != 'layers'}
+    expected = doei_update(rec['raw'], A, case.num_cls, 1, 2, hfa=H, **kwargs)
     assert not torch.allclose(expected, rec['raw'], atol=1e-4)
     torch.testing.assert_close(rec['doei'], expected, atol=1e-5, rtol=1e-5)
 

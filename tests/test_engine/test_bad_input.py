@@ -4,15 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
-from mmdoei.datasets.synthetic import make_synthetic_voc
-from mmdoei.datasets.utils import read_split
+from mmdoei.generators.synthetic import make_synthetic_voc
 from mmdoei.utils.config import set_data_root
+from mmdoei.utils.files import read_split
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'

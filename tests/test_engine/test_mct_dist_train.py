@@ -4,12 +4,11 @@ import re
 import subprocess
 from pathlib import Path
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from mmdoei.datasets.synthetic import make_synthetic_voc
+from mmdoei.generators.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'

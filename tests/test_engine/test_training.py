@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-import mmdoei  # noqa: F401  applies the compatibility fixes
+import mmdoei  # noqa: F401  registers everything (tests/conftest.py applies setup_env)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_vit_doei.py'

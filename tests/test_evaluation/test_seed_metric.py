@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdoei.evaluation import (SeedMetric, SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn, load_cam,
-                               normalize_cams)
+                               minmax_normalise)
 from mmdoei.utils.io import save_npz_atomic
 
 # GT and prediction of 6 pixels, 3 classes; the last GT pixel is ignored.
@@ -126,14 +126,14 @@ def test_cams_to_seed_ties_and_threshold():
 
 def test_cams_to_seed_normalises_per_class():
     raw = np.array([[[2.0, 4.0, 6.0]], [[10.0, 10.0, 30.0]]])  # -> [0, .5, 1] and [0, 0, 1]
-    np.testing.assert_allclose(normalize_cams(raw), [[[0, .5, 1]], [[0, 0, 1]]])
+    np.testing.assert_allclose(minmax_normalise(raw), [[[0, .5, 1]], [[0, 0, 1]]])
     assert cams_to_seed(raw, [0, 5], 0.4).tolist() == [[0, 1, 1]]
     # constant map: no localisation, all zeros, never foreground
-    assert normalize_cams(np.full((1, 2, 2), 3.0)).tolist() == [[[0, 0], [0, 0]]]
+    assert minmax_normalise(np.full((1, 2, 2), 3.0)).tolist() == [[[0, 0], [0, 0]]]
     # already normalised maps are left as they are (no epsilon in the range)
     cams = np.random.default_rng(0).random((2, 5, 5)).astype(np.float32)
-    cams = normalize_cams(cams)
-    np.testing.assert_array_equal(normalize_cams(cams), cams)
+    cams = minmax_normalise(cams)
+    np.testing.assert_array_equal(minmax_normalise(cams), cams)
 
 
 def test_sweep_equals_per_threshold_evaluation():

@@ -70,7 +70,8 @@ def test_mct_head_loss_equals_the_authors(with_patch_head):
 
 
 def test_tscam_head_loss_equals_the_authors_and_soft_targets():
-    head = MODELS.build(dict(type='TSCAMHead', num_classes=K, in_channels=D, loss=dict(type='MultiLabelSoftMarginLoss')))
+    head = MODELS.build(
+        dict(type='TSCAMHead', num_classes=K, in_channels=D, loss=dict(type='MultiLabelSoftMarginLoss')))
     feats = (_tokens(1), GRID)
     samples, target = _samples()
     (logits, ) = head(feats)

@@ -31,6 +31,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
 REF_PATH = ROOT / 'tests/data/reference/transcam_authors_outputs.npz'
 
 # Depth 6 has one block of each kind: the stage-1 coupling (down stride 4), the

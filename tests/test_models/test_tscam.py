@@ -28,6 +28,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
 REF_PATH = ROOT / 'tests/data/reference/tscam_authors_outputs.npz'
 
 TINY = dict(arch=dict(embed_dims=64, num_layers=3, num_heads=2, feedforward_channels=256),

@@ -4,9 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from mmdoei.datasets import synthetic
-from mmdoei.datasets.procedural import (SHAPES, TEXTURES, draw_procedural, make_procedural_pretrain,
-                                        procedural_classes)
+from mmdoei.generators import synthetic
+from mmdoei.generators.procedural import SHAPES, TEXTURES, draw_procedural, make_procedural_pretrain, procedural_classes
 
 
 def test_classes_are_the_sorted_shape_texture_grid():
@@ -59,4 +58,3 @@ def test_written_set_is_an_mmpretrain_custom_dataset(tmp_path):
     # the same seed writes the same bytes
     again = make_procedural_pretrain(tmp_path / 'again', num_classes=3, num_train=2, num_val=1, progress=False)
     assert {p.relative_to(again): hashlib.md5(p.read_bytes()).hexdigest() for p in again.rglob('*.jpg')} == digest
-

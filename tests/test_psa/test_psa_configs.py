@@ -6,7 +6,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 
-import mmdoei.psa  # noqa: F401
+import mmdoei  # noqa: F401
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'psa').glob('*.py'))
 

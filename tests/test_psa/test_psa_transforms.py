@@ -8,8 +8,10 @@ from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 from PIL import Image
 
+from mmdoei.cam.io import check_cam_folder, read_cam
 from mmdoei.datasets.transforms import (CAMToSeed, LoadAffinityLabelFromCAM, LoadCAMFromFile, LoadPseudoMask,
-                                        PoolAffinityLabel, RandomPad, check_cam_folder, dense_crf, read_cam)
+                                        PoolAffinityLabel, RandomPad)
+from mmdoei.utils.crf import dense_crf
 from mmdoei.utils.io import save_npz_atomic
 
 

@@ -3,7 +3,7 @@ AffinityNet from CAMs with a config, write random-walk masks, resume, and stop
 on bad CAMs before the long work.
 
 The CAMs are stand-ins made from the GT masks (blur, a random peak, smooth
-noise; :mod:`mmdoei.psa.standin_cams`), not a classifier's: this test checks
+noise; :mod:`mmdoei.generators.standin_cams`), not a classifier's: this test checks
 the plumbing, not the quality of stage 1.
 """
 import os
@@ -15,10 +15,10 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
 
-import mmdoei.psa  # noqa: F401  registers the stage
-from mmdoei.datasets import make_synthetic_voc, read_cls_labels, voc_palette
-from mmdoei.psa import run_psa_inference, set_cam_dir
-from mmdoei.psa.standin_cams import make_standin_cams
+import mmdoei  # noqa: F401  registers the stage
+from mmdoei.apis import run_psa_inference, set_cam_dir
+from mmdoei.datasets import read_cls_labels, voc_palette
+from mmdoei.generators import make_standin_cams, make_synthetic_voc
 from mmdoei.utils.config import set_data_root
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 import pytest
 from mmengine.registry import init_default_scope
 
-import mmdoei.segmentation  # noqa: F401  registers the stage-3 components
+import mmdoei  # noqa: F401  registers the stage-3 components
 
 
 @pytest.fixture(autouse=True)

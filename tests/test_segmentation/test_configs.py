@@ -1,9 +1,12 @@
 """Every stage-3 config parses and follows the same conventions."""
+import copy
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 from mmseg.registry import MODELS
+
+from mmdoei.models.segmentors import apply_tta
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / 'configs/deeplab').glob('*.py'))
@@ -13,12 +16,12 @@ CONFIGS = sorted((ROOT / 'configs/deeplab').glob('*.py'))
 def test_config_conventions(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'mmseg'
-    assert 'mmdoei.segmentation' in cfg.custom_imports['imports']
-    if cfg.model['type'] == 'CRFSegTTAModel':  # a test config: the training config's model wrapped
-        steps = [t['type'] for group in cfg.test_dataloader.dataset.pipeline[1].transforms for t in group]
-        assert steps.count('Resize') == 5 and steps.count('RandomFlip') == 2
-        assert cfg.model['merge_mode'] in ('max', 'mean') and cfg.model['crf'] is not None
-        return
+    assert cfg.custom_imports['imports'] == ['mmdoei']
+    tta = apply_tta(copy.deepcopy(cfg))  # what tools/test.py --tta tests: the model wrapped
+    steps = [t['type'] for group in tta.test_dataloader.dataset.pipeline[1].transforms for t in group]
+    assert steps.count('Resize') == 5 and steps.count('RandomFlip') == 2
+    assert tta.model['type'] == 'CRFSegTTAModel' and tta.model['module'] == cfg.model
+    assert tta.model['merge_mode'] in ('max', 'mean') and tta.model['crf'] is not None
     ds = cfg.train_dataloader.dataset
     assert ds.type in ('VOCPseudoMaskDataset', 'COCOObjectDataset') and ds.pseudo_mask_dir
     assert any(t['type'] == 'LoadPseudoMask' for t in ds.pipeline)

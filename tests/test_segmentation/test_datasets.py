@@ -11,7 +11,7 @@ from PIL import Image
 
 from mmdoei.datasets import read_label_png, read_split
 from mmdoei.datasets.categories import COCO_CLASSES
-from mmdoei.segmentation import RandomRescale
+from mmdoei.datasets.transforms import RandomRescale
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'

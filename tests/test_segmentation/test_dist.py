@@ -1,5 +1,6 @@
 """Stage 3 through the generic launchers: 2 CPU ranks train DeepLab; the
 distributed ms+flip+CRF test scores exactly what the single-process test does."""
+import json
 import os
 import re
 import socket
@@ -12,12 +13,10 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
-from mmdoei.datasets.synthetic import make_synthetic_voc
-from mmdoei.segmentation import latest_test_metrics
+from mmdoei.generators.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
-TINY_TTA = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64_ms-flip-crf.py'
 ITERS = 6
 
 
@@ -51,14 +50,14 @@ def test_dist_train_and_test_match_single_process(tmp_path):
     model = MODELS.build(Config.fromfile(str(TINY)).model)
     assert load_checkpoint(model, str(ckpt), map_location='cpu', strict=True)['meta']['iter'] == ITERS
 
-    common = ['--data-root', str(data_root)]
-    _run([sys.executable, 'tools/test.py', str(TINY_TTA), str(ckpt), '--work-dir', str(tmp_path / 'single'),
-          *common])
-    log = _run(['bash', 'tools/dist_test.sh', str(TINY_TTA), str(ckpt), '2', '--work-dir', str(tmp_path / 'dist'),
-                *common])
+    common = ['--data-root', str(data_root), '--tta']
+    _run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--work-dir', str(tmp_path / 'single'),
+          '--out', str(tmp_path / 'single.json'), *common])
+    log = _run(['bash', 'tools/dist_test.sh', str(TINY), str(ckpt), '2', '--work-dir', str(tmp_path / 'dist'),
+                '--out', str(tmp_path / 'dist.json'), *common])
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
-    single = latest_test_metrics(str(tmp_path / 'single'))
-    dist = latest_test_metrics(str(tmp_path / 'dist'))
+    single = json.loads((tmp_path / 'single.json').read_text())
+    dist = json.loads((tmp_path / 'dist.json').read_text())
     assert single is not None and dist is not None
     for key in ('aAcc', 'mIoU', 'mAcc'):
         assert dist[key] == single[key], (key, single, dist)

@@ -12,13 +12,12 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from mmdoei.segmentation import DEEPLAB_CRF, CRFSegTTAModel, tta_config_text
+from mmdoei.models.segmentors import DEEPLAB_CRF, CRFSegTTAModel, apply_tta
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
-TINY_TTA = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64_ms-flip-crf.py'
-VOC_TTA = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321_ms-flip-crf.py'
-COCO_TTA = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-616k_coco14-321x321_ms-flip-crf.py'
+VOC = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321.py'
+COCO = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-616k_coco14-321x321.py'
 
 # MCTformer's seg/tool/imutils.py crf_inference_inf, written out independently of the code.
 PAPER_CRF = dict(iterations=10, gaussian_sxy=4, gaussian_compat=3, bilateral_sxy=83, bilateral_srgb=5,
@@ -75,8 +74,8 @@ def test_crf_settings_default_to_the_paper_and_are_config_keys():
         CRFSegTTAModel(module=_Stub(3), crf=dict(sxy=3))
     with pytest.raises(ValueError, match='merge_mode'):
         CRFSegTTAModel(module=_Stub(3), merge_mode='median')
-    for path, extra in ((VOC_TTA, {}), (COCO_TTA, {}), (TINY_TTA, dict(scale_factor=500 / 64))):
-        model = Config.fromfile(str(path)).model
+    for path, extra in ((VOC, {}), (COCO, {}), (TINY, dict(scale_factor=500 / 64))):
+        model = apply_tta(Config.fromfile(str(path))).model  # tools/test.py --tta
         assert model['type'] == 'CRFSegTTAModel' and model['merge_mode'] == 'max'
         assert dict(model['crf']) == dict(PAPER_CRF, **extra)
 
@@ -127,13 +126,16 @@ def test_crf_needs_the_image(tmp_path):
         tta.merge_preds([[_sample(logits, small)]])
 
 
-def test_tta_config_text_wraps_any_config(tmp_path):
-    """The generated test config equals the hand-written _ms-flip-crf one."""
-    path = tmp_path / 'tta.py'
-    path.write_text(tta_config_text(str(TINY)))
-    generated, written = Config.fromfile(str(path)), Config.fromfile(str(TINY_TTA))
-    assert generated.model.to_dict() == written.model.to_dict()
-    assert generated.test_dataloader.to_dict() == written.test_dataloader.to_dict()
+def test_apply_tta_wraps_any_config():
+    """tools/test.py --tta: the model wrapped in the config's tta_model, the
+    test pipeline its tta_pipeline (mmseg's convention)."""
+    cfg = Config.fromfile(str(TINY))
+    generated = apply_tta(Config.fromfile(str(TINY)))
+    assert generated.model.to_dict() == dict(cfg.tta_model.to_dict(), module=cfg.model.to_dict())
+    assert generated.test_dataloader.dataset.pipeline == cfg.tta_pipeline
     model = MODELS.build(generated.model)
     assert isinstance(model, CRFSegTTAModel) and model.crf == dict(PAPER_CRF, scale_factor=500 / 64)
     assert len(generated.test_dataloader.dataset.pipeline[1].transforms[0]) == 5  # scales
+    del cfg.tta_pipeline
+    with pytest.raises(KeyError, match='--tta needs tta_pipeline'):
+        apply_tta(cfg)

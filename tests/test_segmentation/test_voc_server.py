@@ -11,10 +11,11 @@ from PIL import Image
 
 from mmdoei.datasets import read_split
 from mmdoei.datasets.categories import voc_palette
+from mmdoei.models.segmentors import apply_tta
 from mmdoei.utils.config import set_data_root
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_CFG = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12aug-321x321_ms-flip-crf_voc12test.py'
+TEST_CFG = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12test-321x321.py'
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
 
 
@@ -38,8 +39,8 @@ def test_writer_layout_and_archive(tmp_path):
 
 
 def test_test_split_config():
-    """The test-split config reads test.txt, loads no masks and writes for the server."""
-    cfg = Config.fromfile(str(TEST_CFG))
+    """The test-split config (with --tta) reads test.txt, loads no masks and writes for the server."""
+    cfg = apply_tta(Config.fromfile(str(TEST_CFG)))
     ds = cfg.test_dataloader.dataset
     assert ds.ann_file == 'ImageSets/Segmentation/test.txt'
     steps = [t['type'] for group in ds.pipeline[1].transforms for t in group]
@@ -55,7 +56,7 @@ def test_test_split_end_to_end(voc_copy, tmp_path):
     for img_id in test_ids:  # the server's test images have no public masks
         (voc_copy / 'SegmentationClass' / f'{img_id}.png').unlink()
     (voc_copy / 'ImageSets/Segmentation/test.txt').write_text(''.join(f'{i}\n' for i in test_ids))
-    cfg = Config.fromfile(str(TEST_CFG))
+    cfg = apply_tta(Config.fromfile(str(TEST_CFG)))
     cfg.model.module = Config.fromfile(str(TINY)).model  # random weights: the format is under test
     set_data_root(cfg, str(voc_copy))
     cfg.test_dataloader.num_workers = 0

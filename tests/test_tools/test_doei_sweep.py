@@ -1,8 +1,9 @@
 """The DOEI sweep: its grid, its numbers, and the tool end to end on a tiny grid."""
 import csv
 import json
-import sys
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,8 +11,7 @@ from mmdoei.analysis import aggregate, apply_param, expand_grid, read_rows, rows
 from mmdoei.analysis.sweep import GRIDS
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'tools' / 'analysis_tools'))
-import doei_sweep  # noqa: E402
+doei_sweep = SimpleNamespace(**runpy.run_path(str(ROOT / 'tools/analysis_tools/doei_sweep.py'), run_name='doei_sweep'))
 
 
 def test_expand_grid_one_axis_at_a_time():
@@ -44,8 +44,8 @@ def test_bad_settings_are_refused_before_any_run():
 
 
 ROWS = [dict(run='baseline', mode='cam', param='baseline', value='off', seed=s, doei=None, mIoU=m, FP=fp, FN=fn,
-             best_threshold=.3, seconds=1.0) for s, m, fp, fn in [(0, 30., 40., 30.), (1, 32., 44., 24.),
-                                                                   (2, 34., 42., 24.)]]
+             best_threshold=.3, seconds=1.0)
+        for s, m, fp, fn in [(0, 30., 40., 30.), (1, 32., 44., 24.), (2, 34., 42., 24.)]]
 ROWS += [dict(run='sf=0.0', mode='cam', param='sf', value='0.0', seed=s, doei={'sf_p2c': 0.0, 'sf_c2c': 0.0},
               mIoU=m, FP=30., FN=40., best_threshold=.4, seconds=1.0) for s, m in [(0, 36.), (1, 38.), (2, 40.)]]
 

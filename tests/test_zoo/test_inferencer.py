@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mmdoei.apis import CAMInferencer, inference_cams, init_model
-from mmdoei.evaluation.seed_metric import cams_to_seed
+from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.utils.download import sha256_of
 from .conftest import ROOT, TINY_CONFIG, write_index
 

@@ -34,9 +34,9 @@ import mmdoei  # noqa: E402,F401  registers the models
 from mmdoei.analysis import GRIDS, expand_grid, plot_sweep, read_rows, rows_to_csv, summary_markdown  # noqa: E402
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
                                     train_stage1)
-from mmdoei.doei import DOEIConfig  # noqa: E402
 from mmdoei.apis.pretrain import (PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained,  # noqa: E402
                                   uses_pretrained)
+from mmdoei.doei import DOEIConfig  # noqa: E402
 from mmdoei.utils import atomic_write  # noqa: E402
 
 

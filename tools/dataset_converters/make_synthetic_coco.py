@@ -5,7 +5,7 @@ r"""Write a small synthetic dataset in the MS COCO 2014 layout (WSSS style).
 """
 import argparse
 
-from mmdoei.datasets import make_synthetic_coco
+from mmdoei.generators import make_synthetic_coco
 
 
 def main(argv=None):

@@ -7,7 +7,7 @@ The dataset root for configs is then ``data/synthetic_voc/VOC2012``.
 """
 import argparse
 
-from mmdoei.datasets import make_synthetic_voc
+from mmdoei.generators import make_synthetic_voc
 
 
 def main(argv=None):

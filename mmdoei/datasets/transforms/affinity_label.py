@@ -24,9 +24,11 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from mmdoei.cam.io import read_cam, sample_labels
+from mmdoei.utils.crf import PSA_CRF, dense_crf
+from mmdoei.utils.files import sample_id
 from mmdoei.utils.io import atomic_write, load_npz
-from .cam_files import read_cam, sample_id, sample_labels
-from .crf import PSA_CRF, dense_crf
+from mmdoei.utils.registry import register_in
 
 IGNORE_INDEX = 255
 #: Pooled scores below this everywhere mean "outside the image" (PSA).
@@ -84,17 +86,7 @@ def affinity_label_from_scores(low: np.ndarray, high: np.ndarray, values: Sequen
     return label.astype(np.uint8)
 
 
-def _registered(cls):
-    """Register a transform in mmpretrain's and mmseg's ``TRANSFORMS``."""
-    from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
-    from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
-    for registry in (PRETRAIN_TRANSFORMS, SEG_TRANSFORMS):
-        if cls.__name__ not in registry.module_dict:
-            registry.register_module(module=cls)
-    return cls
-
-
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class LoadAffinityLabelFromCAM(BaseTransform):
     """Low- and high-alpha (CRF'd) scores from a CAM file: AffinityNet's labels
     before crop and pooling (see the module docstring).
@@ -200,7 +192,7 @@ class LoadAffinityLabelFromCAM(BaseTransform):
                 f'high_alpha={self.high_alpha}, crf={self.crf}, cache_dir={self.cache_dir!r})')
 
 
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class RandomPad(BaseTransform):
     """Pad ``img`` and every seg field to at least ``size``, the image placed
     at a random offset: with ``mmseg.RandomCrop`` before it, this is PSA's
@@ -255,7 +247,7 @@ class RandomPad(BaseTransform):
                 f'seg_pad_val={self.seg_pad_val}, random_offset={self.random_offset})')
 
 
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class PoolAffinityLabel(BaseTransform):
     """Pool ``aff_scores`` by the network stride and apply PSA's label rule
     (:func:`affinity_label_from_scores`).

@@ -5,11 +5,12 @@ from typing import List, Optional
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from mmdoei.evaluation.seed_metric import cams_to_seed
-from ..utils import read_label_png
+from mmdoei.cam.io import read_cam, sample_labels
+from mmdoei.cam.seeds import cams_to_seed
+from mmdoei.utils.files import read_label_png, sample_id
+from mmdoei.utils.registry import register_in
 from ..voc import read_cls_labels
-from .affinity_label import IGNORE_INDEX, _registered
-from .cam_files import read_cam, sample_id, sample_labels
+from .affinity_label import IGNORE_INDEX
 
 
 def _add_seg_field(results: dict, key: str) -> None:
@@ -24,7 +25,7 @@ def _image_hw(results: dict, path: str) -> tuple:
     return tuple(results['ori_shape'][:2])
 
 
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class LoadCAMFromFile(BaseTransform):
     """Load an image's CAMs for the random walk (or any CAM consumer).
 
@@ -64,12 +65,12 @@ class LoadCAMFromFile(BaseTransform):
         return f'{self.__class__.__name__}(cam_dir={self.cam_dir!r}, num_classes={self.num_classes})'
 
 
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class CAMToSeed(LoadCAMFromFile):
     """Turn a CAM file into a seed mask (``gt_seg_map``).
 
     A pixel gets ``c + 1`` for its top class ``c`` where that class's score
-    beats ``bg_threshold``, else 0 (:func:`~mmdoei.evaluation.cams_to_seed`,
+    beats ``bg_threshold``, else 0 (:func:`~mmdoei.cam.seeds.cams_to_seed`,
     the seed metric's rule). Required keys as :class:`LoadCAMFromFile`; added
     ``gt_seg_map`` uint8 ``(H, W)`` (in ``seg_fields``).
 
@@ -96,7 +97,7 @@ class CAMToSeed(LoadCAMFromFile):
         return f'{self.__class__.__name__}(cam_dir={self.cam_dir!r}, bg_threshold={self.bg_threshold})'
 
 
-@_registered
+@register_in('TRANSFORMS', 'mmpretrain', 'mmseg')
 class LoadPseudoMask(BaseTransform):
     """Load a finished pseudo mask (label PNG) as ``gt_seg_map`` for stage 3,
     checked against the image.

@@ -8,8 +8,8 @@ from .affinity_net import DEFAULT_TEST_CFG, AffinityNet
 from .functional import (affinity_loss, from_window, gather_pairs, pair_affinities, pair_indices, pair_labels,
                          search_offsets)
 from .head import AffinityHead
-from .random_walk import (dense_affinity_matrix, random_walk, random_walk_dense, random_walk_labels,
-                          scores_to_labels, sparse_transition, walk_scores)
+from .random_walk import (dense_affinity_matrix, random_walk, random_walk_dense, random_walk_labels, scores_to_labels,
+                          sparse_transition, walk_scores)
 
 __all__ = [
     'AffinityNet', 'AffinityHead', 'ResNet38d', 'DEFAULT_TEST_CFG', 'search_offsets', 'from_window', 'pair_indices',

@@ -8,6 +8,7 @@ from mmengine.structures import BaseDataElement, PixelData
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from mmdoei.utils.registry import register_in
 from .functional import affinity_loss, pair_affinities
 from .random_walk import random_walk_labels
 
@@ -24,6 +25,7 @@ def _field(sample: BaseDataElement, name: str):
     return value
 
 
+@register_in('MODELS', 'mmpretrain', 'mmseg')
 class AffinityNet(BaseModel):
     """Predicts pixel affinities and refines CAMs by a random walk.
 
@@ -116,17 +118,3 @@ class AffinityNet(BaseModel):
                                         stride=self.stride, dense=cfg['dense'])
             sample.set_field(PixelData(data=labels[None].cpu()), 'pred_sem_seg')
         return data_samples
-
-
-def _register() -> None:
-    """Register in mmpretrain's scope (stage 2) and in mmseg's."""
-    from mmseg.registry import MODELS as SEG_MODELS
-
-    from .head import AffinityHead
-    for registry in (MODELS, SEG_MODELS):
-        for cls in (AffinityNet, AffinityHead):
-            if cls.__name__ not in registry.module_dict:
-                registry.register_module(module=cls)
-
-
-_register()

@@ -6,7 +6,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from mmdoei.utils.registry import register_in
 
+
+@register_in('MODELS', 'mmpretrain', 'mmseg')
 class AffinityHead(BaseModule):
     """Fuse multi-level backbone features into AffinityNet's feature map.
 

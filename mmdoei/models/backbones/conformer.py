@@ -18,8 +18,8 @@ from mmpretrain.models.backbones import Conformer
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.checkpoint import (is_vit, strip_prefix, to_mmpretrain_conformer, to_mmpretrain_vit,
-                                unwrap_state_dict, vit_to_conformer_transformer)
+from ..utils.checkpoint import (is_vit, strip_prefix, to_mmpretrain_conformer, to_mmpretrain_vit, unwrap_state_dict,
+                                vit_to_conformer_transformer)
 from .attention_maps import AttentionMapsMixin
 
 

@@ -35,6 +35,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmdoei.utils.registry import register_in
+
 # Stage layout of PSA's network (one row per stage, b2..b7):
 # (block kind, out channels, mid channels of basic blocks, stride,
 #  dilation of the first conv of the first block, dilation elsewhere, dropout)
@@ -123,6 +125,7 @@ def _scaled(channels: int, factor: float, multiple: int = 1) -> int:
     return max(multiple, int(round(channels * factor / multiple)) * multiple)
 
 
+@register_in('MODELS', 'mmpretrain', 'mmseg')  # stage 2 builds it in mmpretrain's scope, stage 3 in mmseg's
 class ResNet38d(BaseModule):
     """Wide ResNet-38 with dilation (output stride 8), PSA's ``resnet38d``.
 
@@ -359,17 +362,6 @@ def load_backbone_state(model: nn.Module, state: Mapping[str, Tensor], source: s
         logger.warning(f'{source}: {len(unexpected)} checkpoint tensors unused, e.g. {unexpected[:3]}')
     logger.info(f'loaded {len(common)} backbone tensors from {source}')
 
-
-def _register() -> None:
-    """Register in both scopes: stage 2 builds in mmpretrain's, stage 3 in mmseg's."""
-    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    from mmseg.registry import MODELS as SEG_MODELS
-    for registry in (PRETRAIN_MODELS, SEG_MODELS):
-        if 'ResNet38d' not in registry.module_dict:
-            registry.register_module(module=ResNet38d)
-
-
-_register()
 
 __all__ = ['ResNet38d', 'PreActBasicBlock', 'PreActBottleneck', 'psa_to_mmdoei', 'psa_key_to_mmdoei',
            'is_psa_state_dict', 'backbone_state_dict', 'load_backbone_state']

@@ -1,40 +1,36 @@
-"""Reading and checking the CAM files written by stage 1.
+"""The CAM file format: the one place that writes, reads and checks CAM files.
 
-Format (one file per image, ``{cam_dir}/{img_id}.npz``, see
-:mod:`mmdoei.evaluation.seed_metric`): ``keys`` int64 ``(K,)``, the image's
-0-based foreground classes, and ``cams`` float16 ``(K, H, W)`` at the original
-image size, each map min-max normalised to ``[0, 1]``. Never unpickled.
+One file per image, ``{cam_dir}/{img_id}.npz`` (uncompressed, never
+unpickled): ``keys`` int64 ``(K,)``, the image's 0-based foreground classes,
+and ``cams`` float16 ``(K, H, W)`` at the original image size, each map min-max
+normalised to ``[0, 1]``.
 
-:func:`read_cam` loads one file and checks it against the image (used by the
-transforms); :func:`check_cam_folder` checks a whole folder against a dataset
-from the file headers only, so a run stops before its long work with one
+:func:`save_cam` writes one (atomically); :func:`load_cam` reads and checks
+one on its own; :func:`read_cam` also checks it against its image (the
+transforms); :func:`read_cam_header` reads the classes and the map size
+without the maps; :func:`check_cam_folder` checks a whole folder against a
+dataset from the headers only, so a run stops before its long work with one
 error listing every bad file.
 """
 import io
 import os.path as osp
 import sys
 import zipfile
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 from mmengine.utils import track_iter_progress
+from torch import Tensor
 
-from ..utils import image_size
-from mmdoei.evaluation.seed_metric import load_cam
+from mmdoei.utils.files import image_size, sample_id
+from mmdoei.utils.io import load_npz, save_npz_atomic
 
 #: How far outside ``[0, 1]`` a stored value may be (float16 rounding).
 RANGE_TOLERANCE = 1e-3
 #: How many bad files one error message lists.
 MAX_LISTED = 10
-
-
-def sample_id(results: Mapping) -> str:
-    """The image id of a sample: ``img_id``, else the stem of ``img_path``."""
-    if results.get('img_id') is not None:
-        return str(results['img_id'])
-    if results.get('img_path'):
-        return osp.splitext(osp.basename(results['img_path']))[0]
-    raise KeyError('the sample has neither "img_id" nor "img_path" to name its CAM file')
 
 
 def sample_labels(results: Mapping) -> Optional[List[int]]:
@@ -45,6 +41,52 @@ def sample_labels(results: Mapping) -> Optional[List[int]]:
     if hasattr(labels, 'detach'):
         labels = labels.detach().cpu().numpy()
     return sorted(int(c) for c in np.asarray(labels).reshape(-1))
+
+
+def save_cam(path: Union[str, Path], labels: Sequence[int], cams: Union[Tensor, np.ndarray]) -> None:
+    """Write one CAM file atomically (layout in the module docstring)."""
+    cams = cams.detach().cpu().numpy() if torch.is_tensor(cams) else np.asarray(cams)
+    save_npz_atomic(path, keys=np.asarray(list(labels), dtype=np.int64), cams=cams.astype(np.float16))
+
+
+def load_cam(path: str, num_classes: int = 21) -> Tuple[np.ndarray, np.ndarray]:
+    """Load and check one CAM file on its own (format in the module docstring).
+
+    Args:
+        path: The ``{img_id}.npz`` file.
+        num_classes: Classes including background; keys must be in
+            ``0..num_classes-2``.
+
+    Returns:
+        ``(keys int64 (K,), cams float32 (K, H, W))``.
+
+    Raises:
+        ValueError: naming the file, when it is truncated or corrupt, lacks
+            ``keys``/``cams``, has wrong dtypes or shapes, repeated or
+            out-of-range keys, or non-finite values.
+    """
+    data = load_npz(path)
+    missing = {'keys', 'cams'} - set(data)
+    if missing:
+        raise ValueError(f'{path}: missing array(s) {sorted(missing)}; a CAM file holds '
+                         f'"keys" (K,) and "cams" (K, H, W), found {sorted(data)}')
+    keys, cams = data['keys'], data['cams']
+    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
+        raise ValueError(f'{path}: "keys" must be a 1-D integer array, got {keys.dtype} {keys.shape}')
+    if cams.ndim != 3 or not np.issubdtype(cams.dtype, np.floating):
+        raise ValueError(f'{path}: "cams" must be a float (K, H, W) array, got {cams.dtype} {cams.shape}')
+    if cams.shape[0] != keys.size:
+        raise ValueError(f'{path}: {keys.size} keys but {cams.shape[0]} maps in "cams" {cams.shape}')
+    if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
+        raise ValueError(f'{path}: keys {keys.tolist()} out of range 0..{num_classes - 2} '
+                         f'(0-based foreground classes of {num_classes - 1})')
+    if np.unique(keys).size != keys.size:
+        raise ValueError(f'{path}: repeated keys {keys.tolist()}')
+    cams = cams.astype(np.float32)
+    if not np.all(np.isfinite(cams)):
+        bad = int((~np.isfinite(cams)).sum())
+        raise ValueError(f'{path}: "cams" holds {bad} NaN/inf values')
+    return keys.astype(np.int64), cams
 
 
 def _class_problem(keys: Sequence[int], labels: Sequence[int]) -> Optional[str]:

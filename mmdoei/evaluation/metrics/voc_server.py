@@ -8,8 +8,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
-from mmdoei.psa import label_png_bytes
-from mmdoei.utils import atomic_write
+from mmdoei.utils.files import label_png_bytes, sample_id
+from mmdoei.utils.io import atomic_write
 
 #: The server's folder for segmentation results, below ``results/``.
 VOC_SERVER_DIR = 'VOC2012/Segmentation/{comp}_test_cls'
@@ -54,7 +54,7 @@ class VOCServerWriter(BaseMetric):
         for sample in data_samples:
             label = sample['pred_sem_seg']['data']
             label = label.cpu().numpy() if hasattr(label, 'cpu') else np.asarray(label)
-            img_id = osp.splitext(osp.basename(sample['img_path']))[0]
+            img_id = sample_id(sample)
             with atomic_write(osp.join(self.result_dir, img_id + '.png'), 'wb') as f:
                 f.write(label_png_bytes(label.reshape(label.shape[-2:]), self.palette))
             self.results.append(img_id)

@@ -1,7 +1,8 @@
 """Random-walk inference over a dataset with mmengine's Runner: up-front CAM
 checks, resume by skipping finished masks, rank split, atomic writes.
 
-``tools/psa_infer.py`` is a thin command line around :func:`run_psa_inference`.
+``tools/psa_infer.py`` is a thin command line around :func:`run_psa_inference`;
+the pipeline (:mod:`mmdoei.apis.pipeline`) calls it in-process.
 """
 import copy
 import os.path as osp
@@ -12,8 +13,10 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
-from mmdoei.datasets.transforms import check_cam_folder
-from .hooks import CAM_TRANSFORMS, output_id
+from mmdoei.cam.io import check_cam_folder
+from mmdoei.engine.hooks import CAM_TRANSFORMS
+from mmdoei.utils.compat import setup_env
+from mmdoei.utils.files import sample_id
 
 CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix='.npz')
 
@@ -54,7 +57,7 @@ def pending_indices(dataset, out_dir: str, suffix: str = '.png') -> List[int]:
     Masks are written atomically, so an existing file is complete.
     """
     return [i for i in range(len(dataset))
-            if not osp.isfile(osp.join(out_dir, output_id(dataset.get_data_info(i)) + suffix))]
+            if not osp.isfile(osp.join(out_dir, sample_id(dataset.get_data_info(i)) + suffix))]
 
 
 def run_psa_inference(cfg: Config,
@@ -81,6 +84,7 @@ def run_psa_inference(cfg: Config,
         The test loop's metrics (``{}`` when nothing was left to do or
         ``evaluate`` is False).
     """
+    setup_env()
     cfg = copy.deepcopy(cfg)
     if cfg.test_dataloader.dataset.get('indices') is not None:
         raise ValueError('test_dataloader.dataset.indices is set in the config; remove it (resume selects '

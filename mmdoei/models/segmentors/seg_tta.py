@@ -7,8 +7,8 @@ merged class probabilities (``crf``). Any mmseg config can use it: set
     tta_model = dict(type='CRFSegTTAModel', merge_mode='max', crf=dict())
     tta_pipeline = [...]   # mmseg's TestTimeAug, e.g. 5 scales x 2 flips
 
-and test with mmseg's ``--tta`` switch, or with a config that wraps the model
-itself (see :func:`tta_config_text` and ``configs/deeplab/*_ms-flip-crf*.py``).
+and test with ``tools/test.py CONFIG CKPT --tta`` (mmseg's switch; see
+:func:`apply_tta`).
 """
 import os.path as osp
 from typing import List, Optional, Union
@@ -16,13 +16,14 @@ from typing import List, Optional, Union
 import mmcv
 import numpy as np
 import torch
+from mmengine.config import Config, ConfigDict
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.seg_tta import SegTTAModel
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from mmdoei.datasets.transforms.crf import dense_crf
+from mmdoei.utils.crf import dense_crf
 
 #: The dense CRF of MCTformer's segmentation test (``seg/tool/imutils.py:
 #: crf_inference_inf``), which the DOEI paper's DeepLab results use: 10
@@ -61,7 +62,7 @@ class CRFSegTTAModel(SegTTAModel):
         merge_mode: ``'mean'`` or ``'max'``. (Not ``merge``: a config key of
             that name would hide ``ConfigDict.merge``.)
         crf: CRF settings (keys of :data:`DEEPLAB_CRF` and ``scale_factor``,
-            see :func:`~mmdoei.datasets.transforms.dense_crf`) or ``None``.
+            see :func:`~mmdoei.utils.crf.dense_crf`) or ``None``.
         **kwargs: :class:`mmengine.model.BaseTTAModel` arguments.
     """
 
@@ -115,27 +116,22 @@ class CRFSegTTAModel(SegTTAModel):
         return dense_crf(img, probs.cpu().numpy(), **self.crf)
 
 
-def tta_config_text(config: str) -> str:
-    """Text of a config that tests ``config`` with its ``tta_model`` and ``tta_pipeline``.
+def apply_tta(cfg: Config) -> Config:
+    """``cfg`` set to test with its ``tta_model`` and ``tta_pipeline``, in place.
 
-    What mmseg's ``tools/test.py --tta`` does, as a file: the segmentor is
-    wrapped in the ``tta_model`` and the test pipeline becomes the
-    ``tta_pipeline``, both taken from ``config`` by reference, so the file
-    stays valid when their values change. ``tools/test.py`` takes it like any
-    config. ``config`` should be an absolute path (it becomes ``_base_``).
+    What mmseg's and mmpretrain's ``tools/test.py --tta`` do: the segmentor is
+    wrapped in the ``tta_model`` (``module=cfg.model``) and every test
+    dataset's pipeline becomes the ``tta_pipeline``.
+
+    Raises:
+        KeyError: naming the config when it has no ``tta_model`` or ``tta_pipeline``.
     """
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    for key in ('tta_model', 'tta_pipeline'):
-        if key not in cfg:
-            raise KeyError(f'{config} has no {key}')
-    # A base reference must be a whole value: mmengine substitutes it after
-    # the file runs, so ``**{{_base_.tta_model}}`` cannot work; name each key.
-    keys = ''.join(f', {k}={{{{_base_.tta_model.{k}}}}}' for k in cfg.tta_model)
-    return (f'# Test {osp.basename(config)} with its tta_model and tta_pipeline (written by mmdoei).\n'
-            f'_base_ = [{config!r}]\n'
-            f'model = dict(_delete_=True{keys}, module={{{{_base_.model}}}})\n'
-            'test_dataloader = dict(dataset=dict(pipeline={{_base_.tta_pipeline}}))\n')
+    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    if missing:
+        raise KeyError(f'{cfg.filename}: --tta needs {" and ".join(missing)} in the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    return cfg
 
 
-__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF', 'tta_config_text']
+__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF', 'apply_tta']

@@ -8,7 +8,7 @@ random "discriminative" point inside the object and by smooth random noise
 result has the failure modes AffinityNet is meant to fix, at a controllable
 strength, in the exact file format of stage 1.
 
-    python -m mmdoei.psa.standin_cams DATA_ROOT --split ImageSets/Segmentation/train_aug.txt \
+    python -m mmdoei.generators.standin_cams DATA_ROOT --split ImageSets/Segmentation/train_aug.txt \
         --out-dir work_dirs/standin_cams
 """
 import argparse
@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmdoei.datasets.utils import read_label_png, read_split
-from mmdoei.utils.io import save_npz_atomic
+from mmdoei.cam.io import save_cam
+from mmdoei.cam.seeds import minmax_normalise
+from mmdoei.utils.files import read_label_png, read_split
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -62,8 +63,7 @@ def standin_cam(mask: np.ndarray,
         field = _blur(rng.standard_normal((h, w)), 0.15 * min(h, w))
         field /= np.abs(field).max() + 1e-8
         cam = cam * ((1 - peak) + peak * bump) * np.clip(1 + noise * field, 0, None)
-        lo, hi = cam.min(), cam.max()
-        cams.append((cam - lo) / (hi - lo) if hi > lo else np.zeros_like(cam))
+        cams.append(minmax_normalise(cam[None], dtype=cam.dtype.type)[0])
     cams = np.stack(cams) if cams else np.zeros((0, h, w), np.float32)
     return np.asarray(classes, np.int64), cams.astype(np.float16)
 
@@ -84,7 +84,7 @@ def make_standin_cams(data_root: str,
     for index, img_id in enumerate(track_iter_progress(ids, file=sys.stdout) if progress else ids):
         mask = read_label_png(osp.join(data_root, gt_dir, img_id + '.png'))
         keys, cams = standin_cam(mask, np.random.default_rng((seed, index)), **kwargs)
-        save_npz_atomic(osp.join(out_dir, img_id + '.npz'), keys=keys, cams=cams)
+        save_cam(osp.join(out_dir, img_id + '.npz'), keys, cams)
     return len(ids)
 
 

@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image
 
+from mmdoei.datasets.categories import COCO_CATEGORIES, VOC_CLASSES, voc_palette
 from mmdoei.utils.io import atomic_write
-from .categories import COCO_CATEGORIES, VOC_CLASSES, voc_palette
 
 PathLike = Union[str, os.PathLike]
 JPEG_QUALITY = 90

@@ -13,8 +13,8 @@ from typing import List, Optional
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
 
-from mmdoei.datasets.categories import COCO_CLASSES, voc_palette
-from mmdoei.datasets.utils import check_files_exist
+from mmdoei.utils.files import check_files_exist, voc_palette
+from .categories import COCO_CLASSES
 
 
 class PseudoMaskMixin:

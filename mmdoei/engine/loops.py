@@ -6,7 +6,6 @@ before loading them, and works on whole images of varying size. So it is a
 loop of its own, run by ``tools/test.py CONFIG CKPT --cam-out DIR`` (and
 ``tools/dist_test.sh``, where ranks split the images).
 """
-import os.path as osp
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -17,12 +16,9 @@ from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Subset
 
-from .inference import multiscale_cams, save_cam, save_overlays
-
-
-def _img_id(sample) -> str:
-    meta = sample.metainfo
-    return meta.get('img_id') or osp.splitext(osp.basename(meta['img_path']))[0]
+from mmdoei.cam.inference import multiscale_cams, save_overlays
+from mmdoei.cam.io import save_cam
+from mmdoei.utils.files import sample_id
 
 
 @LOOPS.register_module()
@@ -63,7 +59,7 @@ class CAMGenerationLoop(BaseLoop):
         also the number of images left and in all."""
         dataset = self.dataloader.dataset
         todo = [i for i in range(len(dataset))
-                if not (self.skip_existing and (self.out_dir / f"{dataset.get_data_info(i)['img_id']}.npz").exists())]
+                if not (self.skip_existing and (self.out_dir / f'{sample_id(dataset.get_data_info(i))}.npz').exists())]
         rank, world = get_rank(), get_world_size()
         mine = todo[rank::world]  # contiguous work needs no padding and no duplicates
         return DataLoader(Subset(dataset, mine), batch_size=1, shuffle=False,
@@ -96,7 +92,7 @@ class CAMGenerationLoop(BaseLoop):
             data = model.data_preprocessor(data_batch, False)
             img, sample = data['inputs'], data['data_samples'][0]
             labels = sorted(int(c) for c in sample.gt_label)
-            img_id = _img_id(sample)
+            img_id = sample_id(sample)
             if not labels:
                 raise ValueError(f'{sample.metainfo["img_path"]}: image has no class label, '
                                  'so it has no CAM; remove it from the CAM split')

@@ -1,4 +1,6 @@
-"""Seed / mask quality: mIoU, FP (over-activation) and FN (under-activation).
+"""Seeds from CAMs and their quality: min-max normalisation, ``cams_to_seed``,
+the one-pass background-threshold sweep, and mIoU, FP (over-activation) and
+FN (under-activation) of seeds and masks.
 
 Definitions (DOEI-SPEC.md, "Metrics"), per class ``c`` with ``TP``, ``P``
 (predicted) and ``T`` (ground truth) pixel counts, GT pixels of value
@@ -15,20 +17,15 @@ FP and FN are NaN and the means skip it (``nanmean``), exactly what mmseg's
 1e-10 to the denominator instead, which counts such a class as IoU 0; on the
 full VOC train set every class occurs, so the conventions agree there.)
 
-CAM files (one per image, written by the CAM stage): ``{img_id}.npz`` with
-``keys`` (int64, shape ``(K,)``, 0-based foreground classes, the image's
-labels) and ``cams`` (float16, ``(K, H, W)`` at the original image size, values
-in ``[0, 1]``). See :func:`load_cam`.
+The CAM files these are computed from are :mod:`mmdoei.cam.io`'s.
 """
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger, print_log
+import torch
+from torch import Tensor
 
-from mmdoei.datasets.categories import seg_class_names
-from mmdoei.datasets.utils import read_label_png
-from mmdoei.utils.io import load_npz
+ArrayLike = Union[np.ndarray, Tensor]
 
 #: Default background thresholds of the sweep: 0.00, 0.01, ..., 0.95.
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0, 0.96, 0.01), 2).tolist())
@@ -114,19 +111,27 @@ def iou_fp_fn(confusion: np.ndarray) -> Dict[str, Union[np.ndarray, float]]:
     return dict(iou=iou, fp=fp, fn=fn, miou=mean(iou), mfp=mean(fp), mfn=mean(fn))
 
 
-def normalize_cams(cams: np.ndarray) -> np.ndarray:
-    """Min-max normalise each map of ``(K, H, W)`` to ``[0, 1]`` (float32).
+def minmax_normalise(cams: ArrayLike, eps: float = 0.0, dtype: type = np.float32) -> ArrayLike:
+    """Min-max normalise each map over its last two dims: ``(a - min) / (max - min + eps)``.
 
-    A constant map (no localisation) becomes all zeros. No epsilon is added to
-    the range, so maps already spanning ``[0, 1]`` come back unchanged.
+    The one normalisation of the package, for tensors (CAM generation, with
+    ``eps=1e-8`` as the MCTformer authors) and arrays (seeds, ``eps=0``: maps
+    already spanning ``[0, 1]`` come back unchanged). A constant map (no
+    localisation) becomes all zeros. Arrays are computed in ``dtype``
+    (float32: seeds compare scores in float32, as PSA does); tensors keep
+    their dtype.
     """
-    cams = np.asarray(cams, dtype=np.float32)
-    if cams.shape[0] == 0:
+    if torch.is_tensor(cams):
+        lo = cams.amin(dim=(-2, -1), keepdim=True)
+        rng = cams.amax(dim=(-2, -1), keepdim=True) - lo
+        return torch.where(rng > 0, (cams - lo) / (rng + eps), torch.zeros_like(cams))
+    cams = np.asarray(cams, dtype=dtype)
+    if cams.size == 0:
         return cams
-    lo = cams.min(axis=(1, 2), keepdims=True)
-    rng = cams.max(axis=(1, 2), keepdims=True) - lo
+    lo = cams.min(axis=(-2, -1), keepdims=True)
+    rng = cams.max(axis=(-2, -1), keepdims=True) - lo
     safe = np.where(rng > 0, rng, 1)
-    return np.where(rng > 0, (cams - lo) / safe, 0).astype(np.float32)
+    return np.where(rng > 0, (cams - lo) / (safe + cams.dtype.type(eps)), 0).astype(dtype)
 
 
 def _best_fg(cams: np.ndarray, class_ids: Sequence[int], normalize: bool) -> Tuple[np.ndarray, np.ndarray]:
@@ -144,7 +149,7 @@ def _best_fg(cams: np.ndarray, class_ids: Sequence[int], normalize: bool) -> Tup
     if class_ids.size == 0:
         return (np.full(cams.shape[1:], -np.inf, np.float32), np.zeros(cams.shape[1:], np.int64))
     order = np.argsort(class_ids, kind='stable')
-    cams = normalize_cams(cams[order]) if normalize else np.asarray(cams[order], np.float32)
+    cams = minmax_normalise(cams[order]) if normalize else np.asarray(cams[order], np.float32)
     top = cams.argmax(axis=0)
     return np.take_along_axis(cams, top[None], 0)[0], class_ids[order][top] + 1
 
@@ -274,197 +279,3 @@ class SeedSweep:
             best_threshold=float(self.thresholds[best]),
             best=per[best],
             num_images=self.num_images)
-
-
-def load_cam(path: str, num_classes: int = 21) -> Tuple[np.ndarray, np.ndarray]:
-    """Load and check one CAM file (format in the module docstring).
-
-    Args:
-        path: The ``{img_id}.npz`` file.
-        num_classes: Classes including background; keys must be in
-            ``0..num_classes-2``.
-
-    Returns:
-        ``(keys int64 (K,), cams float32 (K, H, W))``.
-
-    Raises:
-        ValueError: naming the file, when it is truncated or corrupt, lacks
-            ``keys``/``cams``, has wrong dtypes or shapes, repeated or
-            out-of-range keys, or non-finite values.
-    """
-    data = load_npz(path)
-    missing = {'keys', 'cams'} - set(data)
-    if missing:
-        raise ValueError(f'{path}: missing array(s) {sorted(missing)}; a CAM file holds '
-                         f'"keys" (K,) and "cams" (K, H, W), found {sorted(data)}')
-    keys, cams = data['keys'], data['cams']
-    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
-        raise ValueError(f'{path}: "keys" must be a 1-D integer array, got {keys.dtype} {keys.shape}')
-    if cams.ndim != 3 or not np.issubdtype(cams.dtype, np.floating):
-        raise ValueError(f'{path}: "cams" must be a float (K, H, W) array, got {cams.dtype} {cams.shape}')
-    if cams.shape[0] != keys.size:
-        raise ValueError(f'{path}: {keys.size} keys but {cams.shape[0]} maps in "cams" {cams.shape}')
-    if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
-        raise ValueError(f'{path}: keys {keys.tolist()} out of range 0..{num_classes - 2} '
-                         f'(0-based foreground classes of {num_classes - 1})')
-    if np.unique(keys).size != keys.size:
-        raise ValueError(f'{path}: repeated keys {keys.tolist()}')
-    cams = cams.astype(np.float32)
-    if not np.all(np.isfinite(cams)):
-        bad = int((~np.isfinite(cams)).sum())
-        raise ValueError(f'{path}: "cams" holds {bad} NaN/inf values')
-    return keys.astype(np.int64), cams
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _pixel_data(sample: dict, key: str) -> Optional[np.ndarray]:
-    """``sample[key]['data']`` (mmseg's PixelData as a dict) squeezed to 2-D."""
-    field = sample.get(key)
-    if field is None:
-        return None
-    data = field['data'] if isinstance(field, dict) else getattr(field, 'data', field)
-    return _to_numpy(data).squeeze()
-
-
-class SeedMetric(BaseMetric):
-    """mIoU / FP / FN of CAM seeds (with a threshold sweep) or of label maps.
-
-    Each data sample (a dict, as mmengine's evaluator passes them) brings its
-    GT as ``gt_sem_seg`` (mmseg style) or ``seg_map_path`` (a label PNG), and
-    either
-
-    * ``pred_sem_seg``: a label map (mask mode, like mmseg's ``IoUMetric``
-      plus FP/FN), or
-    * ``cams`` ``(K, H, W)`` with ``cam_keys`` (0-based classes; defaults to
-      ``gt_label``, the image's labels): seed mode, swept over thresholds.
-
-    Counts are accumulated in place (one entry per worker in ``results``), so
-    memory does not grow with the dataset. Returned keys: ``mIoU``, ``FP``,
-    ``FN`` (percent), plus ``bg_threshold`` in seed mode; the per-class table
-    is logged.
-
-    Args:
-        num_classes: Classes including background.
-        thresholds: Seed-mode thresholds (default 0.00..0.95 step 0.01).
-        ignore_index: GT value left out.
-        class_names: Names for the table; default from ``dataset_meta`` or
-            :func:`seg_class_names`.
-        collect_device: See :class:`mmengine.evaluator.BaseMetric`.
-        prefix: Metric name prefix.
-    """
-
-    default_prefix = 'seed'
-
-    def __init__(self,
-                 num_classes: int = 21,
-                 thresholds: Optional[Sequence[float]] = None,
-                 ignore_index: int = 255,
-                 class_names: Optional[Sequence[str]] = None,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-        self.num_classes = num_classes
-        self.thresholds = thresholds
-        self.ignore_index = ignore_index
-        self.class_names = class_names
-
-    def _accumulator(self, mode: str) -> dict:
-        if not self.results:
-            acc = dict(mode=mode)
-            if mode == 'seed':
-                acc['sweep'] = SeedSweep(self.num_classes, self.thresholds, self.ignore_index)
-            else:
-                acc['confusion'] = np.zeros((self.num_classes, self.num_classes + 1), np.int64)
-            self.results.append(acc)
-        acc = self.results[0]
-        if acc['mode'] != mode:
-            raise ValueError('SeedMetric got both label maps and CAMs; evaluate them separately')
-        return acc
-
-    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Add a batch of samples to the counts."""
-        for sample in data_samples:
-            gt = _pixel_data(sample, 'gt_sem_seg')
-            if gt is None:
-                if not sample.get('seg_map_path'):
-                    raise ValueError('a sample has neither gt_sem_seg nor seg_map_path')
-                gt = read_label_png(sample['seg_map_path'])
-            name = sample.get('img_path', sample.get('img_id', '?'))
-            try:
-                pred = _pixel_data(sample, 'pred_sem_seg')
-                if pred is not None:
-                    confusion_matrix(
-                        pred,
-                        gt,
-                        self.num_classes,
-                        self.ignore_index,
-                        out=self._accumulator('mask')['confusion'])
-                elif sample.get('cams') is not None:
-                    keys = sample.get('cam_keys', sample.get('gt_label'))
-                    if keys is None:
-                        raise ValueError('sample has cams but neither cam_keys nor gt_label')
-                    cams = _to_numpy(sample['cams'])
-                    self._accumulator('seed')['sweep'].add(cams, _to_numpy(keys).reshape(-1), gt)
-                else:
-                    raise ValueError('sample has neither pred_sem_seg nor cams')
-            except ValueError as e:
-                raise ValueError(f'{name}: {e}') from e
-
-    def _meta_class_names(self) -> Optional[Sequence[str]]:
-        # mmseg's metainfo lists background, mmpretrain's (image labels) not.
-        classes = tuple((self.dataset_meta or {}).get('classes') or ())
-        if len(classes) == self.num_classes:
-            return classes
-        if len(classes) == self.num_classes - 1:
-            return ('background', ) + classes
-        return None
-
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        """Sum the workers' counts and report the metrics (percent)."""
-        if not results:
-            raise ValueError('SeedMetric received no samples')
-        names = self.class_names or self._meta_class_names() or seg_class_names(self.num_classes)
-        mode = results[0]['mode']
-        if mode == 'seed':
-            sweep = results[0]['sweep']
-            for r in results[1:]:
-                sweep.merge(r['sweep'])
-            res = sweep.results()
-            best = res['best']
-            metrics = dict(bg_threshold=res['best_threshold'])
-        else:
-            best = iou_fp_fn(sum(r['confusion'] for r in results))
-            metrics = {}
-        metrics.update(
-            mIoU=round(best['miou'] * 100, 2), FP=round(best['mfp'] * 100, 2), FN=round(best['mfn'] * 100, 2))
-        print_log('\n' + format_table(best, names), logger=MMLogger.get_current_instance())
-        return metrics
-
-
-def format_table(metrics: dict, class_names: Sequence[str]) -> str:
-    """A plain-text per-class table of IoU / FP / FN in percent, plus means."""
-    rows = [f'{"class":>16} {"IoU":>7} {"FP":>7} {"FN":>7}']
-    for i, name in enumerate(class_names):
-        rows.append(f'{name:>16} ' + ' '.join(f'{metrics[k][i] * 100:7.2f}' for k in ('iou', 'fp', 'fn')))
-    rows.append(f'{"mean":>16} ' + ' '.join(f'{metrics[k] * 100:7.2f}' for k in ('miou', 'mfp', 'mfn')))
-    return '\n'.join(rows)
-
-
-try:  # mmpretrain's registry: the classification runner that produces CAMs.
-    from mmpretrain.registry import METRICS as _PRETRAIN_METRICS
-except ImportError:  # pragma: no cover - mmpretrain is a hard dependency
-    _PRETRAIN_METRICS = None
-else:
-    _PRETRAIN_METRICS.register_module(module=SeedMetric)
-
-try:  # mmseg's registry: its test loop evaluates pseudo masks / predictions.
-    from mmseg.registry import METRICS as _SEG_METRICS
-except ImportError:  # pragma: no cover
-    _SEG_METRICS = None
-else:
-    _SEG_METRICS.register_module(module=SeedMetric)

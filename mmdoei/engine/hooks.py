@@ -1,19 +1,16 @@
-"""Hooks of the pseudo-label stage: check CAM folders up front, write pseudo
-masks atomically, show progress. Registered in mmengine's root ``HOOKS`` so
-every scope finds them."""
-import io
+"""Hooks: check CAM folders up front, write pseudo masks atomically, show
+progress. Registered in mmengine's root ``HOOKS`` so every scope finds them."""
 import os.path as osp
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List
 
 import numpy as np
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.utils import ProgressBar
-from PIL import Image
 
-from mmdoei.datasets.categories import voc_palette
-from mmdoei.datasets.transforms import check_cam_folder
+from mmdoei.cam.io import check_cam_folder
+from mmdoei.utils.files import label_png_bytes, sample_id
 from mmdoei.utils.io import atomic_write
 
 #: Transforms that read ``{cam_dir}/{img_id}.npz``.
@@ -77,28 +74,6 @@ class CAMFolderCheckHook(Hook):
         self._check(runner, runner.test_dataloader)
 
 
-def label_png_bytes(label: np.ndarray, palette: Optional[Sequence[int]] = None) -> bytes:
-    """A label map as PNG bytes: palette mode (``P``) with the given palette
-    (VOC's by default), so viewers show colours and readers get the indices."""
-    label = np.asarray(label)
-    if label.ndim != 2 or label.min() < 0 or label.max() > 255:
-        raise ValueError(f'a label PNG holds a 2-D map of values 0..255, got {label.shape} '
-                         f'in [{label.min()}, {label.max()}]')
-    img = Image.fromarray(label.astype(np.uint8), 'P')
-    img.putpalette(list(palette) if palette is not None else voc_palette())
-    buf = io.BytesIO()
-    img.save(buf, format='PNG')
-    return buf.getvalue()
-
-
-def output_id(sample) -> str:
-    """Image id of an output data sample (``img_id``, else the image file stem)."""
-    img_id = sample.get('img_id')
-    if img_id is None:
-        img_id = osp.splitext(osp.basename(sample.get('img_path')))[0]
-    return str(img_id)
-
-
 @HOOKS.register_module()
 class PseudoMaskWriterHook(Hook):
     """Write each test output's ``pred_sem_seg`` as ``{out_dir}/{img_id}.png``
@@ -122,7 +97,7 @@ class PseudoMaskWriterHook(Hook):
         for sample in outputs or []:
             label = sample.pred_sem_seg.data
             label = label.cpu().numpy() if hasattr(label, 'cpu') else np.asarray(label)
-            path = osp.join(self.out_dir, output_id(sample) + self.suffix)
+            path = osp.join(self.out_dir, sample_id(sample) + self.suffix)
             with atomic_write(path, 'wb') as f:
                 f.write(label_png_bytes(label.reshape(label.shape[-2:])))
             self.written += 1

@@ -1,10 +1,10 @@
-"""File helpers shared by the datasets and the seed evaluation.
+"""File helpers shared by every stage: split files, label PNGs, image ids.
 
 Only numpy, PIL and mmengine.fileio are used, so these work without mmcv.
 """
 import io
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.fileio import get, get_file_backend
@@ -107,3 +107,55 @@ def check_files_exist(paths: Dict[str, Sequence[Optional[str]]], listed_by: str)
             messages.append(missing_files_message(missing, len(group), what, listed_by))
     if messages:
         raise FileNotFoundError('\n'.join(messages))
+
+
+def sample_id(sample: Any) -> str:
+    """The image id of a sample: its ``img_id``, else the stem of its ``img_path``.
+
+    Works for dataset entries and pipeline results (dicts) and for data
+    samples (mmengine ``BaseDataElement``, whose ``get`` reads the metainfo).
+
+    Raises:
+        KeyError: when the sample has neither.
+    """
+    img_id = sample.get('img_id')
+    if img_id is not None:
+        return str(img_id)
+    img_path = sample.get('img_path')
+    if img_path:
+        return osp.splitext(osp.basename(img_path))[0]
+    raise KeyError('the sample has neither "img_id" nor "img_path" to name its files')
+
+
+def voc_palette() -> List[int]:
+    """The standard 256-entry PASCAL VOC colour map, flat ``[r, g, b, ...]``.
+
+    Built with the bit-interleaving rule of the VOC devkit (``labelcolormap``),
+    so 0 is black, 1 (aeroplane) is (128, 0, 0) and 255 (boundary / ignore) is
+    (224, 224, 192), as in the PNGs shipped with VOC.
+    """
+    palette = []
+    for label in range(256):
+        r = g = b = 0
+        c = label
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+def label_png_bytes(label: np.ndarray, palette: Optional[Sequence[int]] = None) -> bytes:
+    """A label map as PNG bytes: palette mode (``P``) with the given palette
+    (VOC's by default), so viewers show colours and readers get the indices."""
+    label = np.asarray(label)
+    if label.ndim != 2 or label.min() < 0 or label.max() > 255:
+        raise ValueError(f'a label PNG holds a 2-D map of values 0..255, got {label.shape} '
+                         f'in [{label.min()}, {label.max()}]')
+    img = Image.fromarray(label.astype(np.uint8), 'P')
+    img.putpalette(list(palette) if palette is not None else voc_palette())
+    buf = io.BytesIO()
+    img.save(buf, format='PNG')
+    return buf.getvalue()

@@ -1,0 +1,41 @@
+"""Config surgery shared by tools/test.py, the demo and the pipeline: CAM generation and seed scoring."""
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config
+
+from mmdoei.evaluation import build_report, evaluate_cam_dir
+from mmdoei.utils.files import read_split
+
+
+def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[float]] = None,
+                       flip: Optional[bool] = None, cam_cfg: Optional[dict] = None,
+                       overlay: bool = False) -> Config:
+    """``cfg`` with its test loop switched to :class:`~mmdoei.engine.CAMGenerationLoop`.
+
+    The loop reads ``cam_dataloader`` and the config's ``cam_gen`` defaults
+    (scales, flip), overridden by the arguments given here.
+    """
+    if 'cam_dataloader' not in cfg:
+        raise KeyError(f'{cfg.filename}: the config has no cam_dataloader to generate CAMs for')
+    gen = dict(cfg.get('cam_gen', {}))
+    if scales:
+        gen['scales'] = tuple(scales)
+    if flip is not None:
+        gen['flip'] = flip
+    gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in (cam_cfg or {}).items() if v is not None}}
+    cfg.test_dataloader = cfg.cam_dataloader
+    cfg.test_cfg = dict(type='CAMGenerationLoop', out_dir=out_dir, overlay=overlay, **gen)
+    cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
+    return cfg
+
+
+def evaluate_seeds(cfg: Config, cam_dir: str, progress: bool = True) -> dict:
+    """Score a CAM folder on the config's ``cam_eval`` split; returns the report dict."""
+    ev = cfg.get('cam_eval')
+    if ev is None:
+        raise KeyError(f'{cfg.filename}: the config has no cam_eval section to score seeds with')
+    ids = read_split(osp.join(ev['data_root'], ev['split']))
+    result = evaluate_cam_dir(cam_dir, osp.join(ev['data_root'], ev['gt_dir']), ids,
+                              num_classes=ev['num_classes'], listed_by=ev['split'], progress=progress)
+    return build_report(result)

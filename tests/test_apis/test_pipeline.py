@@ -1,0 +1,165 @@
+"""mmdoei.apis.pipeline: stage order, markers, resume, the summary table.
+
+The four actions (train, test, pseudo masks, score) are replaced by fakes that
+write what each would write and hand back what each would return, so these
+tests check the orchestration in seconds; the real run is
+``python tools/run_pipeline.py ... --tiny --doei`` (README).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmdoei.apis.pipeline import STAGES, WSSSPipeline, run_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE1 = str(ROOT / 'configs/demo/mctformer-v2_vit-4l128_synthetic-64.py')
+MCT_PSA = str(ROOT / 'configs/psa/affnet-mct_resnet38d_1xb8-5e_voc12aug-448x448.py')
+
+
+class FakePipeline(WSSSPipeline):
+    """Records (variant, stage, config) of every action instead of running it."""
+
+    calls: list = []
+    fail_at = None
+
+    def _record(self, stage, cfg):
+        FakePipeline.calls.append((self.name, stage, cfg))
+        if stage == FakePipeline.fail_at:
+            raise RuntimeError(f'{stage} failed')
+
+    def train(self, stage, cfg):
+        self._record(stage, cfg)
+        work = Path(cfg.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        return dict(checkpoint=str(work / 'iter_1.pth'), val=dict(mIoU=41.5) if stage == 'seg_train' else {})
+
+    def test(self, stage, cfg):
+        self._record(stage, cfg)
+        if stage == 'cams':
+            out = Path(cfg.test_cfg.out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / '2007_000001.npz').write_bytes(b'')
+            return dict(cams_written=1)
+        return dict(aAcc=np.float32(90.0), mIoU=np.float32(44.25), mAcc=np.float32(50.0))  # as mmseg's IoUMetric
+
+    def pseudo_masks_run(self, cfg, checkpoint, cam_dir, out_dir, work_dir):
+        self._record('pseudo_masks', cfg)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / '2007_000001.png').write_bytes(b'')
+        return {}
+
+    def score(self, stage, kind, folder, out_dir):
+        self._record(stage, folder)
+        report = dict(mIoU=30.0 if kind == 'cam' else 35.0, FP=1.0, FN=2.0)
+        if kind == 'cam':
+            report['best_threshold'] = 0.42
+        return report
+
+
+@pytest.fixture
+def fake():
+    FakePipeline.calls = []
+    FakePipeline.fail_at = None
+    return FakePipeline
+
+
+def stages(fake, variant=None):
+    return [s for v, s, _ in fake.calls if variant in (None, v)]
+
+
+def _main(tmp_path, config=STAGE1, **kw):
+    return run_pipeline(config, str(tmp_path / 'work'), str(tmp_path / 'data'), tiny=True, pipeline_cls=FakePipeline,
+                        **kw)
+
+
+def test_all_stages_in_order_with_doei_and_one_table(tmp_path, fake):
+    rows = _main(tmp_path, doei=True)
+    assert stages(fake, 'baseline') == list(STAGES) and stages(fake, 'doei') == list(STAGES)
+    for variant in ('baseline', 'doei'):
+        assert rows[variant] == dict(seed_mIoU=30.0, seed_threshold=0.42, mask_mIoU=35.0,
+                                     val_mIoU_single_scale=41.5, val_mIoU=44.25, seconds=rows[variant]['seconds'])
+        for stage in STAGES:
+            assert (tmp_path / 'work' / variant / '.done' / f'{stage}.json').is_file()
+    work = tmp_path / 'work'
+    summary = json.loads((work / 'summary.json').read_text())
+    assert set(summary['variants']) == {'baseline', 'doei'}
+    md = (work / 'summary.md').read_text()
+    assert '| baseline | 30.0 | 35.0 | 41.5 | 44.2 |' in md and '| doei | 30.0 | 35.0 | 41.5 | 44.2 |' in md
+    # the DOEI variant is the same config with DOEI on
+    cfgs = {(v, s): c for v, s, c in fake.calls}
+    assert 'model = dict(doei=dict())' in (work / 'doei_stage1_config.py').read_text()
+    assert cfgs['doei', 'stage1_train'].model.doei == {} and 'doei' not in cfgs['baseline', 'stage1_train'].model
+    # each stage reads what the one before wrote
+    base = work / 'baseline'
+    aff = cfgs['baseline', 'affinity_train'].train_dataloader.dataset.pipeline
+    assert [t['cam_dir'] for t in aff if 'cam_dir' in t] == [str(base / 'cams')]
+    assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.pseudo_mask_dir == str(base / 'pseudo_masks')
+    assert cfgs['baseline', 'seg_test'].work_dir == str(base / 'stage3_test')
+    assert cfgs['baseline', 'seg_test'].load_from == str(base / 'stage3' / 'iter_1.pth')
+    test = cfgs['baseline', 'seg_test']  # the seg config wrapped in its tta_model
+    assert test.model.type == 'CRFSegTTAModel' and test.model.crf is not None
+    assert 'deeplab' in test.model.module.decode_head.type.lower() or test.model.module.type == 'EncoderDecoder'
+    # the demo config lists only train for CAMs; stage 2 needs train_aug
+    assert cfgs['baseline', 'cams'].test_dataloader.dataset.split == 'ImageSets/Segmentation/train_aug.txt'
+    assert cfgs['baseline', 'cams'].test_cfg.type == 'CAMGenerationLoop'
+    # every stage runs on the given data root
+    assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.data_root == str(tmp_path / 'data')
+
+
+def test_resume_at_first_unfinished_stage(tmp_path, fake):
+    fake.fail_at = 'seg_train'
+    with pytest.raises(RuntimeError, match='seg_train failed'):
+        _main(tmp_path)
+    done = sorted(p.stem for p in (tmp_path / 'work/baseline/.done').iterdir())
+    assert done == sorted(STAGES[:6])
+    fake.calls, fake.fail_at = [], None
+    rows = _main(tmp_path)
+    assert stages(fake) == ['seg_train', 'seg_test']
+    assert rows['baseline']['val_mIoU'] == 44.25
+    # a finished pipeline runs nothing
+    fake.calls = []
+    _main(tmp_path)
+    assert fake.calls == []
+
+
+def test_redoing_a_stage_clears_what_was_made_from_it(tmp_path, fake):
+    _main(tmp_path)
+    base = tmp_path / 'work/baseline'
+    (base / 'pseudo_masks/stale.png').write_bytes(b'')
+    (base / '.done/cams.json').unlink()  # e.g. the CAM folder was damaged
+    fake.calls = []
+    _main(tmp_path)
+    assert stages(fake) == list(STAGES[1:])
+    assert not (base / 'pseudo_masks/stale.png').exists()
+    fake.calls = []
+    _main(tmp_path, from_stage='mask_eval')
+    assert stages(fake) == ['mask_eval', 'seg_train', 'seg_test']
+
+
+def test_constant_background_score_comes_from_the_seed_sweep(tmp_path, fake):
+    """A random walk with a constant background score (the MCTformer-style PSA
+    config) gets the best threshold of this run's seed sweep."""
+    _main(tmp_path, psa_config=MCT_PSA)
+    cfg = [c for _, s, c in fake.calls if s == 'pseudo_masks'][0]
+    assert cfg.model.test_cfg.bg_threshold == 0.42
+
+
+def test_scale_overrides_reach_the_configs(tmp_path, fake):
+    _main(tmp_path, stage1_epochs=3, psa_epochs=2, seg_iters=7)
+    cfgs = {s: c for _, s, c in fake.calls}
+    assert cfgs['stage1_train'].train_cfg.max_epochs == 3 and cfgs['stage1_train'].param_scheduler[0].end == 3
+    assert cfgs['affinity_train'].train_cfg.max_epochs == 2
+    assert cfgs['seg_train'].train_cfg.max_iters == 7 and cfgs['seg_train'].param_scheduler[0].end == 7
+
+
+def test_launcher_reaches_every_runner(tmp_path, fake):
+    """Under torchrun (launcher='pytorch') each stage's Runner joins the process group."""
+    _main(tmp_path, launcher='pytorch')
+    assert {c.launcher for _, s, c in fake.calls if s not in ('seed_eval', 'mask_eval')} == {'pytorch'}
+
+
+def test_doei_needs_a_baseline_config(tmp_path, fake):
+    with pytest.raises(ValueError, match='already has DOEI'):
+        _main(tmp_path, config=str(ROOT / 'configs/demo/doei-mctformer-v2_vit-4l128_synthetic-64.py'), doei=True)
