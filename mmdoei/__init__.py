@@ -12,8 +12,11 @@ and that there is no import cycle)::
     evaluation, engine         metrics and reports; loops and hooks
     apis, analysis             in-process stages, the pipeline, notebooks; sweeps
 
-Registration policy: ``import mmdoei`` registers every class, and does nothing
-else (no mmengine or torch function is patched). Each class is registered
+Registration policy: ``import mmdoei`` registers every class, the model zoo's
+index (:mod:`mmdoei.apis.hub`, also for mmpretrain's ``ModelHub``) and one
+loader: ``http(s)://`` checkpoints load through :mod:`mmdoei.utils.download`
+(``weights_only=True``, hash checks), which only tightens mmengine's loader.
+Nothing else is patched. Each class is registered
 where it is defined, by a decorator, in the registry of the library whose
 configs build it: mmpretrain's for stage 1 (and stage 2's AffinityNet, which
 trains in that scope), mmseg's for stage 3, mmengine's root ``HOOKS`` and

@@ -1,4 +1,4 @@
-"""``import mmdoei`` registers classes and changes nothing else in mmengine or torch.
+"""``import mmdoei`` registers classes and the safe http(s) checkpoint loader, and changes nothing else.
 
 Run in a fresh interpreter: this test session applies :func:`mmdoei.setup_env`
 (tests/conftest.py), so in-process the patches are already there.
@@ -24,7 +24,9 @@ PROBE = textwrap.dedent('''
         import gc
         return [r for r in gc.get_objects() if isinstance(r, Registry)]
 
+    import mmengine.runner.checkpoint as mm_ckpt
     wrap_model, init_dist = Runner.wrap_model, dist_utils._init_dist_pytorch
+    schemes, load_from_http = dict(mm_ckpt.CheckpointLoader._schemes), mm_ckpt.load_from_http
     before = {(r.scope, r.name): dict(r.module_dict) for r in registries()}
 
     cfg = Config.fromfile(sys.argv[1])  # custom_imports=['mmdoei'] runs here
@@ -38,7 +40,11 @@ PROBE = textwrap.dedent('''
                    if getattr(v, '__module__', '').startswith('mmdoei.'))
     result = dict(wrap_model=Runner.wrap_model is wrap_model, init_dist=dist_utils._init_dist_pytorch is init_dist,
                   safe_globals=not any(g in torch.serialization.get_safe_globals() for g in ours),
-                  changed=changed, added=added)
+                  changed=changed, added=added,
+                  schemes_changed=sorted(k for k, v in mm_ckpt.CheckpointLoader._schemes.items()
+                                         if schemes.get(k) is not v),
+                  http_loader=getattr(mm_ckpt.load_from_http, '__module__', ''),
+                  http_rebound=mm_ckpt.load_from_http is not load_from_http)
     mmdoei.setup_env()
     result['patched_after_setup_env'] = torch.cuda.is_available() or Runner.wrap_model is not wrap_model
     result['allowed_after_setup_env'] = all(g in torch.serialization.get_safe_globals() for g in ours)
@@ -63,6 +69,10 @@ def test_custom_imports_in_a_stock_mmpretrain_config_change_nothing_else(tmp_pat
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result['wrap_model'] and result['init_dist'] and result['safe_globals']
     assert result['changed'] == []  # no registered name now means another class
+    # The one deliberate change: http(s) checkpoints load through mmdoei's safe loader
+    # (weights_only=True, hash checks), which only tightens what mmengine does.
+    assert result['schemes_changed'] == ['http://', 'https://']
+    assert result['http_rebound'] and result['http_loader'] == 'mmdoei.utils.download'
     assert 'mmengine.hook.DOEIHook' in result['added'] and 'mmpretrain.model.MCTformerV2' in result['added']
     assert 'mmseg.model.LargeFOVHead' in result['added'] and 'mmseg.model.ResNet38d' in result['added']
     assert result['patched_after_setup_env']  # the explicit call is what patches (on a CPU machine)
