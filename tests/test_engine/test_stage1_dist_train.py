@@ -20,7 +20,7 @@ SIZES = {
     'configs/doei/transcam_voc.py': [
         'model.backbone.arch=tiny', 'train_dataloader.dataset.pipeline.1.scale=(64,64)',
         'train_dataloader.dataset.pipeline.6.crop_size=64',
-        'val_dataloader.dataset.pipeline.1.scale=64', 'val_dataloader.dataset.pipeline.2.crop_size=64'],
+        'val_dataloader.dataset.pipeline.1.scale=(64,64)'],  # TransCAM validates on plain 512 squares
 }
 
 

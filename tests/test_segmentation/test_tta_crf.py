@@ -136,6 +136,6 @@ def test_apply_tta_wraps_any_config():
     model = MODELS.build(generated.model)
     assert isinstance(model, CRFSegTTAModel) and model.crf == dict(PAPER_CRF, scale_factor=500 / 64)
     assert len(generated.test_dataloader.dataset.pipeline[1].transforms[0]) == 5  # scales
-    del cfg.tta_pipeline
+    cfg.pop('tta_pipeline')
     with pytest.raises(KeyError, match='--tta needs tta_pipeline'):
         apply_tta(cfg)
