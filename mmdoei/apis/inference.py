@@ -74,6 +74,10 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
     if pretrained is False:
         replace_entries(cfg.model, 'init_cfg', None,
                         lambda v: isinstance(v, dict) and v.get('type') == 'Pretrained')
+        # mmseg's ``model.pretrained`` (a checkpoint path or URL) and backbones that
+        # fetch their own weights when built (TIMMBackbone(pretrained=True)) load too.
+        replace_entries(cfg.model, 'pretrained', None, lambda v: isinstance(v, str))
+        replace_entries(cfg.model, 'pretrained', False, lambda v: v is True)
     # Built in the config's registry scope, as the Runner does: parts such as a data
     # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
