@@ -1,4 +1,5 @@
-"""The srun command lines tools/slurm_*.sh build, read back through a stand-in ``srun``.
+"""The srun command lines tools/slurm_*.sh build (through tools/slurm_srun.sh), read back through a
+stand-in ``srun``.
 
 The scripts run for real on a one-node Slurm in tests/test_engine/test_multinode.py
 (CPU, no ``--gres``); this checks the GPU defaults and the quoting without a cluster.
