@@ -77,8 +77,8 @@ def free_port() -> int:
 
 def tool_env(**extra: str) -> Dict[str, str]:
     """The environment of a tool run: this worktree's mmdoei, one thread per process."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep),
-                OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', **extra)
+    path = os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)
+    return dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', **extra)
 
 
 Job = List[Tuple[subprocess.Popen, Path]]
@@ -187,10 +187,11 @@ def trained(data, tmp_path_factory) -> Dict[str, Path]:
     """Stage 1 trained by 1 process at batch 8 and by 2 simulated nodes at batch 4 each."""
     root = tmp_path_factory.mktemp('train')
     common = ['--data-root', str(data)]
-    _, dist = finish(start_single('train.py', str(MCT), *common, '--work-dir', str(root / 'single'), '--cfg-options',
-                        f'train_dataloader.batch_size={BATCH}', *TRAIN_OPTIONS, log_dir=root / 'logs'),
-           start_two_nodes('train.py', str(MCT), *common, '--work-dir', str(root / 'dist'), '--cfg-options',
-                           f'train_dataloader.batch_size={BATCH // 2}', *TRAIN_OPTIONS, log_dir=root / 'logs'))
+    single = start_single('train.py', str(MCT), *common, '--work-dir', str(root / 'single'), '--cfg-options',
+                          f'train_dataloader.batch_size={BATCH}', *TRAIN_OPTIONS, log_dir=root / 'logs')
+    two_nodes = start_two_nodes('train.py', str(MCT), *common, '--work-dir', str(root / 'dist'), '--cfg-options',
+                                f'train_dataloader.batch_size={BATCH // 2}', *TRAIN_OPTIONS, log_dir=root / 'logs')
+    _, dist = finish(single, two_nodes)
     assert 'Distributed launcher: pytorch' in dist and 'GPU number: 2' in dist, dist[-3000:]
     return dict(single=root / 'single', dist=root / 'dist')
 
@@ -251,7 +252,7 @@ def test_two_nodes_write_the_pseudo_masks_of_one_process(data, tmp_path):
                    '--out-dir', str(tmp_path / name), '--work-dir', str(tmp_path / f'{name}_work')]
             for name in ('single', 'dist')}
     logs = dict(zip(('single', 'dist'), finish(start_single('psa_infer.py', *args['single'], log_dir=tmp_path),
-                                                start_two_nodes('psa_infer.py', *args['dist'], log_dir=tmp_path))))
+                                               start_two_nodes('psa_infer.py', *args['dist'], log_dir=tmp_path))))
     outs = {name: read_tree(tmp_path / name) for name in logs}
     metrics = {name: re.findall(r'^seed/mIoU: .*$', log, re.M) for name, log in logs.items()}
     assert_same_files(outs['single'], outs['dist'], NUM_TRAIN)
@@ -423,7 +424,8 @@ def test_slurm_trains_and_makes_cams_like_torchrun(slurm, data, trained, cams, t
     log = finish(start_slurm(slurm, 'slurm_train.sh', str(MCT), str(work), '--data-root', str(data),
                              '--cfg-options', f'train_dataloader.batch_size={BATCH // 2}', *TRAIN_OPTIONS,
                              log=tmp_path / 'train.log'))[0]
-    assert re.search(r'srun -p debug --job-name=mmdoei-train --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1 ', log), log
+    assert re.search(r'srun -p debug --job-name=mmdoei-train --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1 ',
+                     log), log
     assert 'Distributed launcher: slurm' in log and 'GPU number: 2' in log, log[-3000:]
     # Same world size, same batches, same arithmetic: the torchrun run's losses and weights, bit for bit.
     assert iteration_losses(work) == iteration_losses(trained['dist'])
