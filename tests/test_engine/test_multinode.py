@@ -29,8 +29,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import sys
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -41,10 +41,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
+from mmengine.utils import import_modules_from_strings
 from PIL import Image
-
-from mmdoei.datasets.synthetic import make_synthetic_voc
-from mmdoei.psa.standin_cams import make_standin_cams
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
@@ -53,26 +51,34 @@ MCT = ROOT / 'tests/data/configs/tiny_mct_voc.py'
 PSA = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'
 SEG = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
 SEG_TTA = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64_ms-flip-crf.py'
-NUM_TRAIN = 24  # divisible by the batch: no padded batch, one rank's batch is both ranks' together
-BATCH = 8
+NUM_TRAIN = 30  # conftest's synthetic_voc; divisible by the batch: no padded batch
+BATCH = 10
+NUM_TEST = 7  # segmentation test images: 2 ranks get 4 + 4, one image twice
 EPOCHS = 2  # 6 iterations; the second epoch checks that both reshuffle alike
 TIMEOUT = 600
 LR = 1e-3  # tests/data/configs/tiny_mct_voc.py's
 
 # Deterministic training: DeiT-style random crop and flip off (the crop becomes a
-# resize to the image's own 64 x 64), one log row per iteration, unsmoothed and
+# plain resize to 64 x 64), one log row per iteration, unsmoothed and
 # with enough digits to compare; DEBUG makes every rank write its own text log,
 # the only place mmengine puts rank 1's loss.
-TRAIN_OPTIONS = ['train_dataloader.dataset.pipeline.1.type=ResizeEdge', 'train_dataloader.dataset.pipeline.2.prob=0.',
+TRAIN_OPTIONS = ['train_dataloader.dataset.pipeline.1.type=Resize', 'train_dataloader.dataset.pipeline.2.prob=0.',
                  f'train_cfg.max_epochs={EPOCHS}', 'default_hooks.logger.interval=1', 'log_processor.window_size=1',
                  'log_processor.num_digits=10', 'default_hooks.checkpoint.interval=1', 'log_level=DEBUG']
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port() -> int:
-    """A port nobody listens on now (bind to port 0 and let the OS choose)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A port nobody listens on now (bind to port 0 and let the OS choose), never the same twice."""
+    while True:
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def tool_env(**extra: str) -> Dict[str, str]:
@@ -162,9 +168,16 @@ def rank_log_losses(work_dir: Path, rank: int) -> List[float]:
                                          path.read_text())]
 
 
+def logged_test_metrics(work_dir: Path) -> dict:
+    """The metrics ``tools/test.py`` logged into ``work_dir/{timestamp}/{timestamp}.json``."""
+    (path, ) = [p for p in work_dir.glob('*/*.json') if p.stem == p.parent.name]
+    return json.loads(path.read_text())
+
+
 def init_checkpoint(config: Path, path: Path) -> Path:
     """A checkpoint of ``config``'s freshly initialised model (seeded): enough to compare runs."""
     cfg = Config.fromfile(str(config))
+    import_modules_from_strings(**cfg.get('custom_imports', dict(imports=['mmdoei'])))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
         model = MODELS.build(cfg.model)
@@ -174,12 +187,9 @@ def init_checkpoint(config: Path, path: Path) -> Path:
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory) -> Path:
-    """A 64 x 64 synthetic VOC-layout set (no crop needed) with stand-in CAMs."""
-    root = tmp_path_factory.mktemp('multinode')
-    data_root = make_synthetic_voc(root / 'voc', num_train=NUM_TRAIN, num_val=7, img_size=(64, 64), seed=1)
-    make_standin_cams(str(data_root), str(data_root.parent / 'standin_cams'), progress=False)
-    return data_root
+def data(synthetic_voc) -> Path:
+    """conftest's 48 x 64 synthetic VOC-layout set (30 train, 10 val images), read only."""
+    return synthetic_voc
 
 
 @pytest.fixture(scope='module')
@@ -246,9 +256,10 @@ def test_two_nodes_write_the_cams_of_one_process(cams):
         assert f['cams'].ndim == 3 and f['cams'].std() > 0  # real maps, not constants
 
 
-def test_two_nodes_write_the_pseudo_masks_of_one_process(data, tmp_path):
+def test_two_nodes_write_the_pseudo_masks_of_one_process(data, cams, tmp_path):
+    # Stage 2 from the stage-1 CAMs above, with a seeded untrained AffinityNet.
     ckpt = init_checkpoint(PSA, tmp_path / 'affnet.pth')
-    args = {name: [str(PSA), str(ckpt), '--data-root', str(data), '--cam-dir', str(data.parent / 'standin_cams'),
+    args = {name: [str(PSA), str(ckpt), '--data-root', str(data), '--cam-dir', str(cams['single']),
                    '--out-dir', str(tmp_path / name), '--work-dir', str(tmp_path / f'{name}_work')]
             for name in ('single', 'dist')}
     logs = dict(zip(('single', 'dist'), finish(start_single('psa_infer.py', *args['single'], log_dir=tmp_path),
@@ -273,34 +284,37 @@ def seg_test_args(config: Path, ckpt: Path, data: Path, out: Path) -> List[str]:
     """``tools/test.py`` arguments that test ``config`` and write its predictions to ``out``.
 
     The predictions come out through the VOC-server writer (the ``*_voc12test``
-    configs' evaluator), next to the config's IoU metric. Once ``tools/test.py``
-    has ``--out``, return ``[str(config), ..., '--out', str(out)]`` here and
-    drop the archive check in :func:`seg_test_outputs`: nothing else changes.
+    configs' evaluator), next to the config's IoU metric: this branch's
+    ``tools/test.py`` writes nothing else. Where it has ``--tta`` / ``--out`` /
+    ``--show-dir`` (main after this branch was cut: the tiny ``_ms-flip-crf``
+    config is gone, ``--out`` is the metrics json, ``--show-dir`` the overlays),
+    this function is the one place to change: pass ``SEG`` with ``'--tta'``,
+    add ``'--out', f'{out}/metrics.json', '--show-dir', f'{out}/show'``, and
+    compare those files too in :func:`seg_test_outputs`.
     """
     cfg_file = out.parent / f'{out.name}_cfg.py'
     cfg_file.write_text(SEG_WRITER.format(base=config, out=out))
-    return [str(cfg_file), str(ckpt), '--data-root', str(data), '--work-dir', f'{out}_work']
+    return [str(cfg_file), str(ckpt), '--data-root', str(data), '--work-dir', f'{out}_work',
+            '--cfg-options', f'test_dataloader.dataset.indices={NUM_TEST}']
 
 
 def seg_test_outputs(out: Path) -> Tuple[Dict[str, bytes], dict]:
     """``({prediction file: bytes}, metrics)`` of a test run with :func:`seg_test_args`."""
-    from mmdoei.segmentation import latest_test_metrics
     files = read_tree(out, '*.png')
     with tarfile.open(out / 'results.tgz') as tar:  # its members, not its bytes (mtimes)
         packed = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     assert sorted(packed) == sorted(files) and all(packed[k] == files[k] for k in files), sorted(packed)
-    return files, latest_test_metrics(f'{out}_work')
+    return files, logged_test_metrics(Path(f'{out}_work'))
 
 
 def test_two_nodes_segment_like_one_process(data, tmp_path):
-    # 7 test images: the two ranks get 4 + 4, one of them twice, which neither the metric nor the files may show.
+    # 7 test images: the ranks get 4 + 4, one image twice, which neither the metrics nor the files may show.
     ckpt = init_checkpoint(SEG, tmp_path / 'deeplab.pth')
     finish(start_single('test.py', *seg_test_args(SEG_TTA, ckpt, data, tmp_path / 'single'), log_dir=tmp_path),
            start_two_nodes('test.py', *seg_test_args(SEG_TTA, ckpt, data, tmp_path / 'dist'), log_dir=tmp_path))
     single_files, single = seg_test_outputs(tmp_path / 'single')
     dist_files, dist = seg_test_outputs(tmp_path / 'dist')
-    assert_same_files(single_files, dist_files, 7)
-    assert single is not None and dist is not None
+    assert_same_files(single_files, dist_files, NUM_TEST)
     for key in ('aAcc', 'mIoU', 'mAcc'):
         assert dist[key] == single[key], (key, single, dist)
     labels = set()
@@ -316,6 +330,8 @@ SLURM_INSTALL = ('Slurm is not installed (missing: {}). The Slurm tests start a 
                  'own and need Debian\'s slurmctld, slurmd, slurm-client and munge: run '
                  '`MMDOEI_INSTALL_SLURM=1 bash tools/install.sh` as root (CI=true does the same), or '
                  '`apt-get install slurmctld slurmd slurm-client munge`.')
+# CPUs=4 on this 2-core machine (config_overrides lets slurmd believe it): the test's two 2-task
+# jobs then run side by side instead of one waiting for the other.
 SLURM_CONF = """ClusterName=mmdoeitest
 SlurmctldHost=localhost
 SlurmctldPort={ctld_port}
@@ -340,7 +356,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
 SlurmdParameters=config_overrides
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -420,10 +436,12 @@ def start_slurm(slurm: dict, script: str, *args: str, log: Path) -> Job:
 
 def test_slurm_trains_and_makes_cams_like_torchrun(slurm, data, trained, cams, tmp_path):
     """Stage-1 training and CAM generation through tools/slurm_*.sh on a real (one-node) Slurm."""
-    work = tmp_path / 'train'
-    log = finish(start_slurm(slurm, 'slurm_train.sh', str(MCT), str(work), '--data-root', str(data),
-                             '--cfg-options', f'train_dataloader.batch_size={BATCH // 2}', *TRAIN_OPTIONS,
-                             log=tmp_path / 'train.log'))[0]
+    work, out = tmp_path / 'train', tmp_path / 'cams'
+    log, _ = finish(
+        start_slurm(slurm, 'slurm_train.sh', str(MCT), str(work), '--data-root', str(data), '--cfg-options',
+                    f'train_dataloader.batch_size={BATCH // 2}', *TRAIN_OPTIONS, log=tmp_path / 'train.log'),
+        start_slurm(slurm, 'slurm_test.sh', str(MCT), str(cams['ckpt']), '--data-root', str(data), '--work-dir',
+                    str(tmp_path / 'cam_work'), '--cam-out', str(out), log=tmp_path / 'cams.log'))
     assert re.search(r'srun -p debug --job-name=mmdoei-train --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1 ',
                      log), log
     assert 'Distributed launcher: slurm' in log and 'GPU number: 2' in log, log[-3000:]
@@ -434,7 +452,5 @@ def test_slurm_trains_and_makes_cams_like_torchrun(slurm, data, trained, cams, t
     b = torch.load(trained['dist'] / f'epoch_{EPOCHS}.pth', map_location='cpu', weights_only=True)['state_dict']
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in b)
 
-    out = tmp_path / 'cams'
-    finish(start_slurm(slurm, 'slurm_test.sh', str(MCT), str(cams['ckpt']), '--data-root', str(data),
-                       '--work-dir', str(tmp_path / 'cam_work'), '--cam-out', str(out), log=tmp_path / 'cams.log'))
+    # Same checkpoint: the torchrun run's CAM files.
     assert_same_files(read_tree(cams['dist']), read_tree(out), NUM_TRAIN)
