@@ -19,9 +19,7 @@ Two gaps, both described in ENVIRONMENT.md:
    wraps the model with ``device_ids=[LOCAL_RANK]``, so ``torchrun`` fails on a
    machine without a GPU. When CUDA is unavailable (and only then) we start the
    process group with ``gloo`` and wrap with ``device_ids=None``; the GPU path
-   is left exactly as mmengine has it. ``launcher='slurm'`` (``srun``) has the
-   same ``set_device`` call: on the CPU it runs mmengine's own setup from the
-   ``SLURM_*`` variables without it, and with ``gloo``.
+   is left exactly as mmengine has it.
 """
 import os
 import pickle
@@ -141,8 +139,9 @@ def _patch_cpu_distributed() -> None:
     def _init_dist_slurm(backend, port=None, init_backend='torch', **kwargs) -> None:
         if torch.cuda.is_available() or init_backend != 'torch':
             return init_dist_slurm(backend, port=port, init_backend=init_backend, **kwargs)
-        # No GPU: mmengine derives RANK, WORLD_SIZE, MASTER_ADDR... from Slurm's variables
-        # itself, so let it, minus its set_device (which fails without CUDA), on gloo.
+        # launcher='slurm' (srun) has the same set_device call. No GPU: mmengine derives
+        # RANK, WORLD_SIZE, MASTER_ADDR... from the SLURM_* variables itself, so let it,
+        # minus its set_device (which fails without CUDA), on gloo.
         set_device = torch.cuda.set_device
         torch.cuda.set_device = lambda device: None
         try:

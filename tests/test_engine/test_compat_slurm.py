@@ -5,7 +5,10 @@ import pytest
 import torch
 import torch.distributed as torch_dist
 
-import mmdoei  # noqa: F401  applies the compatibility fixes
+from mmdoei.utils import compat
+
+# Applied by `import mmdoei` here; main has made it explicit (setup_env).
+(getattr(compat, 'setup_env', None) or compat.apply)()
 
 SLURM_ENV = dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_NODELIST='node[1-2]', SLURM_LOCALID='1',
                  MASTER_ADDR='10.1.2.3', MASTER_PORT='29123')
