@@ -58,4 +58,26 @@ if ! "$PY" -c "import pydensecrf.densecrf" 2>/dev/null; then
   pipq --no-build-isolation pydensecrf2==1.1 || echo "[install] warning: pydensecrf2 failed to build; CRF steps will be unavailable"
 fi
 pipq --no-deps --no-build-isolation -e .
+
+# Slurm and munge for the Slurm tests (tests/test_engine/test_multinode.py start a one-node
+# cluster of their own). They are system daemons, not Python packages, so only in CI (CI=true)
+# or when asked (MMDOEI_INSTALL_SLURM=1), only if missing, and only as root with apt-get.
+slurm_missing() {
+  local b
+  for b in munged slurmctld slurmd srun sinfo scontrol; do
+    PATH="$PATH:/usr/sbin:/sbin" command -v "$b" >/dev/null || return 0
+  done
+  return 1
+}
+if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && slurm_missing; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[install] Slurm + munge (apt-get) for the Slurm tests"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      slurmctld slurmd slurm-client munge >/dev/null
+  else
+    echo "[install] warning: the Slurm tests need slurmctld, slurmd, slurm-client and munge;" \
+      "install them as root (apt-get install slurmctld slurmd slurm-client munge)"
+  fi
+fi
 echo "[install] ok: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__, "mmseg", mmseg.__version__)')"

@@ -110,7 +110,7 @@ def _allow_checkpoint_globals() -> None:
 
 
 def _patch_cpu_distributed() -> None:
-    """Let ``torchrun`` (launcher='pytorch') run on CPU-only machines with gloo."""
+    """Let ``torchrun`` and ``srun`` (launcher='pytorch' / 'slurm') run on CPU-only machines with gloo."""
     import mmengine.dist.utils as dist_utils
     from mmengine.runner import Runner
 
@@ -139,7 +139,23 @@ def _patch_cpu_distributed() -> None:
             cfg.setdefault('device_ids', None)  # CPU modules take no device ids
         return wrap_model(self, cfg, model)
 
+    init_dist_slurm = dist_utils._init_dist_slurm
+
+    def _init_dist_slurm(backend, port=None, init_backend='torch', **kwargs) -> None:
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return init_dist_slurm(backend, port=port, init_backend=init_backend, **kwargs)
+        # launcher='slurm' (srun) has the same set_device call. No GPU: mmengine derives
+        # RANK, WORLD_SIZE, MASTER_ADDR... from the SLURM_* variables itself, so let it,
+        # minus its set_device (which fails without CUDA), on gloo.
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            init_dist_slurm('gloo', port=port, init_backend=init_backend, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
     dist_utils._init_dist_pytorch = _init_dist_pytorch
+    dist_utils._init_dist_slurm = _init_dist_slurm
     Runner.wrap_model = _wrap_model
 
 
