@@ -30,7 +30,8 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
         config: A stage-1 config (path or :class:`Config`) with ``cam_dataloader``
             and ``cam_eval``, as the demo configs.
         work_dir: The run's folder.
-        seed: ``randomness.seed`` of training.
+        seed: ``randomness.seed`` of training (with deterministic algorithms:
+            a run repeats bit for bit at the config's thread count).
         epochs: Overrides ``max_epochs`` (and the one-cycle schedule's end, the
             checkpoint and validation intervals with it).
         data_root: Points every ``data_root`` of the config here.
@@ -48,7 +49,7 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
             cfg.model.pop('doei', None)
         else:
             cfg.model.doei = dict(doei)
-    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.randomness = dict(seed=seed, deterministic=True)
     cfg.work_dir = str(work_dir)
     return cfg
 
