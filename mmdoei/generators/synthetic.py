@@ -487,6 +487,15 @@ def _heldout_scene() -> _Scene:
 
 SCENES = {'demo': _voc_scene, 'heldout': _heldout_scene}
 
+
+def cooccurring_classes(style: str = 'demo') -> List[str]:
+    """The VOC classes a VOC-layout style draws with companions (either side
+    of a designed pair): where the paper says DOEI's FP gains should show."""
+    table = {'demo': _VOC_COMPANIONS, 'heldout': _HELDOUT_COMPANIONS}[style]
+    names = set(table) | {c for pairs in table.values() for c, _ in pairs}
+    return [c for c in VOC_CLASSES if c in names]
+
+
 _COCO_BACKGROUND = {
     'person': 'road',
     'vehicle': 'road',
