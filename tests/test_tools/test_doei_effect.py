@@ -251,3 +251,23 @@ def test_one_sweep_per_folder(tmp_path):
                 pass
     with doei_sweep.sweep_lock(out):  # released
         pass
+
+
+@pytest.mark.parametrize('config', ['tscam_vit-6l128-pre_synthetic-64.py',
+                                    'transcam_conformer-6l128-pre_synthetic-128.py'])
+def test_every_baseline_runs_in_both_modes(config, tmp_path, synthetic_voc, tiny_pretrained):
+    """TS-CAM and TransCAM (MCTformer: test_doei_sweep.py) through the real
+    runs: DOEI in training and at CAM extraction only, per-class IoU recorded."""
+    out = doei_sweep.main([str(ROOT / 'configs/demo' / config), '--grid', 'base', '--mode', 'train', 'cam',
+                           '--seeds', '0', '--epochs', '1', '--data-root', str(synthetic_voc), '--dataset', 'tiny',
+                           '--pretrained', str(tiny_pretrained), '--out-dir', str(tmp_path / 'out'),
+                           '--cfg-options', 'default_hooks.num_threads.num_threads=1'])
+    rows = {(r['mode'], r['run']): r for r in read_rows((out / 'sweep.csv').read_text())}
+    assert set(rows) == {(m, r) for m in ('train', 'cam') for r in ('baseline', 'base')}
+    assert all(r['dataset'] == 'tiny' and r['pretrain_seed'] == -1 for r in rows.values())
+    # one baseline checkpoint serves both modes; DOEI changes the numbers in each
+    assert rows[('train', 'baseline')]['mIoU'] == rows[('cam', 'baseline')]['mIoU']
+    for mode in ('train', 'cam'):
+        assert (rows[(mode, 'base')]['mIoU'], rows[(mode, 'base')]['FP']) != \
+            (rows[(mode, 'baseline')]['mIoU'], rows[(mode, 'baseline')]['FP'])
+        assert 'person' in rows[(mode, 'base')]['class_iou'] and len(rows[(mode, 'base')]['class_iou']) == 21
