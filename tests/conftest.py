@@ -58,6 +58,8 @@ def tiny_pretrained(tmp_path_factory):
                                    'train_dataloader.persistent_workers': False,
                                    'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
                                    'model.head.num_classes': 5, 'data_preprocessor.num_classes': 5,
-                                   'log_level': 'WARNING'},
+                                   'log_level': 'WARNING',
+                                   # one thread: two spin against other jobs on a loaded machine
+                                   'default_hooks.num_threads.num_threads': 1},
                       data_options=dict(num_classes=5, num_train=3, num_val=1, progress=False))
     return out

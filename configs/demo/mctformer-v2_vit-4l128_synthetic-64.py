@@ -44,5 +44,11 @@ param_scheduler = [dict(type='OneCycleLR', eta_max=1e-3, total_steps=None, by_ep
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
+# Reproducible by construction: no data workers (augmentation in the main
+# process, from the seeded generators), deterministic algorithms
+# (mmdoei.apis.experiment.stage1_cfg sets randomness per run) and a fixed
+# thread count, so a run repeats bit for bit on one kind of machine.
 default_hooks = dict(logger=dict(interval=25),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None))
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None),
+                     num_threads=dict(type='NumThreadsHook', num_threads=2))
+randomness = dict(seed=0, deterministic=True)

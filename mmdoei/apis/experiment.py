@@ -30,7 +30,8 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
         config: A stage-1 config (path or :class:`Config`) with ``cam_dataloader``
             and ``cam_eval``, as the demo configs.
         work_dir: The run's folder.
-        seed: ``randomness.seed`` of training.
+        seed: ``randomness.seed`` of training (with deterministic algorithms:
+            a run repeats bit for bit at the config's thread count).
         epochs: Overrides ``max_epochs`` (and the one-cycle schedule's end, the
             checkpoint and validation intervals with it).
         data_root: Points every ``data_root`` of the config here.
@@ -48,7 +49,7 @@ def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs:
             cfg.model.pop('doei', None)
         else:
             cfg.model.doei = dict(doei)
-    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.randomness = dict(seed=seed, deterministic=True)
     cfg.work_dir = str(work_dir)
     return cfg
 
@@ -121,9 +122,10 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
 
 
 def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0,
-                         num_val: Optional[int] = None) -> Path:
+                         num_val: Optional[int] = None, style: str = 'demo') -> Path:
     """A synthetic VOC-layout set under ``out_dir/data``, written once (the
-    demo's, the sweep's and the pipeline's ``tiny`` data).
+    demo's, the sweep's and the pipeline's ``tiny`` data; ``style='heldout'``
+    the sweep's held-out set, see :func:`make_synthetic_voc`).
 
     A marker file says the set is complete, so an interrupted write is redone.
     Returns the ``VOC2012`` folder to use as ``data_root``.
@@ -131,12 +133,12 @@ def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64,
     from mmdoei.generators.synthetic import make_synthetic_voc
     out = Path(out_dir)
     root = out / 'data' / 'VOC2012'
-    marker = out / 'data' / f'.complete-{num_train}'
+    marker = out / 'data' / (f'.complete-{num_train}' + ('' if style == 'demo' else f'-{style}'))
     if not marker.exists():
-        print(f'[data] writing the synthetic VOC-layout data set to {root}')
+        print(f'[data] writing the synthetic VOC-layout data set ({style}) to {root}')
         make_synthetic_voc(out / 'data', num_train=num_train,
                            num_val=num_train // 4 if num_val is None else num_val,
-                           img_size=(img_size, img_size), seed=seed)
+                           img_size=(img_size, img_size), seed=seed, style=style)
         with atomic_write(marker, 'w') as f:
             f.write('ok\n')
     return root

@@ -1,4 +1,14 @@
-"""Pretraining the small backbone on the procedural set, once, and caching it."""
+"""Pretraining the small backbone on the procedural set, once per seed, and caching it.
+
+A backbone is a function of the pretraining config and one seed: the seed
+draws the procedural set (``procedural_data.seed``) and seeds training
+(``randomness.seed``, deterministic algorithms, the config's thread count).
+The sweep's pretraining-seed axis and ``tools/pretrain.py`` both go through
+:func:`pretrain_backbone`, so a cached ``checkpoints/..._seed{N}.pth`` is what
+``python tools/pretrain.py --seed N`` makes.
+"""
+import hashlib
+import json
 import os.path as osp
 import time
 from pathlib import Path
@@ -13,49 +23,128 @@ from mmdoei.utils.compat import setup_env
 from mmdoei.utils.config import replace_entries, set_data_root
 from mmdoei.utils.io import atomic_write
 
-PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'
-# Where the demo configs' init_cfg looks for the pretrained backbone.
+PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-12e_procedural-64.py'
+# Where the demo configs' init_cfg looks for the pretrained backbone (seed 0).
 PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'
+# The procedural set's folder of seed 0 (other seeds: procedural_seed{N}).
+PROCEDURAL_ROOT = 'data/procedural'
+
+
+def pretrained_checkpoint(seed: int = 0) -> str:
+    """The cache path of the backbone pretrained with ``seed`` (relative to the
+    repository): :data:`PRETRAINED_CHECKPOINT` for seed 0, the demo's, and
+    ``..._seed{N}.pth`` for the others."""
+    if seed == 0:
+        return PRETRAINED_CHECKPOINT
+    stem, ext = osp.splitext(PRETRAINED_CHECKPOINT)
+    return f'{stem}_seed{seed}{ext}'
+
+
+def procedural_root(seed: int = 0) -> str:
+    """The procedural set's folder for ``seed`` (relative to the repository)."""
+    return PROCEDURAL_ROOT if seed == 0 else f'{PROCEDURAL_ROOT}_seed{seed}'
+
+
+def pretrain_cfg(config: str = PRETRAIN_CONFIG, seed: Optional[int] = None,
+                 cfg_options: Optional[dict] = None, data_options: Optional[dict] = None) -> Config:
+    """The pretraining config with overrides and, if given, ``seed`` applied to
+    both the data (``procedural_data.seed``) and training (``randomness.seed``).
+
+    ``data_options`` update ``procedural_data`` (the arguments of
+    :func:`make_procedural_pretrain`, e.g. a tiny set in tests).
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    data = dict(cfg.get('procedural_data', {}))
+    data.update(data_options or {})
+    if seed is not None:
+        data['seed'] = int(seed)
+        randomness = dict(cfg.get('randomness', {}))
+        randomness['seed'] = int(seed)
+        cfg.randomness = randomness
+    cfg.procedural_data = data
+    return cfg
+
+
+def pretrain_stamp(cfg: Config) -> str:
+    """A short hash of everything that decides a backbone's weights: the model,
+    the data (generator arguments and pipeline, batch size), the optimiser, the
+    schedule, the seeds and the thread count. Paths and logging are left out,
+    so the same settings in another folder give the same stamp."""
+    keys = dict(model=cfg.model, data=cfg.get('procedural_data'), data_preprocessor=cfg.get('data_preprocessor'),
+                pipeline=cfg.train_dataloader.dataset.get('pipeline'),
+                batch_size=cfg.train_dataloader.get('batch_size'), optim_wrapper=cfg.optim_wrapper,
+                param_scheduler=cfg.param_scheduler, train_cfg=cfg.train_cfg, randomness=cfg.get('randomness'),
+                threads=(cfg.get('default_hooks') or {}).get('num_threads'))
+    text = json.dumps(Config(dict(k=keys)).to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_stamp(path: str) -> Optional[str]:
+    """The :func:`pretrain_stamp` a cached checkpoint was made with (None if unknown)."""
+    meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
+    return meta.get('pretrain_stamp')
+
+
+def ensure_procedural_set(root: Path, data: dict, progress: bool = True) -> Path:
+    """Write the procedural set at ``root`` unless a complete one with the same
+    arguments is there. The marker records the arguments: a folder written with
+    others (another seed, size or number of images) is refused with its path,
+    since ``CustomDataset`` would read every file in it."""
+    marker = root / '.complete'
+    want = json.dumps(data, sort_keys=True)
+    if marker.exists():
+        have = marker.read_text().strip()
+        if have == want:
+            return root
+        raise ValueError(f'{root} holds a procedural set made with {have}, but the config asks for {want}: '
+                         'delete the folder or pass another --data-root')
+    print(f'[pretrain] writing the procedural pretraining set to {root} ({want})')
+    make_procedural_pretrain(root, progress=progress, **data)
+    with atomic_write(marker, 'w') as f:
+        f.write(want + '\n')
+    return root
 
 
 def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECKPOINT,
                       data_root: Optional[str] = None, work_dir: Optional[str] = None,
                       force: bool = False, cfg_options: Optional[dict] = None,
-                      data_options: Optional[dict] = None) -> str:
+                      data_options: Optional[dict] = None, seed: Optional[int] = None) -> str:
     """Write the procedural set (if missing), pretrain on it, keep the weights at ``out``.
 
     Args:
         config: The mmpretrain pretraining config.
         out: Destination of the checkpoint: ``{'meta', 'state_dict'}`` as
-            mmengine writes it, without the optimizer and scheduler states.
+            mmengine writes it, without the optimizer and scheduler states;
+            ``meta['pretrain_stamp']`` is :func:`pretrain_stamp` of the config.
         data_root: The procedural set's folder (default: the config's).
         work_dir: The runner's work dir (default ``work_dirs/pretrain/<config name>``).
         force: Pretrain again even if ``out`` exists.
         cfg_options: Config overrides (merged with ``Config.merge_from_dict``).
-        data_options: Arguments for :func:`make_procedural_pretrain`
-            (``num_classes``, ``num_train``, ...), e.g. a tiny set in tests.
+        data_options: Updates of the config's ``procedural_data``
+            (``num_classes``, ``num_train``, ...; ``progress`` too), e.g. a tiny
+            set in tests.
+        seed: Seeds both the set and training (default: the config's).
 
     Returns:
         ``out``. When it already exists and ``force`` is False nothing is done:
-        that is the cache the demo relies on.
+        that is the cache the demo relies on (:func:`resolve_pretrained` also
+        checks its stamp).
     """
     if osp.exists(out) and not force:
         print(f'[pretrain] using the cached backbone {out}')
         return out
     setup_env()
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    data_options = dict(data_options or {})
+    progress = data_options.pop('progress', True)
+    cfg = pretrain_cfg(config, seed, cfg_options, data_options)
     if data_root:
         set_data_root(cfg, data_root)
     root = Path(cfg.train_dataloader.dataset.data_root)
-    marker = root / '.complete'
-    if not marker.exists():
-        print(f'[pretrain] writing the procedural pretraining set to {root}')
-        make_procedural_pretrain(root, **(data_options or {}))
-        marker.write_text('ok\n')
+    ensure_procedural_set(root, dict(cfg.procedural_data), progress)
     name = osp.splitext(osp.basename(config))[0]
-    cfg.work_dir = work_dir or osp.join('work_dirs', 'pretrain', name)
+    cfg.work_dir = work_dir or osp.join('work_dirs', 'pretrain', name + ('' if seed is None else f'_seed{seed}'))
     t0 = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -63,6 +152,8 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
     ckpt = torch.load(last, map_location='cpu', weights_only=True)
     meta = dict(ckpt.get('meta', {}))
     meta['pretrain_seconds'] = round(time.time() - t0, 1)
+    meta['pretrain_stamp'] = pretrain_stamp(cfg)
+    meta['pretrain_seed'] = int(cfg.randomness.seed)
     with atomic_write(out) as f:
         torch.save({'meta': meta, 'state_dict': ckpt['state_dict']}, f)
     print(f'[pretrain] done in {time.time() - t0:.0f} s: {out}')
@@ -84,13 +175,28 @@ def uses_pretrained(cfg, default: str = PRETRAINED_CHECKPOINT) -> bool:
     return default in str(cfg.model)
 
 
-def resolve_pretrained(path: Optional[str], root: str) -> str:
+def resolve_pretrained(path: Optional[str], root: str, seed: int = 0, config: Optional[str] = None) -> str:
     """The backbone checkpoint a tool should use: ``path`` (which must exist) or,
-    without one, the cache under ``root`` (the repository), pretrained there the
-    first time. Checked before any other work starts."""
+    without one, the cache of pretraining seed ``seed`` under ``root`` (the
+    repository), pretrained there the first time.
+
+    A cached file whose stamp is not the current config's (made by an older
+    schedule, or by hand) is pretrained again: the cache never stands for
+    settings other than the config's. Checked before any other work starts.
+    """
     if path:
         if not osp.exists(path):
             raise FileNotFoundError(f'--pretrained {path}: no such checkpoint')
         return path
-    return pretrain_backbone(osp.join(root, PRETRAIN_CONFIG), osp.join(root, PRETRAINED_CHECKPOINT),
-                             data_root=osp.join(root, 'data', 'procedural'))
+    config = config or osp.join(root, PRETRAIN_CONFIG)
+    out = osp.join(root, pretrained_checkpoint(seed))
+    force = False
+    if osp.exists(out):
+        want = pretrain_stamp(pretrain_cfg(config, seed))
+        have = checkpoint_stamp(out)
+        if have != want:
+            print(f'[pretrain] the cached backbone {out} was made with other settings (stamp {have}, '
+                  f'the config gives {want}): pretraining it again')
+            force = True
+    return pretrain_backbone(config, out, data_root=osp.join(root, procedural_root(seed)), force=force,
+                             seed=seed)

@@ -1,9 +1,10 @@
-"""Hooks: check CAM folders up front, write pseudo masks atomically, show
-progress. Registered in mmengine's root ``HOOKS`` so every scope finds them."""
+"""Hooks: fix the thread count, check CAM folders up front, write pseudo masks
+atomically, show progress. Registered in mmengine's root ``HOOKS`` so every scope finds them."""
 import os.path as osp
 from typing import Iterator, List
 
 import numpy as np
+import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -47,6 +48,40 @@ def check_dataset_cams(dataset, progress: bool = False) -> int:
             samples = [ds.get_data_info(i) for i in range(len(ds))]
             checked += check_cam_folder(t.cam_dir, samples, t.num_classes, t.cam_suffix, progress)
     return checked
+
+
+@HOOKS.register_module()
+class NumThreadsHook(Hook):
+    """Run with ``num_threads`` intra-op threads, whatever the machine has.
+
+    A CPU reduction split over another number of threads adds in another
+    order, so two runs agree bit for bit only at the same thread count; the
+    count therefore belongs to the config (``default_hooks.num_threads``), not
+    to the machine. mmengine's ``env_cfg`` has no such key, hence this hook.
+    Set before any loop runs (``before_run``, ahead of the first forward) and
+    given back afterwards, so a process that runs several Runners (the demo,
+    the sweep, the tests) leaves each with the count its config asks for.
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, num_threads: int) -> None:
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f'NumThreadsHook: num_threads must be a positive int, got {num_threads!r}')
+        self.num_threads = num_threads
+        self._previous = None
+
+    def before_run(self, runner) -> None:
+        """Set the count (the previous one is kept for :meth:`after_run`)."""
+        self._previous = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+        runner.logger.info(f'intra-op threads: {self.num_threads} (from the config)')
+
+    def after_run(self, runner) -> None:
+        """Give the process its previous count back."""
+        if self._previous is not None:
+            torch.set_num_threads(self._previous)
+            self._previous = None
 
 
 @HOOKS.register_module()

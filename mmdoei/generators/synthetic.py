@@ -15,6 +15,14 @@ targets:
   which one is the most telling, so CAMs tend to cover only that part (FN);
   some classes are thin (bicycle rings), and VOC's 255 boundary band is drawn.
 
+``make_synthetic_voc(style='heldout')`` draws a second, held-out VOC-layout
+set for reporting what was chosen on the first (the demo's): the same 20
+classes with the same part layouts (what makes a "bicycle" one), but every
+other choice drawn anew (:data:`HELDOUT_CHANGES` lists them): other colours
+and textures per class, five other backgrounds, another class-to-background
+assignment, other co-occurring pairs, weaker context and more distractors,
+objects of other sizes, and its own seed stream.
+
 Everything is drawn with numpy from ``np.random.default_rng((seed, index))``,
 one generator per image, so the same seed gives byte-identical files, and an
 image does not change when more images are asked for.
@@ -266,7 +274,7 @@ def _texture(kind: str, colour: np.ndarray, u: np.ndarray, v: np.ndarray,
 
 
 def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """An (H, W, 3) float background of one of :data:`BACKGROUNDS`."""
+    """An (H, W, 3) float background of one of :data:`BACKGROUNDS` or :data:`HELDOUT_BACKGROUNDS`."""
     y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
     x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
     noise = rng.normal(0, 1, (h, w)).astype(np.float32)
@@ -291,6 +299,24 @@ def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarr
         grain = np.sin(y * 80 + x * 4 + phase)[..., None] * np.ones((1, w, 1), np.float32)
         floor = np.array([140, 95, 55], np.float32) + 18 * grain
         img = np.where((y > horizon)[..., None] * np.ones((1, w, 1), bool), floor, wall)
+    # The held-out set's backgrounds.
+    elif kind == 'dusk':  # orange horizon under violet, a few bright stars
+        img = np.stack([240 - 150 * (1 - y), 140 - 90 * (1 - y), 90 + 60 * (1 - y)], -1) * np.ones((1, w, 1))
+        img = img + 120 * (noise > 2.6)[..., None]
+    elif kind == 'snow':  # white field with blue shadow bands
+        shade = np.clip(np.sin(x * 5 + y * 3 + phase), 0, 1)
+        img = np.stack([235 - 40 * shade, 240 - 25 * shade, 250 + 0 * shade], -1)
+    elif kind == 'sand':  # yellow dunes
+        dune = np.sin(y * 14 + 1.5 * np.sin(x * 6 + phase))
+        img = np.stack([205 + 25 * dune, 170 + 20 * dune, 105 + 10 * dune], -1)
+    elif kind == 'brick':  # red brick wall with mortar lines
+        row = np.floor(y * 8)
+        mortar = (np.mod(y * 8, 1) < .12) | (np.mod(x * 5 + .5 * row, 1) < .06)
+        img = np.where(mortar[..., None], np.float32(200), np.array([150, 60, 45], np.float32)) * np.ones((h, w, 1))
+        img = img + 10 * noise[..., None]
+    elif kind == 'tiles':  # blue-grey office floor tiles
+        grid = (np.mod(x * 6 + phase, 1) < .06) | (np.mod(y * 6, 1) < .06)
+        img = np.where(grid[..., None], np.float32(60), np.array([150, 165, 185], np.float32)) * np.ones((h, w, 1))
     else:
         raise ValueError(f'unknown background {kind!r}')
     return np.broadcast_to(img, (h, w, 3)).astype(np.float32) + 4 * noise[..., None]
@@ -316,10 +342,23 @@ def _boundary_band(mask: np.ndarray, r: int) -> np.ndarray:
 class _Scene:
     """Draws one image: background, objects, label map; knows nothing of files."""
 
-    def __init__(self, styles: Sequence[dict], backgrounds: Sequence[str], companions: Dict[int, list]):
+    def __init__(self, styles: Sequence[dict], backgrounds: Sequence[str], companions: Dict[int, list],
+                 background_kinds: Sequence[str] = BACKGROUNDS, p_context: float = P_CONTEXT_BACKGROUND,
+                 p_distractor: float = P_DISTRACTOR, size_range: Tuple[float, float] = (.38, .62)):
         self.styles = styles
         self.backgrounds = backgrounds
         self.companions = companions
+        self.background_kinds = tuple(background_kinds)
+        self.p_context = p_context
+        self.p_distractor = p_distractor
+        self.size_range = size_range
+
+    def subset(self, num_classes: int) -> '_Scene':
+        """The same scene over its first ``num_classes`` classes."""
+        keep = set(range(num_classes))
+        return _Scene(self.styles[:num_classes], self.backgrounds[:num_classes],
+                      {k: [(c, p) for c, p in v if c in keep] for k, v in self.companions.items() if k in keep},
+                      self.background_kinds, self.p_context, self.p_distractor, self.size_range)
 
     def choose(self, rng: np.random.Generator) -> Tuple[str, List[int]]:
         """Pick the background and the object classes (first one primary)."""
@@ -330,12 +369,12 @@ class _Scene:
             if rng.random() < p:
                 classes.append(cls)
                 break
-        if rng.random() < P_DISTRACTOR:
+        if rng.random() < self.p_distractor:
             classes.append(int(rng.integers(n)))
-        if rng.random() < P_CONTEXT_BACKGROUND:
+        if rng.random() < self.p_context:
             bg = self.backgrounds[primary]
         else:
-            bg = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+            bg = self.background_kinds[int(rng.integers(len(self.background_kinds)))]
         return bg, classes
 
     def draw(self, rng: np.random.Generator, h: int, w: int) -> Tuple[np.ndarray, np.ndarray, dict]:
@@ -351,7 +390,7 @@ class _Scene:
         boxes = []  # (cy, cx, oh, ow) per object, primary first
         for i, cls in enumerate(classes):
             style = self.styles[cls]
-            oh = rng.uniform(.38, .62) * min(h, w) * (1.0 if style['aspect'] >= 1 else 1.25)
+            oh = rng.uniform(*self.size_range) * min(h, w) * (1.0 if style['aspect'] >= 1 else 1.25)
             oh, ow = min(oh, .95 * h), min(oh * style['aspect'], .95 * w)
             if i == 1:
                 # The companion overlaps or touches the primary (a rider on the
@@ -388,6 +427,73 @@ def _voc_scene() -> _Scene:
     backgrounds = [_VOC_BACKGROUND[c] for c in VOC_CLASSES]
     companions = {idx[k]: [(idx[c], p) for c, p in v] for k, v in _VOC_COMPANIONS.items()}
     return _Scene(styles, backgrounds, companions)
+
+
+HELDOUT_BACKGROUNDS = ('dusk', 'snow', 'sand', 'brick', 'tiles')
+# The held-out set's context: another background per class ...
+_HELDOUT_BACKGROUND = {
+    'aeroplane': 'dusk', 'bird': 'snow', 'boat': 'snow', 'bicycle': 'brick', 'bus': 'brick', 'car': 'tiles',
+    'motorbike': 'sand', 'train': 'sand', 'person': 'brick', 'cow': 'sand', 'horse': 'snow', 'sheep': 'dusk',
+    'dog': 'tiles', 'bottle': 'dusk', 'cat': 'brick', 'chair': 'tiles', 'diningtable': 'sand',
+    'pottedplant': 'snow', 'sofa': 'tiles', 'tvmonitor': 'dusk'
+}
+# ... and other co-occurring pairs (none of the demo set's, except that a person goes with something).
+_HELDOUT_COMPANIONS = {
+    'person': [('dog', .3), ('bottle', .3)],
+    'dog': [('person', .6)],
+    'bottle': [('person', .4)],
+    'bird': [('boat', .4)],
+    'boat': [('bird', .5)],
+    'car': [('bus', .4)],
+    'bus': [('car', .5)],
+    'pottedplant': [('tvmonitor', .5)],
+    'tvmonitor': [('pottedplant', .4)],
+    'sheep': [('cow', .5)],
+    'cow': [('sheep', .5)],
+    'train': [('aeroplane', .3)],
+    'chair': [('sofa', .4)],
+    'cat': [('chair', .3)],
+}
+# Textures the held-out set gives its classes (the demo's, reassigned: no class
+# but person, whose texture is its clothing, keeps its demo texture).
+_HELDOUT_TEXTURES = ('stripes', 'checker', 'spots', 'noise', 'gradient', 'hstripes', 'solid')
+#: How the held-out set differs from the demo's (README, docs/doei_effect).
+HELDOUT_CHANGES = (
+    'colours: each class RGB colour is replaced by its complement (255 - c)',
+    'textures: each class but person gets another texture than in the demo set',
+    f'backgrounds: {", ".join(HELDOUT_BACKGROUNDS)} instead of {", ".join(BACKGROUNDS)}',
+    'context: another background per class (e.g. boats on snow, cows on sand), 70 % instead of 85 %',
+    'co-occurrence: other pairs (person-dog, bird-boat, car-bus, sheep-cow, plant-monitor, chair-sofa, ...)',
+    'distractors: 25 % instead of 15 %; object height 30-55 % of the image instead of 38-62 %',
+    'seeds: images come from default_rng((seed, 1, index)), a stream the demo set never uses',
+)
+
+
+def _heldout_scene() -> _Scene:
+    """The held-out VOC scene: the demo's part layouts, everything else redrawn."""
+    idx = {c: i for i, c in enumerate(VOC_CLASSES)}
+    styles = []
+    for k, c in enumerate(VOC_CLASSES):
+        demo = _VOC_STYLES[c]
+        options = [t for t in _HELDOUT_TEXTURES if t != demo['texture']]
+        texture = 'person' if c == 'person' else options[k % len(options)]
+        colour = tuple(255 - int(v) for v in demo['colour'])
+        styles.append(dict(parts=demo['parts'], colour=colour, texture=texture, aspect=demo['aspect']))
+    backgrounds = [_HELDOUT_BACKGROUND[c] for c in VOC_CLASSES]
+    companions = {idx[k]: [(idx[c], p) for c, p in v] for k, v in _HELDOUT_COMPANIONS.items()}
+    return _Scene(styles, backgrounds, companions, background_kinds=HELDOUT_BACKGROUNDS, p_context=.7,
+                  p_distractor=.25, size_range=(.30, .55))
+
+
+SCENES = {'demo': _voc_scene, 'heldout': _heldout_scene}
+
+
+def cooccurring_classes(style: str = 'demo') -> List[str]:
+    """The VOC classes a VOC-layout style draws with companions (either side
+    of a designed pair): where the paper says DOEI's FP gains should show."""
+    table = {'demo': _VOC_COMPANIONS, 'heldout': _HELDOUT_COMPANIONS}[style]
+    names = set(table) | {c for pairs in table.values() for c, _ in pairs}
+    return [c for c in VOC_CLASSES if c in names]
 
 
 _COCO_BACKGROUND = {
@@ -498,7 +604,8 @@ def make_synthetic_voc(root: PathLike,
                        seed: int = 0,
                        num_classes: int = 20,
                        num_train_voc: Optional[int] = None,
-                       border: int = 1) -> Path:
+                       border: int = 1,
+                       style: str = 'demo') -> Path:
     """Write a synthetic dataset in the PASCAL VOC 2012 layout.
 
     Layout under ``root/VOC2012`` (``root`` plays the part of ``VOCdevkit``)::
@@ -527,12 +634,16 @@ def make_synthetic_voc(root: PathLike,
         num_train_voc: Images of ``train_aug`` also in ``train.txt``;
             default half of ``num_train`` (VOC: 1,464 of 10,582).
         border: Half-width of the 255 band in pixels; 0 for none.
+        style: ``'demo'`` (the demo's and the tests' set) or ``'heldout'``
+            (the held-out set: :data:`HELDOUT_CHANGES`).
 
     Returns:
         ``root/VOC2012``, the ``data_root`` to give the datasets.
     """
     if not 1 <= num_classes <= len(VOC_CLASSES):
         raise ValueError(f'num_classes must be in 1..{len(VOC_CLASSES)}, got {num_classes}')
+    if style not in SCENES:
+        raise ValueError(f'style must be one of {sorted(SCENES)}, got {style!r}')
     if num_train < 1 or num_val < 0:
         raise ValueError(f'need num_train >= 1 and num_val >= 0, got {num_train}, {num_val}')
     h, w = _check_size(img_size)
@@ -541,16 +652,14 @@ def make_synthetic_voc(root: PathLike,
         raise ValueError(f'num_train_voc must be in 0..num_train, got {num_train_voc}')
     root = Path(root)
     data_root = root / 'VOC2012'
-    scene = _voc_scene()
+    scene = SCENES[style]()
     if num_classes < len(VOC_CLASSES):
-        keep = set(range(num_classes))
-        scene = _Scene(scene.styles[:num_classes], scene.backgrounds[:num_classes], {
-            k: [(c, p) for c, p in v if c in keep]
-            for k, v in scene.companions.items() if k in keep
-        })
+        scene = scene.subset(num_classes)
 
     total = num_train + num_val
-    rng = np.random.default_rng(seed)
+    # the demo set keeps its historic streams; the held-out one draws from its own
+    stream = () if style == 'demo' else (1, )
+    rng = np.random.default_rng((seed, *stream) if stream else seed)
     years = np.sort(rng.integers(2007, 2012, total))
     ids, counter = [], {}
     for year in years:
@@ -565,7 +674,7 @@ def make_synthetic_voc(root: PathLike,
     palette = voc_palette()
     labels_lines, meta = [], []
     for index, img_id in enumerate(ids):
-        img_rng = np.random.default_rng((seed, index))
+        img_rng = np.random.default_rng((seed, *stream, index))
         rgb, inst, info = scene.draw(img_rng, h, w)
         label = np.zeros((h, w), np.uint8)
         band = np.zeros((h, w), bool)
@@ -598,7 +707,8 @@ def make_synthetic_voc(root: PathLike,
         root / 'synthetic_meta.json',
         json.dumps(
             dict(
-                kind='voc', seed=seed, img_size=[h, w], classes=list(VOC_CLASSES[:num_classes]), images=meta),
+                kind='voc', style=style, seed=seed, img_size=[h, w], classes=list(VOC_CLASSES[:num_classes]),
+                images=meta),
             indent=1))
     return data_root
 

@@ -175,3 +175,60 @@ def test_coco_deterministic(tmp_path):
     a = _files(make_synthetic_coco(tmp_path / 'a', num_train=3, num_val=2, img_size=(40, 40), seed=5))
     b = _files(make_synthetic_coco(tmp_path / 'b', num_train=3, num_val=2, img_size=(40, 40), seed=5))
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+
+
+@pytest.fixture(scope='module')
+def heldout_set(tmp_path_factory):
+    """The held-out style at the statistics set's size and seed."""
+    root = make_synthetic_voc(tmp_path_factory.mktemp('heldout'), num_train=400, num_val=0, img_size=(40, 40),
+                              seed=1, style='heldout')
+    return root, json.loads((root.parent / 'synthetic_meta.json').read_text())
+
+
+def test_heldout_set_has_its_own_backgrounds_and_context(heldout_set, stats_set):
+    from mmdoei.generators.synthetic import BACKGROUNDS, HELDOUT_BACKGROUNDS
+    root, meta = heldout_set
+    assert meta['style'] == 'heldout' and not set(BACKGROUNDS) & set(HELDOUT_BACKGROUNDS)
+    images = meta['images']
+    assert {im['background'] for im in images} == set(HELDOUT_BACKGROUNDS)
+    # its own context: boats on snow and cows on sand, never on the demo set's water and grass
+    for cls, bg in (('boat', 'snow'), ('cow', 'sand')):
+        primaries = [im for im in images if cls in im['objects']]
+        assert np.mean([im['background'] == bg for im in primaries]) >= .45, cls
+    # its own co-occurrence: sheep with cows far above the base rate; in the demo set they are not paired
+    sheep, cow = VOC_CLASSES.index('sheep'), VOC_CLASSES.index('cow')
+
+    def cond(ims):
+        labels = [set(im['classes']) for im in ims]
+        return np.mean([cow in s for s in labels if sheep in s]), np.mean([cow in s for s in labels])
+
+    held, held_base = cond(images)
+    demo, demo_base = cond(stats_set)
+    assert held > held_base + .25 and demo < demo_base + .15, (held, held_base, demo, demo_base)
+
+
+def test_heldout_images_differ_from_the_demo_sets(heldout_set, tmp_path):
+    root, _ = heldout_set
+    demo = make_synthetic_voc(tmp_path, num_train=400, num_val=0, img_size=(40, 40), seed=1)
+    # other ids and other pixels: no image of one set is an image of the other
+    held_ids = set(_lines(root / 'ImageSets/Segmentation/train_aug.txt'))
+    demo_ids = set(_lines(demo / 'ImageSets/Segmentation/train_aug.txt'))
+    shared = held_ids & demo_ids
+    assert len(shared) < len(held_ids) / 2
+    for img_id in sorted(shared)[:20]:
+        a = np.asarray(Image.open(root / 'JPEGImages' / f'{img_id}.jpg'), np.float32)
+        b = np.asarray(Image.open(demo / 'JPEGImages' / f'{img_id}.jpg'), np.float32)
+        assert np.abs(a - b).mean() > 20
+    # every class still appears, labelled as in VOC
+    labels = {int(c) for line in (root / 'ImageSets/Segmentation/cls_labels.txt').read_text().splitlines()
+              for c in line.split()[1:]}
+    assert labels == set(range(20))
+
+
+def test_heldout_style_is_deterministic_and_checked(tmp_path):
+    kw = dict(num_train=4, num_val=1, img_size=(40, 40), seed=0, style='heldout')
+    a = _files(make_synthetic_voc(tmp_path / 'a', **kw).parent)
+    b = _files(make_synthetic_voc(tmp_path / 'b', **kw).parent)
+    assert a == b
+    with pytest.raises(ValueError, match=r"style must be one of \['demo', 'heldout'\], got 'coco'"):
+        make_synthetic_voc(tmp_path / 'c', style='coco')

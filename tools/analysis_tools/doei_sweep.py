@@ -8,21 +8,37 @@
     # one setting against the baseline over 5 seeds
     python tools/analysis_tools/doei_sweep.py CONFIG --grid base --mode train --seeds 0 1 2 3 4 \\
         --base sf_p2c=0.0 sf_c2c=0.0
+    # DOEI's effect: 3 pretrained backbones x 3 fine-tuning seeds, on the demo set and the held-out one,
+    # in 30-minute batches (rerun the same command until nothing is left; --plan prints the batches)
+    python tools/analysis_tools/doei_sweep.py CONFIG --grid base --mode train cam --pretrain-seeds 0 1 2 \\
+        --seeds 0 1 2 --dataset demo heldout --out-dir work_dirs/doei_effect --report-dir docs/doei_effect \\
+        --budget-minutes 30
 
 CONFIG is a baseline config with ``cam_dataloader`` and ``cam_eval`` (the demo
-configs, or a VOC config with --data-root). Without --data-root the demo's
-synthetic set is written (if missing) to OUT/data and used. Runs are kept
-under OUT (checkpoints, seed reports); a rerun skips every finished run, so an
-interrupted sweep continues. Writes OUT/sweep.csv (one row per run and seed),
-OUT/sweep_<mode>.png (figure-4 style) and OUT/summary.md, each atomically,
-after every run.
+configs, or a VOC config with --data-root). Without --data-root the synthetic
+sets of ``--dataset`` are written (if missing) under OUT (the demo's in
+OUT/data, the held-out one in OUT/data-heldout). ``--pretrain-seeds`` pretrains
+each backbone once, as ``tools/pretrain.py --seed N`` does. Every row is
+paired with the baseline of the same model, data set, mode, backbone and seed.
+
+Runs are kept under OUT (checkpoints, seed reports); a rerun skips every
+finished run, so an interrupted or budgeted sweep continues, and several
+configs may share one OUT (the CSV has a model column). Writes OUT/sweep.csv
+(one row per run: model, data set, both seeds, settings, mIoU / FP / FN,
+per-class IoU), then, recomputed from the CSV alone, OUT/summary.md (per-seed
+means and the paired table: mean difference, 95 % intervals, pairs won, the
+share of the spread due to pretraining), OUT/sweep_<mode>.png (figure-4
+style) and OUT/plots/ (paired forest plot, FP / FN against K, per-class IoU
+change), each atomically, after every run.
 """
 import argparse
+import contextlib
 import json
 import os.path as osp
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
@@ -31,12 +47,14 @@ from mmengine.config import Config, DictAction  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 import mmdoei  # noqa: E402,F401  registers the models
-from mmdoei.analysis import GRIDS, expand_grid, plot_sweep, read_rows, rows_to_csv, summary_markdown  # noqa: E402
+from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k,  # noqa: E402
+                             plot_paired, plot_sweep, read_rows, rows_to_csv, summary_markdown)
 from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
                                     train_stage1)
 from mmdoei.apis.pretrain import (PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained,  # noqa: E402
                                   uses_pretrained)
 from mmdoei.doei import DOEIConfig  # noqa: E402
+from mmdoei.generators.synthetic import SCENES, cooccurring_classes  # noqa: E402
 from mmdoei.utils import atomic_write  # noqa: E402
 
 
@@ -49,17 +67,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--mode', choices=['cam', 'train'], nargs='+', default=['cam'],
                         help='cam: DOEI at CAM extraction on the baseline checkpoint; '
                         'train: DOEI in training and extraction (both may be given)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='fine-tuning seeds')
+    parser.add_argument('--pretrain-seeds', type=int, nargs='+',
+                        help='pretrained backbones: each seed\'s is pretrained once as tools/pretrain.py --seed N '
+                        'does (cached in checkpoints/) and every setting and fine-tuning seed runs on each '
+                        '(default: the demo\'s backbone, seed 0, or --pretrained)')
+    parser.add_argument('--dataset', nargs='+', default=['demo'],
+                        help='demo: the demo\'s synthetic set; heldout: the held-out one (another style, '
+                        'mmdoei.generators.synthetic.HELDOUT_CHANGES), both written under OUT; with --data-root: '
+                        'one name, the label of that folder\'s rows')
     parser.add_argument('--base', nargs='+', action=DictAction, default={},
                         help='the base DOEI setting every axis varies around (DOEIConfig keys; '
                         'default: the DOEIConfig defaults)')
     parser.add_argument('--out-dir', help='default: work_dirs/doei_sweep/<config name>')
-    parser.add_argument('--data-root', help='a VOC-layout folder (default: the demo synthetic set in OUT/data)')
+    parser.add_argument('--data-root', help='a VOC-layout folder (default: the synthetic set(s) of --dataset)')
     parser.add_argument('--num-train', type=int, default=400, help='size of the synthetic set when it is written')
     parser.add_argument('--epochs', type=int, help="training epochs (default: the config's)")
     parser.add_argument('--pretrained', help='the pretrained backbone for configs that use the cached one '
                         f'({PRETRAINED_CHECKPOINT}; pretrained first if missing)')
     parser.add_argument('--keep-cams', action='store_true', help='keep the CAM files of every run')
+    parser.add_argument('--plan', action='store_true', help='print the runs still to do and their batches; run nothing')
+    parser.add_argument('--budget-minutes', type=float,
+                        help='start no run after this many minutes (a batch); the same command continues')
+    parser.add_argument('--report-dir', help='also write sweep.csv, summary.md and the plots here (e.g. docs/...)')
     parser.add_argument('--verbose', action='store_true', help="keep mmengine's INFO logs of every run")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides for every run')
     return parser.parse_args(argv)
@@ -87,57 +117,192 @@ def parse_axes(axes) -> dict:
     return grid
 
 
-def main(argv=None) -> Path:
+def dataset_roots(args) -> dict:
+    """``{name: data_root or None}``: None means the named synthetic style,
+    written under OUT/data-<name> when first needed. Checked up front."""
+    if args.data_root:
+        if len(args.dataset) != 1:
+            raise ValueError('--data-root takes one --dataset name (the label its rows get in the CSV)')
+        if not osp.isdir(args.data_root):
+            raise FileNotFoundError(f'--data-root {args.data_root}: no such folder')
+        return {args.dataset[0]: args.data_root}
+    unknown = [d for d in args.dataset if d not in SCENES]
+    if unknown:
+        raise ValueError(f'--dataset {unknown[0]!r}: without --data-root the data sets are {sorted(SCENES)}')
+    return {d: None for d in args.dataset}
+
+
+def plan_runs(args, runs: list, model: str, done: set) -> list:
+    """Every (dataset, pretrain seed, seed, mode, run) not yet in the CSV, in
+    the order they are run: per data set and backbone, per seed its baseline
+    first (every 'cam' run and both modes' baseline rows reuse it)."""
+    todo = []
+    for dataset in args.dataset:
+        for pseed in args.pretrain_seeds:
+            for seed in args.seeds:
+                for mode in args.mode:
+                    for run in runs:
+                        if (model, dataset, pseed, mode, run['run'], seed) not in done:
+                            todo.append(dict(model=model, dataset=dataset, pretrain_seed=pseed, seed=seed,
+                                             mode=mode, run=run))
+    return todo
+
+
+def estimate_seconds(spec: dict, rows: list) -> float:
+    """A run's expected duration: the mean of finished runs of its model and
+    mode in the CSV, else 2 minutes per fine-tuning and 20 s per CAM extraction
+    (this machine, demo configs)."""
+    same = [r['seconds'] for r in rows if r['model'] == spec['model'] and r['mode'] == spec['mode']
+            and r['run'] != 'baseline' and r['seconds'] == r['seconds']]
+    if same:
+        return sum(same) / len(same)
+    return 20.0 if spec['mode'] == 'cam' else 120.0
+
+
+def print_plan(todo: list, rows: list, budget_minutes: float = None) -> None:
+    """The runs still to do, their estimated time, and the batches a budget cuts them into."""
+    total = sum(estimate_seconds(t, rows) for t in todo)
+    print(f'[plan] {len(todo)} runs to do, about {total / 60:.0f} minutes')
+    batch, acc = 1, 0.0
+    for t in todo:
+        sec = estimate_seconds(t, rows)
+        if budget_minutes and acc and acc + sec > budget_minutes * 60:
+            batch, acc = batch + 1, 0.0
+        acc += sec
+        print(f"[plan] batch {batch}: {t['model']} {t['dataset']} pretrain seed {t['pretrain_seed']} "
+              f"seed {t['seed']} {t['mode']} {t['run']['run']} (~{sec:.0f} s)")
+
+
+class RealRunner:
+    """Trains and extracts for one planned run (:mod:`mmdoei.apis.experiment`).
+
+    Backbones and data sets are made when a run first needs them, by the same
+    functions as tools/pretrain.py and the demo, and cached.
+    """
+
+    def __init__(self, args, cfg, out: Path, roots: dict):
+        self.args, self.cfg, self.out, self.roots = args, cfg, out, roots
+        self.backbones, self.data = {}, {}
+
+    def data_root(self, dataset: str) -> str:
+        if self.roots[dataset]:
+            return self.roots[dataset]
+        if dataset not in self.data:
+            # the demo set where the sweep always wrote it, so an older sweep folder keeps its data
+            folder = self.out if dataset == 'demo' else self.out / f'data-{dataset}'
+            self.data[dataset] = str(ensure_synthetic_voc(str(folder), self.args.num_train, style=dataset))
+        return self.data[dataset]
+
+    def config(self, pseed: int):
+        cfg = self.cfg
+        if uses_pretrained(cfg):
+            if pseed not in self.backbones:
+                self.backbones[pseed] = resolve_pretrained(self.args.pretrained, str(ROOT), seed=max(pseed, 0))
+            cfg = stage1_cfg(cfg, cfg.get('work_dir') or 'unused')
+            use_pretrained(cfg, self.backbones[pseed])
+        return cfg
+
+    def __call__(self, spec: dict) -> dict:
+        args, run, seed, mode = self.args, spec['run'], spec['seed'], spec['mode']
+        cfg, data_root = self.config(spec['pretrain_seed']), self.data_root(spec['dataset'])
+        work = self.out / spec['model'] / spec['dataset'] / f"pretrain{spec['pretrain_seed']}"
+        t0 = time.time()
+        if mode == 'cam' or run['doei'] is None:
+            # The baseline checkpoint of a seed serves both modes' baseline rows and every 'cam' run.
+            base_cfg = stage1_cfg(cfg, work / 'train' / f'seed{seed}' / 'baseline', seed=seed, epochs=args.epochs,
+                                  data_root=data_root, doei=None)
+            ckpt = train_stage1(base_cfg, f'seed{seed}_baseline')
+            run_cfg = stage1_cfg(base_cfg, base_cfg.work_dir, seed=seed, doei=run['doei'])
+        else:
+            run_cfg = stage1_cfg(cfg, work / 'train' / f'seed{seed}' / run['run'], seed=seed, epochs=args.epochs,
+                                 data_root=data_root, doei=run['doei'])
+            ckpt = train_stage1(run_cfg, f'seed{seed}_{run["run"]}')
+        cam_dir = work / mode / f'seed{seed}' / run['run'] / 'cams'
+        report = cams_and_seeds(run_cfg, str(ckpt), str(cam_dir), keep_cams=args.keep_cams,
+                                name=f'{mode}_seed{seed}_{run["run"]}')
+        return dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'], best_threshold=report['best_threshold'],
+                    class_iou={c: v['IoU'] for c, v in report.get('per_class', {}).items()},
+                    seconds=round(time.time() - t0 + (train_seconds(ckpt) if mode == 'train' else 0), 1))
+
+
+@contextlib.contextmanager
+def sweep_lock(out: Path):
+    """One sweep process per output folder: two would both rewrite sweep.csv.
+    The lock is the kernel's (flock), so a killed sweep leaves none behind."""
+    import fcntl
+    f = open(out / '.sweep.lock', 'w')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f'{out} is in use by another sweep (lock {out / ".sweep.lock"}); '
+                           'run the batches one after the other') from None
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def main(argv=None, run_one: Optional[Callable[[dict], dict]] = None) -> Path:
+    """Run (or plan) the sweep; ``run_one`` replaces the real runs (tests)."""
     args = parse_args(argv)
+    if args.pretrain_seeds is None:
+        args.pretrain_seeds = [-1 if args.pretrained else 0]
+    elif args.pretrained:
+        raise ValueError('--pretrain-seeds pretrains its own backbones; it cannot be combined with --pretrained')
+    elif min(args.pretrain_seeds) < 0:
+        raise ValueError(f'--pretrain-seeds must be >= 0, got {args.pretrain_seeds}')
     name = osp.splitext(osp.basename(args.config))[0]
     out = Path(args.out_dir or osp.join('work_dirs', 'doei_sweep', name))
-    out.mkdir(parents=True, exist_ok=True)
     # expand_grid validates every setting before any training starts
     runs = expand_grid(parse_axes(args.axis) if args.axis else GRIDS[args.grid], dict(args.base or {}))
+    roots = dataset_roots(args)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.model.pop('doei', None)
     if not args.verbose:  # hundreds of runs: keep the sweep's own progress lines readable
         cfg.log_level = 'WARNING'
-    if uses_pretrained(cfg):
-        use_pretrained(cfg, resolve_pretrained(args.pretrained, str(ROOT)))
-    data_root = args.data_root or str(ensure_synthetic_voc(str(out), args.num_train))
 
+    depths = {name: model_depth(cfg)}
     csv_path = out / 'sweep.csv'
     rows = read_rows(csv_path.read_text()) if csv_path.exists() else []
-    done = {(r['mode'], r['run'], r['seed']) for r in rows}
-    todo = [(mode, seed, run) for mode in args.mode for seed in args.seeds for run in runs
-            if (mode, run['run'], seed) not in done]
-    print(f'[sweep] {len(runs)} settings x {len(args.seeds)} seeds x {len(args.mode)} mode(s): '
-          f'{len(todo)} runs to do, {len(done)} done; output in {out}')
-    t_start = time.time()
-    for i, (mode, seed, run) in enumerate(todo):
-        t0 = time.time()
-        if mode == 'cam' or run['doei'] is None:
-            # The baseline checkpoint of a seed serves both modes' baseline rows and every 'cam' run.
-            base_cfg = stage1_cfg(cfg, out / 'train' / f'seed{seed}' / 'baseline', seed=seed, epochs=args.epochs,
-                                  data_root=data_root, doei=None)
-            ckpt = train_stage1(base_cfg, f'seed{seed}_baseline')
-            run_cfg = stage1_cfg(base_cfg, base_cfg.work_dir, seed=seed, doei=run['doei'])
-        else:
-            run_cfg = stage1_cfg(cfg, out / 'train' / f'seed{seed}' / run['run'], seed=seed, epochs=args.epochs,
-                                 data_root=data_root, doei=run['doei'])
-            ckpt = train_stage1(run_cfg, f'seed{seed}_{run["run"]}')
-        cam_dir = out / mode / f'seed{seed}' / run['run'] / 'cams'
-        report = cams_and_seeds(run_cfg, str(ckpt), str(cam_dir), keep_cams=args.keep_cams,
-                                name=f'{mode}_seed{seed}_{run["run"]}')
-        rows.append(dict(run=run['run'], mode=mode, param=run['param'], value=run['value'], seed=seed,
-                         doei=resolved(run['doei']), mIoU=report['mIoU'], FP=report['FP'],
-                         FN=report['FN'], best_threshold=report['best_threshold'],
-                         seconds=round(time.time() - t0 + (train_seconds(ckpt) if mode == 'train' else 0), 1)))
-        write_outputs(out, rows)
-        elapsed = time.time() - t_start
-        print(f'\n[sweep] {i + 1}/{len(todo)} {mode} seed {seed} {run["run"]}: mIoU {report["mIoU"]:.1f} '
-              f'FP {report["FP"]:.1f} FN {report["FN"]:.1f}  ({elapsed:.0f} s, '
-              f'~{elapsed / (i + 1) * (len(todo) - i - 1):.0f} s left)', flush=True)
-    if rows and not todo:  # nothing ran: refresh the outputs (after a run they are current)
-        write_outputs(out, rows)
+    done = {(r['model'], r['dataset'], r['pretrain_seed'], r['mode'], r['run'], r['seed']) for r in rows}
+    todo = plan_runs(args, runs, name, done)
+    if args.plan:
+        print_plan(todo, rows, args.budget_minutes)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(out):
+        run_one = run_one or RealRunner(args, cfg, out, roots)
+        print(f'[sweep] {len(runs)} settings x {len(args.seeds)} seeds x {len(args.pretrain_seeds)} backbones x '
+              f'{len(args.dataset)} data set(s) x {len(args.mode)} mode(s): {len(todo)} runs to do, '
+              f'{len(done)} done; output in {out}')
+        t_start = last_plots = time.time()
+        for i, spec in enumerate(todo):
+            elapsed = time.time() - t_start
+            if i and args.budget_minutes and elapsed > args.budget_minutes * 60:  # a batch always runs one
+                print(f'[sweep] budget of {args.budget_minutes:g} minutes reached: {len(todo) - i} runs left; '
+                      'the same command continues', flush=True)
+                write_outputs(out, rows, args.report_dir, depths)
+                break
+            run = spec['run']
+            result = run_one(spec)
+            rows.append(dict(model=spec['model'], dataset=spec['dataset'], pretrain_seed=spec['pretrain_seed'],
+                             run=run['run'], mode=spec['mode'], param=run['param'], value=run['value'],
+                             seed=spec['seed'], doei=resolved(run['doei']), **result))
+            # CSV and summary after every run; the plots (seconds each) at most once a minute and at the end
+            plots = time.time() - last_plots > 60 or i == len(todo) - 1
+            write_outputs(out, rows, args.report_dir, depths, plots=plots)
+            last_plots = time.time() if plots else last_plots
+            elapsed = time.time() - t_start
+            print(f"\n[sweep] {i + 1}/{len(todo)} {spec['dataset']} pretrain seed {spec['pretrain_seed']} "
+                  f"{spec['mode']} seed {spec['seed']} {run['run']}: mIoU {result['mIoU']:.1f} "
+                  f"FP {result['FP']:.1f} FN {result['FN']:.1f}  ({elapsed:.0f} s, "
+                  f"~{elapsed / (i + 1) * (len(todo) - i - 1):.0f} s left)", flush=True)
+        if rows and not todo:  # nothing ran: refresh the outputs (after a run they are current)
+            write_outputs(out, rows, args.report_dir, depths)
     if rows:
         print(f'[sweep] done: {out / "sweep.csv"}, {out / "summary.md"}')
     return out
@@ -149,16 +314,60 @@ def resolved(doei) -> str:
     return json.dumps(None if doei is None else DOEIConfig.from_dict(doei).to_dict(), sort_keys=True)
 
 
-def write_outputs(out: Path, rows: list) -> None:
-    """The CSV, one plot per mode and the summary, each replaced atomically."""
-    with atomic_write(out / 'sweep.csv', 'w') as f:
-        f.write(rows_to_csv(rows))
-    for mode in dict.fromkeys(r['mode'] for r in rows):
-        png = plot_sweep(rows, mode)
-        with atomic_write(out / f'sweep_{mode}.png') as f:
-            f.write(png)
-    with atomic_write(out / 'summary.md', 'w') as f:
-        f.write(summary_markdown(rows, title=f'DOEI sweep: {out.name}'))
+def model_depth(cfg) -> Optional[int]:
+    """The number of transformer blocks of the config's backbone (K = all), if it says."""
+    arch = cfg.model.get('backbone', {}).get('arch')
+    if isinstance(arch, dict):
+        return arch.get('num_layers') or arch.get('depths')
+    return None
+
+
+def write_outputs(out: Path, rows: list, report_dir: Optional[str] = None, depths: Optional[dict] = None,
+                  plots: bool = True) -> None:
+    """The CSV, then everything else recomputed from the CSV's text alone (the
+    summary and, with ``plots``, the plots), each replaced atomically; copied
+    to ``report_dir`` too."""
+    text = rows_to_csv(rows)
+    rows = read_rows(text)
+    summary = summary_markdown(rows, title=f'DOEI sweep: {out.name}')
+    pngs = report_plots(rows, depths) if plots else {}
+    for folder in [out] + ([Path(report_dir)] if report_dir else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(folder / 'sweep.csv', 'w') as f:
+            f.write(text)
+        with atomic_write(folder / 'summary.md', 'w') as f:
+            f.write(summary)
+        for name, png in pngs.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(folder / name) as f:
+                f.write(png)
+
+
+def report_plots(rows: list, depths: Optional[dict] = None) -> dict:
+    """``{file name: PNG bytes}`` of ``rows``: per (model, data set) and mode
+    the figure-4-style sweep plot (sweep_<mode>.png when there is one model and
+    data set), the paired forest plot, FP / FN against K, and the per-class
+    IoU change of every DOEI run (plots/)."""
+    pngs = {}
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['model'], r['dataset']), []).append(r)
+    for (model, dataset), rs in groups.items():
+        tag = f'{model}_{dataset}' if len(groups) > 1 else ''
+        for mode in dict.fromkeys(r['mode'] for r in rs):
+            pngs[f"sweep_{mode}{'_' + tag if tag else ''}.png"] = plot_sweep(rs, mode)
+            curve = k_curve(rs, mode, depth=(depths or {}).get(model))
+            if curve:
+                pngs[f'plots/k_{tag or "sweep"}_{mode}.png'] = plot_k(curve, f'{model} {dataset} {mode}: against K')
+        entries = paired_summary(rs)
+        if entries:
+            pngs[f'plots/paired_{tag or "sweep"}.png'] = plot_paired(entries, f'{model} {dataset}')
+            highlight = cooccurring_classes(dataset) if dataset in SCENES else ()
+            for e in entries:
+                if e['class_iou']:
+                    safe = ''.join(c if c.isalnum() or c in '-_.=' else '_' for c in e['run'])
+                    pngs[f"plots/class_iou_{tag or 'sweep'}_{e['mode']}_{safe}.png"] = plot_class_iou(e, highlight)
+    return pngs
 
 
 if __name__ == '__main__':

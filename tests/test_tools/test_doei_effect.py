@@ -1,0 +1,273 @@
+"""DOEI's effect measured with its spread: paired differences, intervals and
+the pretraining / fine-tuning split checked by hand; the sweep killed mid-run
+resumes without redoing anything and its summary comes from the CSV alone
+(fake runs, so this is fast); plots drawn from fake rows; the batch plan."""
+import json
+import math
+import os
+import runpy
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mmdoei.analysis import (GRIDS, PRESETS, expand_grid, k_curve, nested_variance, paired_summary, plot_class_iou,
+                             plot_k, plot_paired, read_rows, rows_to_csv, summary_markdown, t_interval)
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools/analysis_tools/doei_sweep.py'
+CONFIG = str(ROOT / 'tests/data/configs/tiny_mct_voc.py')
+doei_sweep = SimpleNamespace(**runpy.run_path(str(TOOL), run_name='doei_sweep'))
+PNG = b'\x89PNG\r\n\x1a\n'
+
+
+def test_t_interval_and_nested_variance_by_hand():
+    values = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    mean, lo, hi = t_interval(values)
+    # sd = sqrt(60 / 8), se = sd / 3, t(8, .975) = 2.306004
+    half = 2.306004 * math.sqrt(60 / 8) / 3
+    assert mean == 5 and lo == pytest.approx(5 - half, abs=1e-5) and hi == pytest.approx(5 + half, abs=1e-5)
+    # three backbones of three seeds: group means 2, 5, 8
+    v = nested_variance({0: [1, 2, 3], 1: [4, 5, 6], 2: [7, 8, 9]})
+    # MSB = 3 * (9 + 0 + 9) / 2 = 27, MSW = 6 / 6 = 1, var_between = (27 - 1) / 3
+    assert v['ms_between'] == pytest.approx(27) and v['ms_within'] == pytest.approx(1)
+    assert v['var_between'] == pytest.approx(26 / 3) and v['var_within'] == pytest.approx(1)
+    assert v['share_pretrain'] == pytest.approx((26 / 3) / (26 / 3 + 1))
+    # no backbone effect: the between-group mean square is below the within one, clipped to 0
+    v = nested_variance({0: [0, 4], 1: [1, 3]})
+    assert v['ms_between'] == 0 and v['var_between'] == 0 and v['share_pretrain'] == 0
+    # unbalanced: n0 = (5 - (9 + 4) / 5) / 1 = 2.4; means 2 and 6.5, grand 3.8
+    v = nested_variance({0: [1, 2, 3], 1: [6, 7]})
+    msb = 3 * (2 - 3.8) ** 2 + 2 * (6.5 - 3.8) ** 2
+    msw = (2 + .5) / 3
+    assert v['ms_between'] == pytest.approx(msb) and v['var_between'] == pytest.approx((msb - msw) / 2.4)
+    # one backbone: the split cannot be told
+    assert math.isnan(nested_variance({0: [1, 2, 3]})['share_pretrain'])
+
+
+def _row(pseed, seed, run, miou, fp=40., fn=30., mode='train', dataset='demo', model='m', class_iou=None):
+    return dict(model=model, dataset=dataset, pretrain_seed=pseed, run=run, mode=mode,
+                param='baseline' if run == 'baseline' else 'base', value='off' if run == 'baseline' else 'base',
+                seed=seed, doei=None if run == 'baseline' else {}, mIoU=miou, FP=fp, FN=fn, best_threshold=.3,
+                seconds=1.0, class_iou=class_iou or {})
+
+
+def _three_by_three():
+    rows = []
+    # baseline 30 everywhere; DOEI's difference 1..9 as (backbone, seed) = (0,0)..(2,2)
+    for p in range(3):
+        for s in range(3):
+            d = 3 * p + s + 1
+            rows.append(_row(p, s, 'baseline', 30., class_iou={'person': 20., 'cat': 50.}))
+            rows.append(_row(p, s, 'base', 30. + d - 3, fp=40. - d, fn=30. + 1,
+                             class_iou={'person': 20. + d, 'cat': 50.}))
+    return rows
+
+
+def test_paired_summary_by_hand():
+    rows = _three_by_three()
+    # an unpaired DOEI row (its baseline never ran) and another data set's rows change nothing
+    rows.append(_row(5, 0, 'base', 99.))
+    rows += [_row(0, 0, 'baseline', 10., dataset='heldout'), _row(0, 0, 'base', 11., dataset='heldout')]
+    entries = paired_summary(rows)
+    assert [(e['dataset'], e['run'], e['n']) for e in entries] == [('demo', 'base', 9), ('heldout', 'base', 1)]
+    e = entries[0]
+    # differences d - 3 for d = 1..9: mean 2, two lost, one tie, six won
+    assert e['mIoU'] == pytest.approx(2) and (e['wins'], e['losses'], e['backbones']) == (6, 2, 3)
+    half = 2.306004 * math.sqrt(60 / 8) / 3
+    assert e['mIoU_ci'] == pytest.approx((2 - half, 2 + half), abs=1e-5)
+    # over the backbones' means (-1, 2, 5): sd 3, t(2, .975) = 4.302653
+    half_b = 4.302653 * 3 / math.sqrt(3)
+    assert e['mIoU_ci_backbone'] == pytest.approx((2 - half_b, 2 + half_b), abs=1e-5)
+    assert e['mIoU_var']['share_pretrain'] == pytest.approx((26 / 3) / (26 / 3 + 1))
+    assert e['FP'] == pytest.approx(-5) and e['FN'] == pytest.approx(1) and e['FN_ci'] == (1, 1)
+    assert e['class_iou'] == {'person': pytest.approx(5), 'cat': 0}
+    text = summary_markdown(rows)
+    assert '# model `m`, data set `demo`' in text and '# model `m`, data set `heldout`' in text
+    assert (f'| base | 9 (3) | +2.0 | [{2 - half:+.1f}, {2 + half:+.1f}] | [{2 - half_b:+.1f}, {2 + half_b:+.1f}] '
+            '| 6 / 2 | -5.0 [-7.1, -2.9] | +1.0 [+1.0, +1.0] | 90 % (sd 2.9 / 1.0) |') in text
+
+
+def test_csv_keeps_both_seeds_dataset_and_class_iou():
+    rows = _three_by_three()
+    back = read_rows(rows_to_csv(rows))
+    assert [(r['pretrain_seed'], r['seed'], r['dataset'], r['model']) for r in back] == \
+        [(r['pretrain_seed'], r['seed'], r['dataset'], r['model']) for r in rows]
+    assert back[1]['class_iou'] == {'person': 21., 'cat': 50.}
+    header = rows_to_csv(rows).splitlines()[0].split(',')
+    assert header[:3] == ['model', 'dataset', 'pretrain_seed'] and 'seed' in header and 'class_iou' in header
+    # an older CSV (no such columns) reads with its backbone unknown
+    old = ('run,mode,param,value,seed,doei,mIoU,FP,FN,best_threshold,seconds\n'
+           'baseline,cam,baseline,off,0,null,1,2,3,.3,1\n')
+    (row, ) = read_rows(old)
+    assert (row['pretrain_seed'], row['dataset'], row['model'], row['class_iou']) == (-1, 'demo', '', {})
+
+
+def test_diagnostics_grid_names_each_question():
+    runs = {r['run']: r['doei'] for r in expand_grid(GRIDS['diagnostics'])}
+    assert {f'layers={k}' for k in (1, 2, 3, 4, 5)} <= set(runs)  # FP / FN against K
+    assert runs['modules=ppdo'] == {'ppdo': True, 'cpdo': False} and runs['modules=cpdo'] == {'ppdo': False,
+                                                                                              'cpdo': True}
+    # each term alone, pinned so that the defaults cannot change their meaning
+    assert runs['preset=suppress-only'] == dict(af_p2c=0.0, af_c2c=0.0, sf_p2c=-0.1, sf_c2c=-0.1)
+    assert runs['preset=suppress-self']['ppdo_suppress'] == 'self'
+    assert runs['preset=suppress-class']['ppdo_suppress'] == 'class'
+    assert runs['preset=suppress-class']['sf_p2c'] == -0.1  # the reading matters only when sf != 0
+    # amplify-only equals the defaults (sf = 0) today: it is the shared 'base' run, not run twice
+    assert set(PRESETS) - {'amplify-only'} <= {r.split('=', 1)[1] for r in runs if r.startswith('preset=')}
+
+
+def test_plots_from_fake_rows():
+    rows = _three_by_three()
+    for k in (1, 2):
+        rows += [dict(r, run=f'layers={k}', param='layers', value=str(k), doei={'layers': k},
+                      mIoU=r['mIoU'] + k, FP=r['FP'] - k) for r in _three_by_three() if r['run'] == 'base']
+    curve = k_curve(rows, 'train', depth=6)
+    assert [c['K'] for c in curve] == [1, 2, 6]
+    assert [c['mIoU'] for c in curve] == [pytest.approx(3), pytest.approx(4), pytest.approx(2)]
+    assert [c['FP'] for c in curve] == [pytest.approx(-6), pytest.approx(-7), pytest.approx(-5)]
+    entries = paired_summary(rows)
+    for png in (plot_k(curve), plot_paired(entries), plot_class_iou(entries[0], highlight=['person'])):
+        assert png[:8] == PNG and len(png) > 5000
+    with pytest.raises(ValueError, match='no K runs to plot'):
+        plot_k([])
+    with pytest.raises(ValueError, match='no paired differences to plot'):
+        plot_paired([])
+    with pytest.raises(ValueError, match="no per-class IoU in the rows of run 'x'"):
+        plot_class_iou(dict(run='x', class_iou={}))
+
+
+# The fake runner: the numbers follow from the run, so a rerun can be compared;
+# each call is logged; with FAKE_KILL_AT=n the process kills itself (SIGKILL,
+# no cleanup) when the n-th run of this process is about to finish.
+FAKE = '''
+import json, os, runpy, signal, sys
+tool = runpy.run_path(sys.argv[1], run_name='doei_sweep')
+log, kill_at, calls = sys.argv[2], int(os.environ.get('FAKE_KILL_AT', 0)), []
+
+def run_one(spec):
+    calls.append(1)
+    key = [spec['dataset'], spec['pretrain_seed'], spec['seed'], spec['mode'], spec['run']['run']]
+    with open(log, 'a') as f:
+        f.write(json.dumps(key) + '\\n')
+    if len(calls) == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    d = 0 if spec['run']['doei'] is None else 1 + spec['pretrain_seed'] - spec['seed']
+    return dict(mIoU=40.0 + d, FP=30.0 - d, FN=20.0, best_threshold=0.3, seconds=1.0,
+                class_iou={'background': 80.0, 'person': 30.0 + d})
+
+tool['main'](sys.argv[3:], run_one=run_one)
+'''
+
+ARGS = ['--axis', 'sf=-0.1', '--mode', 'train', 'cam', '--pretrain-seeds', '0', '1', '--seeds', '0', '1',
+        '--dataset', 'demo', 'heldout']
+
+
+def _sweep(tmp_path, kill_at=0):
+    fake = tmp_path / 'fake.py'
+    fake.write_text(FAKE)
+    env = dict(os.environ, FAKE_KILL_AT=str(kill_at))
+    return subprocess.run([sys.executable, str(fake), str(TOOL), str(tmp_path / 'calls.log'), CONFIG, *ARGS,
+                           '--out-dir', str(tmp_path / 'out'), '--report-dir', str(tmp_path / 'docs')],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def _calls(tmp_path):
+    return [tuple(json.loads(line)) for line in (tmp_path / 'calls.log').read_text().splitlines()]
+
+
+def test_a_killed_sweep_resumes_and_its_summary_comes_from_the_csv(tmp_path):
+    # 2 data sets x 2 backbones x 2 seeds x 2 modes x (baseline, base, sf=-0.1) = 48 runs
+    res = _sweep(tmp_path, kill_at=7)
+    assert res.returncode == -signal.SIGKILL
+    out = tmp_path / 'out'
+    rows = read_rows((out / 'sweep.csv').read_text())
+    assert len(rows) == 6 and len(_calls(tmp_path)) == 7  # the 7th was killed before its row was written
+    assert not list(out.glob('*.tmp')) and not list(out.glob('.*.tmp'))
+    res = _sweep(tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert '42 runs to do, 6 done' in res.stdout
+    calls = _calls(tmp_path)
+    first, second = calls[:7], calls[7:]
+    finished = set(first[:6])
+    assert not finished & set(second)  # nothing finished is run again ...
+    assert first[6] in second  # ... the killed run is
+    assert len(second) == 42 and len(set(calls)) == 48
+    rows = read_rows((out / 'sweep.csv').read_text())
+    assert len(rows) == 48
+    assert {(r['dataset'], r['pretrain_seed'], r['seed']) for r in rows} == {
+        (d, p, s) for d in ('demo', 'heldout') for p in (0, 1) for s in (0, 1)}
+    # the summary and the report folder's copy are the CSV's, recomputed from it alone
+    title = 'DOEI sweep: out'
+    assert (out / 'summary.md').read_text() == summary_markdown(rows, title=title)
+    assert (tmp_path / 'docs' / 'summary.md').read_text() == summary_markdown(rows, title=title)
+    assert (tmp_path / 'docs' / 'sweep.csv').read_text() == (out / 'sweep.csv').read_text()
+    # every DOEI row is paired with its own baseline: d = 1 + pretrain seed - seed
+    e = {(x['dataset'], x['mode'], x['run']): x for x in paired_summary(rows)}
+    assert e[('heldout', 'train', 'base')]['mIoU'] == pytest.approx(1) and e[('demo', 'cam', 'sf=-0.1')]['n'] == 4
+    assert e[('demo', 'train', 'base')]['wins'] == 3 and e[('demo', 'train', 'base')]['class_iou']['person'] == 1
+    plots = {p.name for p in (tmp_path / 'docs' / 'plots').iterdir()}
+    assert {'paired_tiny_mct_voc_demo.png', 'paired_tiny_mct_voc_heldout.png'} <= plots
+    assert 'class_iou_tiny_mct_voc_heldout_train_sf=-0.1.png' in plots
+    # a third run has nothing to do
+    res = _sweep(tmp_path)
+    assert '0 runs to do, 48 done' in res.stdout and len(_calls(tmp_path)) == 49  # no call at all
+
+
+def test_plan_budget_and_bad_arguments(tmp_path, capsys):
+    argv = [CONFIG, *ARGS, '--out-dir', str(tmp_path / 'out')]
+    doei_sweep.main(argv + ['--plan', '--budget-minutes', '5'])
+    text = capsys.readouterr().out
+    # 24 fine-tunings at 2 minutes and 24 extractions at 20 s: 56 minutes, batches of at most 5
+    assert '[plan] 48 runs to do, about 56 minutes' in text
+    assert '[plan] batch 1: tiny_mct_voc demo pretrain seed 0 seed 0 train baseline (~120 s)' in text
+    assert '[plan] batch 12:' in text and '[plan] batch 13:' not in text
+    assert not (tmp_path / 'out').exists()  # a plan runs nothing
+    # a zero budget starts nothing, and says how to continue
+    calls = []
+    doei_sweep.main(argv + ['--budget-minutes', '0.0000001'], run_one=lambda spec: calls.append(spec) or dict(
+        mIoU=1., FP=1., FN=1., best_threshold=.1, seconds=1., class_iou={}))
+    assert len(calls) == 1 and 'budget of 1e-07 minutes reached: 47 runs left; the same command continues' in \
+        capsys.readouterr().out
+    with pytest.raises(ValueError, match='--pretrain-seeds pretrains its own backbones; it cannot be combined '
+                       'with --pretrained'):
+        doei_sweep.main(argv + ['--pretrained', CONFIG])
+    with pytest.raises(ValueError, match=r"--dataset 'coco': without --data-root the data sets are "
+                       r"\['demo', 'heldout'\]"):
+        doei_sweep.main([CONFIG, '--dataset', 'coco', '--plan'])
+    with pytest.raises(ValueError, match='--data-root takes one --dataset name'):
+        doei_sweep.main([CONFIG, '--dataset', 'a', 'b', '--data-root', str(tmp_path), '--plan'])
+
+
+def test_one_sweep_per_folder(tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    with doei_sweep.sweep_lock(out):
+        with pytest.raises(RuntimeError, match=f'{out} is in use by another sweep'):
+            with doei_sweep.sweep_lock(out):
+                pass
+    with doei_sweep.sweep_lock(out):  # released
+        pass
+
+
+@pytest.mark.parametrize('config', ['tscam_vit-6l128-pre_synthetic-64.py',
+                                    'transcam_conformer-6l128-pre_synthetic-128.py'])
+def test_every_baseline_runs_in_both_modes(config, tmp_path, synthetic_voc, tiny_pretrained):
+    """TS-CAM and TransCAM (MCTformer: test_doei_sweep.py) through the real
+    runs: DOEI in training and at CAM extraction only, per-class IoU recorded."""
+    out = doei_sweep.main([str(ROOT / 'configs/demo' / config), '--grid', 'base', '--mode', 'train', 'cam',
+                           '--seeds', '0', '--epochs', '1', '--data-root', str(synthetic_voc), '--dataset', 'tiny',
+                           '--pretrained', str(tiny_pretrained), '--out-dir', str(tmp_path / 'out'),
+                           '--cfg-options', 'default_hooks.num_threads.num_threads=1'])
+    rows = {(r['mode'], r['run']): r for r in read_rows((out / 'sweep.csv').read_text())}
+    assert set(rows) == {(m, r) for m in ('train', 'cam') for r in ('baseline', 'base')}
+    assert all(r['dataset'] == 'tiny' and r['pretrain_seed'] == -1 for r in rows.values())
+    # one baseline checkpoint serves both modes; DOEI changes the numbers in each
+    assert rows[('train', 'baseline')]['mIoU'] == rows[('cam', 'baseline')]['mIoU']
+    for mode in ('train', 'cam'):
+        assert (rows[(mode, 'base')]['mIoU'], rows[(mode, 'base')]['FP']) != \
+            (rows[(mode, 'baseline')]['mIoU'], rows[(mode, 'baseline')]['FP'])
+        assert 'person' in rows[(mode, 'base')]['class_iou'] and len(rows[(mode, 'base')]['class_iou']) == 21
