@@ -94,7 +94,7 @@ def test_model_settings():
 def test_doei_configs_are_the_baselines_plus_doei(name):
     cfg = _load(f'doei/{name}')
     doei = cfg.model.pop('doei')
-    assert doei == _load('_base_/doei.py').doei and doei.alpha == 0.35 and doei.sf_p2c == 0.0
+    assert doei == _load('_base_/doei.py').doei and doei.alpha == 0.35 and doei.sf_p2c == -0.1
     base = next(p for p in MODELS if MODELS[p] == cfg.model.type)
     base = _load(base.format('coco14' if 'coco14' in name else 'voc12aug'))
     assert cfg.model == base.model and cfg.train_dataloader == base.train_dataloader
