@@ -77,19 +77,25 @@ def build_family(scope: str, cfg: dict, variant: str) -> torch.nn.Module:
     return m
 
 
+def time_passes(models: dict, x: torch.Tensor, repeats: int) -> dict:
+    """``{pass: {variant: times}}``: eval forward and train forward+backward (the sum of
+    every tensor output), the variants interleaved round by round."""
+    def make(m, mode):
+        if mode == 'forward':
+            m.eval()
+            return lambda: torch.no_grad()(m)(x)
+        m.train()
+        return lambda: sum(o.float().sum() for o in m(x) if torch.is_tensor(o)).backward()
+    return {mode: time_interleaved({v: make(m, mode) for v, m in models.items()}, repeats)
+            for mode in ('forward', 'forward+backward')}
+
+
 def family_rows(x: torch.Tensor, repeats: int, device: str) -> list:
     rows = []
     for family, scope, cfg in FAMILY_MODELS:
         models = {v: build_family(scope, cfg, v).to(device) for v in ('maps', 'doei+hfa')}
         models['doei+hfa'].load_state_dict(models['maps'].state_dict())
-        for mode in ('forward', 'forward+backward'):
-            def make(m, mode=mode):
-                if mode == 'forward':
-                    m.eval()
-                    return lambda: torch.no_grad()(m)(x)
-                m.train()
-                return lambda: sum(o.float().sum() for o in m(x) if torch.is_tensor(o)).backward()
-            times = time_interleaved({v: make(m) for v, m in models.items()}, repeats)
+        for mode, times in time_passes(models, x, repeats).items():
             ref, ours = median_ms(times['maps']), median_ms(times['doei+hfa'])
             rows.append([family, mode, f'{ref:.0f}', f'{ours:.0f}', f'{ours / ref:.2f}x'])
             print(f'{family} {mode}: done', file=sys.stderr)
@@ -127,14 +133,7 @@ def mct_table(x: torch.Tensor, repeats: int, device: str) -> None:
             m = build(num_cls, v).to(device)
             m.load_state_dict(base.state_dict())
             models[v] = m
-        for mode in ('forward', 'forward+backward'):
-            def make(m, mode=mode):
-                if mode == 'forward':
-                    m.eval()
-                    return lambda: torch.no_grad()(m)(x)
-                m.train()
-                return lambda: m(x)[0].sum().backward()
-            times = time_interleaved({v: make(models[v]) for v in variants}, repeats)
+        for mode, times in time_passes(models, x, repeats).items():
             ref = median_ms(times['maps'])
             rows.append([str(num_cls), mode] + [f'{median_ms(times[v]):.0f} ({median_ms(times[v]) / ref:.2f}x)'
                                                 for v in variants])
