@@ -27,4 +27,6 @@ train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8)
 test_dataloader = val_dataloader
 
-cam_gen = dict(scales=(0.5, 1.0, 1.5), flip=True)
+# CAM generation: the authors' infer_TransCAM.py (squares 256/512/768, aspect not kept, PIL
+# bicubic, flips; raw maps summed, the sum clamped at zero, then their min-max).
+cam_gen = dict(protocol='transcam', cam_cfg=dict(relu=False))

@@ -32,8 +32,6 @@ train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8)
 test_dataloader = val_dataloader
 
-# CAM generation. The authors resize every image to squares of 256, 512 and 768
-# (aspect not kept) plus flips, sum, clamp the sum at zero; the CAM tool uses
-# scale factors of the image's own size instead: 0.5, 1.0, 1.5 of a ~500 x 375
-# VOC image cover about the same range.
-cam_gen = dict(scales=(0.5, 1.0, 1.5), flip=True)
+# CAM generation: the authors' infer_TransCAM.py (squares 256/512/768, aspect not kept, PIL
+# bicubic, flips; raw maps summed, the sum clamped at zero, then their min-max).
+cam_gen = dict(protocol='transcam', cam_cfg=dict(relu=False))

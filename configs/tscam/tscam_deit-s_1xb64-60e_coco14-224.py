@@ -16,4 +16,6 @@ model = dict(
     head=dict(loss='multilabel_soft_margin'),
     cam_cfg=dict(relu=True),
 )
-cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)
+# CAM generation: the authors' test protocol (one 224 x 224 pass, PIL bilinear, no flip,
+# min-max of the raw maps, so relu off; docs/protocol.md). 5 scales: --cam-protocol ms5.
+cam_gen = dict(protocol='tscam', cam_cfg=dict(relu=False))
