@@ -13,6 +13,10 @@ from mmdoei.datasets.synthetic import make_synthetic_coco, make_synthetic_voc
 VOC_KW = dict(num_train=30, num_val=10, img_size=(48, 64), seed=0)
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: minutes-long runs (CI runs them; deselect with -m "not slow")')
+
+
 @pytest.fixture(scope='session')
 def synthetic_voc(tmp_path_factory):
     """``data_root`` (the ``VOC2012`` folder) of a 40-image 48x64 VOC-layout set."""
