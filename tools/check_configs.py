@@ -19,7 +19,6 @@ Prints one row per run (config, step, seconds, ok) and exits non-zero if any
 failed. ``tests/test_tools/test_check_configs.py`` runs it (``-m slow``).
 """
 import argparse
-import os
 import os.path as osp
 import re
 import runpy
@@ -74,6 +73,12 @@ def _run_tool(tool: str, argv: List[str]) -> None:
             raise RuntimeError(f'{tool} exited with {e.code}') from e
     finally:
         sys.argv = old
+
+
+def _drop_checkpoints(work: Path) -> None:
+    """Checkpoints of real-size models take up to 1 GB each; keep only those a later step reads."""
+    for ckpt in work.glob('*.pth'):
+        ckpt.unlink()
 
 
 def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloader', 'cam_dataloader')):
@@ -148,6 +153,7 @@ class Checker:
                 self.step(name, 'CAMs of 2 images (its protocol)', lambda: _run_tool(
                     'test.py', [str(path), ckpt, *common, '--work-dir', str(work / 'cam'), '--cam-out',
                                 str(work / 'cams'), '--cfg-options', *cam_opts]))
+            _drop_checkpoints(work)
             return
         if cfg.model.get('type') == 'AffinityNet' or 'psa' in path.parts[-2]:  # stage 2
             cams = self.work / f'standin_cams_{kind}'
@@ -169,6 +175,7 @@ class Checker:
                     'psa_infer.py', [str(path), str(work / 'epoch_1.pth'), *common, '--cam-dir', str(cams),
                                      '--out-dir', str(work / 'masks'), '--work-dir', str(work / 'infer'),
                                      '--cfg-options', *_loader_opts(cfg)]))
+            _drop_checkpoints(work)
             return
         # stage 3
         if cfg.model.get('type') == 'CRFSegTTAModel':
@@ -208,7 +215,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--work-dir', default='work_dirs/check_configs')
     parser.add_argument('--img-size', type=int, nargs=2, default=(240, 320), help='H W of the tiny images')
     args = parser.parse_args(argv)
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
     import mmdoei  # noqa: F401
     configs = [Path(c).resolve() for c in args.configs] or shipped_configs()
     checker = Checker(Path(args.work_dir).resolve(), tuple(args.img_size))
