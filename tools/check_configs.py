@@ -6,7 +6,7 @@ For each config, from random weights, on a tiny folder in its dataset's
 layout (synthetic, made here), through the tools a user calls:
 
 * stage 1 (configs with a ``cam_dataloader``): ``tools/train.py`` for two
-  iterations (batch 1: the config's own crops and pipeline; one validation),
+  iterations (batch 2, the config's own crops and pipeline, one validation),
   then ``tools/test.py --cam-out`` on two images with the config's CAM protocol;
 * stage 2 (AffinityNet): ``tools/train.py`` for two iterations on stand-in CAMs
   (``mmdoei.psa.standin_cams``), then ``tools/psa_infer.py`` on two images;
@@ -90,7 +90,7 @@ def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloa
 
 
 def _train_opts(cfg) -> List[str]:
-    opts = ['train_dataloader.batch_size=1', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
+    opts = ['train_dataloader.batch_size=2', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
     loop = cfg.train_cfg
     if loop.get('type') == 'IterBasedTrainLoop' or 'max_iters' in loop:
         opts += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']
@@ -115,12 +115,18 @@ class Checker:
         if kind not in self._roots:
             from mmdoei.datasets.synthetic import make_synthetic_coco, make_synthetic_voc
             if kind == 'voc':
-                # 2 train_aug images, 2 val: two steps of one image
-                root = make_synthetic_voc(self.work / 'data_voc', num_train=2, num_val=2,
+                # 4 train_aug images (2 of them in train.txt), 2 val: two steps of 2 (batch
+                # norm layers, e.g. DeepLab-v3+'s image pooling, need 2 images a step)
+                root = make_synthetic_voc(self.work / 'data_voc', num_train=4, num_val=2,
                                           img_size=self.img_size, seed=0)
+                # VOC's test list (images only, for the server submission config): the val images
+                sets = root / 'ImageSets' / 'Segmentation'
+                (sets / 'test.txt').write_text((sets / 'val.txt').read_text())
             else:
-                root = make_synthetic_coco(self.work / 'data_coco', num_train=2, num_val=2,
+                root = make_synthetic_coco(self.work / 'data_coco', num_train=4, num_val=2,
                                            img_size=self.img_size, seed=0)
+                ids = (root / 'train_id.txt').read_text().split()
+                (root / 'train_id_2.txt').write_text('\n'.join(ids[:2]) + '\n')  # inference on two images
             self._roots[kind] = str(root)
         return self._roots[kind]
 
@@ -152,7 +158,7 @@ class Checker:
                 cam_opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + ['log_level=WARNING']
                 self.step(name, 'CAMs of 2 images (its protocol)', lambda: _run_tool(
                     'test.py', [str(path), ckpt, *common, '--work-dir', str(work / 'cam'), '--cam-out',
-                                str(work / 'cams'), '--cfg-options', *cam_opts]))
+                                str(work / 'cams'), '--cfg-options', *cam_opts, 'cam_dataloader.dataset.indices=2']))
             _drop_checkpoints(work)
             return
         if cfg.model.get('type') == 'AffinityNet' or 'psa' in path.parts[-2]:  # stage 2
@@ -174,7 +180,8 @@ class Checker:
                 self.step(name, 'masks of 2 images', lambda: _run_tool(
                     'psa_infer.py', [str(path), str(work / 'epoch_1.pth'), *common, '--cam-dir', str(cams),
                                      '--out-dir', str(work / 'masks'), '--work-dir', str(work / 'infer'),
-                                     '--cfg-options', *_loader_opts(cfg)]))
+                                     '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.split=' +
+                                     ('ImageSets/Segmentation/train.txt' if kind == 'voc' else 'train_id_2.txt')]))
             _drop_checkpoints(work)
             return
         # stage 3
