@@ -63,3 +63,14 @@ def tiny_pretrained(tmp_path_factory):
                                    'default_hooks.num_threads.num_threads': 1},
                       data_options=dict(num_classes=5, num_train=3, num_val=1, progress=False))
     return out
+
+
+@pytest.fixture
+def free_port() -> str:
+    """A TCP port nobody listens on now (the OS picks it), for a torchrun master.
+
+    A port derived from the process id can collide with another run's."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])

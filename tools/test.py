@@ -3,8 +3,8 @@
     python tools/test.py CONFIG CHECKPOINT                    # the config's test loop
         [--tta] [--out metrics.json] [--show-dir DIR]
     python tools/test.py CONFIG CHECKPOINT --cam-out DIR      # CAM files for cam_dataloader
-        [--scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
-        [--refine | --no-refine] [--overlay] [--eval-seeds]
+        [--cam-protocol ms5 | --scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
+        [--refine | --no-refine] [--overlay] [--eval-seeds] [--amp]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 
 ``--tta`` tests with the config's ``tta_model`` and ``tta_pipeline`` (mmseg's
@@ -12,7 +12,10 @@ convention; the DeepLab configs' are 5 scales + flip + dense CRF), ``--out``
 writes the metrics as json, ``--show-dir`` writes each test image with its
 prediction overlaid (mmseg's / mmpretrain's visualisation hook).
 
-CAM generation resumes: images whose file exists are skipped, so rerunning an
+CAMs follow the config's ``cam_gen`` protocol (each baseline's authors':
+docs/protocol.md); ``--cam-protocol ms5`` (or ``--scales 0.5 0.75 1.0 1.25 1.5``)
+gives the DOEI paper's 5 scales + flip. CAM generation resumes: images whose
+file exists are skipped, so rerunning an
 interrupted job finishes it. With --eval-seeds, rank 0 then scores the seeds
 (mIoU/FP/FN over a background-threshold sweep) on the config's ``cam_eval``
 split and writes DIR/seed_eval/.
@@ -37,7 +40,7 @@ from mmdoei.apis import cam_generation_cfg, evaluate_seeds  # noqa: E402
 from mmdoei.evaluation import format_report, write_report  # noqa: E402
 from mmdoei.models.segmentors import apply_tta  # noqa: E402
 from mmdoei.utils import atomic_write, setup_env  # noqa: E402
-from mmdoei.utils.config import set_data_root  # noqa: E402
+from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write every test image with its prediction overlaid here')
     cam = parser.add_argument_group('CAM generation')
     cam.add_argument('--cam-out', help='write {img_id}.npz CAMs of cam_dataloader here')
-    cam.add_argument('--scales', type=float, nargs='+', help='image scales (default: cam_gen.scales)')
+    cam.add_argument('--cam-protocol', help='a named CAM protocol instead of the config\'s '
+                     '(mctformer, tscam, transcam, ms5: mmdoei.cam.CAM_PROTOCOLS)')
+    cam.add_argument('--scales', type=float, nargs='+', help='image scales (default: the cam_gen protocol\'s)')
     cam.add_argument('--no-flip', action='store_true', help='do not add flipped images')
     cam.add_argument('--cam-type', help='CAM type, e.g. fused / patchcam / mct (MCTformer-V2)')
     cam.add_argument('--last-n', type=int, help='sum attention of the last n blocks')
@@ -60,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     cam.add_argument('--no-refine', dest='refine', action='store_false', help='refinement off')
     cam.add_argument('--overlay', action='store_true', help='also write overlay PNGs (first 50 images)')
     cam.add_argument('--eval-seeds', action='store_true', help='score the seeds afterwards (cam_eval)')
+    cam.add_argument('--amp', action='store_true', help='CAMs under CUDA autocast, as the authors (GPU only)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -69,6 +75,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    if args.amp:
+        try:
+            check_amp_device()
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
     if args.work_dir is not None:
@@ -86,6 +97,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cam_out:
         cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
                            flip=False if args.no_flip else None, overlay=args.overlay,
+                           protocol=args.cam_protocol, amp=args.amp,
                            cam_cfg=dict(type=args.cam_type, last_n=args.last_n, refine=args.refine))
     return cfg
 
@@ -121,6 +133,8 @@ def main() -> None:
         raise SystemExit('--eval-seeds needs --cam-out')
     if args.cam_out and (args.tta or args.show_dir):
         raise SystemExit('--tta and --show-dir test the config\'s test loop; CAM overlays are --overlay')
+    if args.amp and not args.cam_out:
+        raise SystemExit('--amp is for CAM generation (--cam-out)')
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

@@ -1,8 +1,12 @@
 """Train any mmdoei stage from a config (a thin wrapper around mmengine's Runner).
 
     python tools/train.py CONFIG [--work-dir DIR] [--data-root DIR] [--resume [CKPT]]
-                          [--amp] [--cfg-options key=value ...]
+                          [--amp] [--no-auto-scale-lr] [--cfg-options key=value ...]
     bash tools/dist_train.sh CONFIG GPUS [same options]
+
+The learning rate scales with the total batch where the config's
+``auto_scale_lr.enable`` says so (the MCTformer-recipe configs, as the
+authors' ``main.py``); the log states the rate in effect.
 """
 import argparse
 import gc
@@ -19,7 +23,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmdoei  # noqa: E402,F401  registers everything
 from mmdoei.utils import setup_env  # noqa: E402
-from mmdoei.utils.config import set_data_root  # noqa: E402
+from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,7 +35,11 @@ def parse_args() -> argparse.Namespace:
                         help='resume from a checkpoint; without a path, the latest in work-dir')
     parser.add_argument('--amp', action='store_true', help='mixed precision training (GPU)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
-    parser.add_argument('--auto-scale-lr', action='store_true', help='scale lr with the batch size')
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument('--auto-scale-lr', dest='auto_scale_lr', action='store_true', default=None,
+                       help='scale lr with the total batch (already on where the config enables it)')
+    scale.add_argument('--no-auto-scale-lr', dest='auto_scale_lr', action='store_false',
+                       help='keep the config\'s lr whatever the number of GPUs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -48,6 +56,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        try:
+            check_amp_device()
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -58,8 +70,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.load_from = args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
+    if args.auto_scale_lr is not None and cfg.get('auto_scale_lr') is not None:
+        cfg.auto_scale_lr.enable = args.auto_scale_lr
+    elif args.auto_scale_lr:
+        raise SystemExit(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
     cfg.launcher = args.launcher
     if args.data_root is not None:
         set_data_root(cfg, args.data_root)
@@ -68,11 +82,32 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def effective_lr(cfg: Config, world_size: int) -> str:
+    """One log line: the optimizer's lr in effect and how it came about.
+
+    mmengine's Runner scales the rate itself (``auto_scale_lr``) and logs only
+    the ratio; this states the rate, so a run can be checked against the
+    authors' ``lr * batch * world_size / 512``.
+    """
+    lr = cfg.optim_wrapper.get('optimizer', {}).get('lr')
+    batch = cfg.train_dataloader.batch_size
+    scale = cfg.get('auto_scale_lr') or {}
+    if lr is None:
+        return 'learning rate: set by the optimizer wrapper (no optimizer.lr in the config)'
+    if scale.get('enable', False):
+        ratio = world_size * batch / scale['base_batch_size']
+        return (f'learning rate {lr * ratio:.6g} = {lr:.6g} x {world_size} rank(s) x {batch} / '
+                f'{scale["base_batch_size"]} (auto_scale_lr on: linear in the total batch of {world_size * batch})')
+    return (f'learning rate {lr:.6g} for a total batch of {world_size * batch} '
+            '(auto_scale_lr off: not scaled with the number of GPUs)')
+
+
 def main() -> None:
     args = parse_args()
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.logger.info(effective_lr(cfg, runner.world_size))
     runner.train()
     # Tear gloo/nccl down explicitly, after the DDP wrapper is gone: left to
     # interpreter exit, or with the wrapper alive, a gloo rank can abort

@@ -6,3 +6,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(num_classes=80)
+# CAM generation: the authors' run.sh protocol (scale 1.0 + flip, PIL bicubic, sum, min-max;
+# mmdoei.cam.CAM_PROTOCOLS, docs/protocol.md). The DOEI paper's 5 scales: --cam-protocol ms5.
+cam_gen = dict(_delete_=True, protocol='mctformer')

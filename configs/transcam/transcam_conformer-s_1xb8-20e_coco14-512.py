@@ -8,3 +8,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(num_classes=80)
+# CAM generation: the authors' infer_TransCAM.py (squares 256/512/768, aspect not kept, PIL
+# bicubic, flips; raw maps summed, the sum clamped at zero, then their min-max).
+cam_gen = dict(_delete_=True, protocol='transcam', cam_cfg=dict(relu=False))

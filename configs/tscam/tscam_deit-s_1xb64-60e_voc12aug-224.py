@@ -12,3 +12,6 @@ _base_ = [
     '../_base_/schedules/mctformer_adamw_60e.py',
     '../_base_/default_runtime.py',
 ]
+# CAM generation: the authors' test protocol (one 224 x 224 pass, PIL bilinear, no flip,
+# min-max of the raw maps, so relu off; docs/protocol.md). 5 scales: --cam-protocol ms5.
+cam_gen = dict(_delete_=True, protocol='tscam', cam_cfg=dict(relu=False))

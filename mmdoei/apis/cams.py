@@ -4,30 +4,53 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config
 
+from mmdoei.cam import CAM_PROTOCOLS
 from mmdoei.evaluation import build_report, evaluate_cam_dir
 from mmdoei.utils.files import read_split
 
 
 def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[float]] = None,
                        flip: Optional[bool] = None, cam_cfg: Optional[dict] = None,
-                       overlay: bool = False) -> Config:
+                       overlay: bool = False, protocol: Optional[str] = None,
+                       amp: bool = False) -> Config:
     """``cfg`` with its test loop switched to :class:`~mmdoei.engine.CAMGenerationLoop`.
 
-    The loop reads ``cam_dataloader`` and the config's ``cam_gen`` defaults
-    (scales, flip), overridden by the arguments given here.
+    The loop reads ``cam_dataloader`` and the config's ``cam_gen``: a named
+    ``protocol`` of :data:`~mmdoei.cam.CAM_PROTOCOLS` (each baseline's
+    authors'), overridden by the keys given next to it (``scales``, ``sizes``,
+    ``flip``, ``interpolation``, ``norm``, ``cam_cfg``), then by the arguments
+    here: ``protocol`` replaces the config's, ``scales`` replaces its sizes.
     """
     if 'cam_dataloader' not in cfg:
         raise KeyError(f'{cfg.filename}: the config has no cam_dataloader to generate CAMs for')
-    gen = dict(cfg.get('cam_gen', {}))
+    gen = resolve_cam_gen(dict(cfg.get('cam_gen', {})), protocol)
     if scales:
-        gen['scales'] = tuple(scales)
+        gen['scales'], gen['sizes'] = tuple(scales), None
     if flip is not None:
         gen['flip'] = flip
+    if amp:
+        gen['amp'] = True
     gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in (cam_cfg or {}).items() if v is not None}}
     cfg.test_dataloader = cfg.cam_dataloader
     cfg.test_cfg = dict(type='CAMGenerationLoop', out_dir=out_dir, overlay=overlay, **gen)
     cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
     return cfg
+
+
+def resolve_cam_gen(gen: dict, protocol: Optional[str] = None) -> dict:
+    """A ``cam_gen`` dict with its named protocol expanded (``protocol`` replaces the
+    dict's own name and its explicit keys); unknown names are refused."""
+    name = protocol or gen.pop('protocol', None)
+    gen.pop('protocol', None)
+    if name is None:
+        return gen
+    if name not in CAM_PROTOCOLS:
+        raise KeyError(f'unknown CAM protocol {name!r}; known: {sorted(CAM_PROTOCOLS)}')
+    if protocol:
+        gen = {k: v for k, v in gen.items() if k == 'cam_cfg'}
+    elif gen.get('scales') and 'sizes' not in gen:
+        gen['sizes'] = None  # a config's own scales replace its protocol's fixed sizes
+    return {**CAM_PROTOCOLS[name], **gen}
 
 
 def evaluate_seeds(cfg: Config, cam_dir: str, progress: bool = True) -> dict:

@@ -5,13 +5,16 @@ Free of registries and of the rest of mmdoei, so models, datasets, metrics,
 loops and tools all build on it without an upward import.
 """
 from .functional import class_to_patch_attention, patch_affinity, refine_with_affinity, resize_cams
-from .inference import cam_overlay, multiscale_cams, save_overlays
+from .inference import (CAM_PROTOCOLS, cam_overlay, multiscale_cams, normalise_cam_sum, pass_sizes, pil_resize,
+                        save_overlays)
 from .io import check_cam_file, check_cam_folder, load_cam, read_cam, read_cam_header, save_cam
-from .seeds import DEFAULT_THRESHOLDS, SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn, minmax_normalise
+from .seeds import (DEFAULT_THRESHOLDS, SeedSweep, cams_to_seed, confusion_matrix, first_drop_index, iou_fp_fn,
+                    minmax_normalise)
 
 __all__ = [
-    'class_to_patch_attention', 'patch_affinity', 'refine_with_affinity', 'resize_cams', 'cam_overlay',
-    'multiscale_cams', 'save_overlays', 'check_cam_file', 'check_cam_folder', 'load_cam', 'read_cam',
-    'read_cam_header', 'save_cam', 'DEFAULT_THRESHOLDS', 'SeedSweep', 'cams_to_seed', 'confusion_matrix',
-    'iou_fp_fn', 'minmax_normalise'
+    'class_to_patch_attention', 'patch_affinity', 'refine_with_affinity', 'resize_cams', 'CAM_PROTOCOLS',
+    'cam_overlay', 'multiscale_cams', 'normalise_cam_sum', 'pass_sizes', 'pil_resize', 'save_overlays',
+    'check_cam_file', 'check_cam_folder', 'load_cam', 'read_cam', 'read_cam_header', 'save_cam',
+    'DEFAULT_THRESHOLDS', 'SeedSweep', 'cams_to_seed', 'confusion_matrix', 'first_drop_index', 'iou_fp_fn',
+    'minmax_normalise'
 ]

@@ -1,16 +1,21 @@
 """Multi-scale + flip CAMs of one image, and their overlays.
 
-The CAM files they go to are :mod:`mmdoei.cam.io`'s.
+The CAM files they go to are :mod:`mmdoei.cam.io`'s. The passes, resizing and
+normalisation follow each baseline's authors (:data:`CAM_PROTOCOLS`, the
+configs' ``cam_gen``; docs/protocol.md lists the sources).
 """
+import contextlib
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
+from mmdoei.utils.config import AMP_CPU_MESSAGE
 from mmdoei.utils.io import atomic_write
 from .functional import resize_cams
 from .seeds import minmax_normalise
@@ -19,43 +24,157 @@ from .seeds import minmax_normalise
 CAM_EPS = 1e-8
 
 
+#: Named CAM protocols (``cam_gen`` keys of the configs), each the one of its
+#: authors' scripts; ``ms5`` is the DOEI paper's 5-scale + flip *segmentation*
+#: test protocol, kept as an option for CAMs (``--cam-protocol ms5``).
+CAM_PROTOCOLS: Dict[str, dict] = {
+    # xulianuwa/MCTformer run.sh (--scales 1.0), datasets.py VOC12DatasetMS (PIL bicubic,
+    # image and its flip), engine.py generate_attention_maps_ms (sum, per-class min-max)
+    'mctformer': dict(scales=(1.0, ), sizes=None, flip=True, interpolation='bicubic', norm='minmax'),
+    # vasgaowei/TS-CAM lib/datasets/cub.py test_transform (Resize((224, 224)), PIL
+    # bilinear, no flip), lib/cams_deit.py resize_cam (min-max of the raw map)
+    'tscam': dict(scales=None, sizes=((224, 224), ), flip=False, interpolation='bilinear', norm='minmax'),
+    # liruiwen/TransCAM voc12/data.py VOC12ClsDatasetMSF (squares 256/512/768, PIL
+    # bicubic, flips), infer_TransCAM.py (sum, clamp the sum at 0, their min-max)
+    'transcam': dict(scales=None, sizes=((256, 256), (512, 512), (768, 768)), flip=True,
+                     interpolation='bicubic', norm='clamp_sum'),
+    'ms5': dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), sizes=None, flip=True, interpolation='bicubic',
+                norm='minmax'),
+}
+_PIL_FILTERS = {'bicubic': Image.BICUBIC, 'bilinear': Image.BILINEAR}
+
+
+def pil_resize(img: np.ndarray, size: Tuple[int, int], interpolation: str = 'bicubic') -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 image resized to ``size = (h, w)`` with PIL, as the authors'
+    datasets do before ``ToTensor`` and ``Normalize``.
+
+    PIL rather than mmcv or torch: their bicubic kernels differ from PIL's
+    (mmcv's cv2 has no antialiasing, torch's works on floats before rounding),
+    and the CAMs follow the inputs to a few 1e-3 at scales other than 1.
+    """
+    if interpolation not in _PIL_FILTERS:
+        raise ValueError(f'interpolation must be one of {sorted(_PIL_FILTERS)}, got {interpolation!r}')
+    if tuple(img.shape[:2]) == tuple(size):
+        return img
+    return np.asarray(Image.fromarray(img).resize((size[1], size[0]), resample=_PIL_FILTERS[interpolation]))
+
+
+def pass_sizes(hw: Tuple[int, int], scales: Optional[Sequence[float]] = None,
+               sizes: Optional[Sequence[Sequence[int]]] = None) -> List[Tuple[int, int]]:
+    """The ``(h, w)`` of every pass: ``round(side * s)`` per scale (Python's rounding,
+    as the authors' ``round``), or the fixed ``sizes`` (aspect not kept)."""
+    if sizes:
+        out = [(int(h), int(w)) for h, w in sizes]
+    elif scales:
+        out = [(max(1, round(hw[0] * s)), max(1, round(hw[1] * s))) for s in scales]
+    else:
+        raise ValueError('a CAM protocol needs scales or sizes')
+    if any(h <= 0 or w <= 0 for h, w in out):
+        raise ValueError(f'CAM pass sizes must be positive, got {out}')
+    return out
+
+
+def normalise_cam_sum(total: Tensor, norm: str = 'minmax') -> Tensor:
+    """Normalise the summed ``(K, H, W)`` maps of the labelled classes.
+
+    ``'minmax'``: ``(a - min) / (max - min + 1e-8)`` per map (MCTformer, TS-CAM).
+    ``'clamp_sum'``: TransCAM's ``infer_TransCAM.py``: clamp the *sum* at zero,
+    zero what is below ``min + 1e-5``, then ``(a - min - 1e-5) / (max - min + 1e-5)``
+    (so zeroed pixels come out below 0, as theirs do: ``-1e-5 / (max - min + 1e-5)``
+    when the minimum is 0, ``-(min + 1e-5) / (max - min + 1e-5)`` when the clamped
+    sum is positive everywhere). CAM files store these clipped at 0
+    (:class:`~mmdoei.cam.CAMGenerationLoop`): the same seeds for any background
+    threshold >= 0, and stage 2 reads [0, 1] maps.
+    """
+    if norm == 'minmax':
+        return minmax_normalise(total, eps=CAM_EPS)
+    if norm == 'clamp_sum':
+        total = total.clamp(min=0)
+        lo = total.flatten(-2).min(-1).values[..., None, None]
+        hi = total.flatten(-2).max(-1).values[..., None, None]
+        total = torch.where(total < lo + 1e-5, torch.zeros_like(total), total)
+        return (total - lo - 1e-5) / (hi - lo + 1e-5)
+    raise ValueError(f"norm must be 'minmax' or 'clamp_sum', got {norm!r}")
+
+
+def _normalised_inputs(model: nn.Module, img: Tensor, sizes: Sequence[Tuple[int, int]],
+                       interpolation: str) -> List[Tensor]:
+    """``img`` (``(3, H, W)`` uint8, channels as loaded) resized with PIL to every size,
+    then normalised by the model's data preprocessor (mean, std, channel order)."""
+    hwc = np.ascontiguousarray(img.permute(1, 2, 0).cpu().numpy())
+    out = []
+    for size in sizes:
+        resized = torch.from_numpy(pil_resize(hwc, size, interpolation).copy())
+        out.append(model.data_preprocessor(dict(inputs=[resized.permute(2, 0, 1)]), False)['inputs'])
+    return out
+
+
 @torch.no_grad()
 def multiscale_cams(model: nn.Module, img: Tensor, labels: Sequence[int],
-                    scales: Sequence[float] = (1.0, ), flip: bool = True, **cam_cfg) -> Tensor:
-    """CAMs of one preprocessed image summed over scales and flips, for its labels.
+                    scales: Optional[Sequence[float]] = (1.0, ), flip: bool = True,
+                    sizes: Optional[Sequence[Sequence[int]]] = None, interpolation: str = 'bicubic',
+                    norm: str = 'minmax', batch_flip: bool = True, amp: bool = False,
+                    **cam_cfg) -> Tensor:
+    """CAMs of one image summed over passes (scales or sizes, and flips), for its labels.
 
-    As the MCTformer authors do: resize the image, compute CAMs, resize them
-    back bilinearly, flip back, sum; then keep the labelled classes and min-max
-    normalise each map. The image is resized bicubically with antialiasing,
-    the closest tensor counterpart of their PIL resize.
+    As the baselines' authors do: resize the image, compute CAMs, resize them
+    back bilinearly to the image's size, flip back, sum over the passes; then
+    keep the labelled classes and normalise (``norm``). The named settings of
+    each baseline are :data:`CAM_PROTOCOLS`.
 
     Args:
-        model: A :class:`~mmdoei.models.WSSSClassifier` (anything with ``cams``).
-        img: ``(1, 3, H, W)``, already normalised by the data preprocessor.
+        model: A :class:`~mmdoei.models.WSSSClassifier` (anything with ``cams``
+            and a ``data_preprocessor``).
+        img: The image as loaded, ``(3, H, W)`` or ``(1, 3, H, W)`` **uint8**
+            (the authors' protocol: PIL resize of the 8-bit image, then the
+            data preprocessor normalises), or a float ``(1, 3, H, W)`` that is
+            already normalised (then resized as a tensor, bicubic with
+            antialiasing: close to, not equal to, the authors).
         labels: 0-based foreground classes of the image.
-        scales: Image scale factors.
+        scales: Image scale factors; or ``sizes``: fixed ``(h, w)`` pass sizes.
         flip: Also use the horizontally flipped image at every scale.
+        interpolation: PIL filter of the image resize (``'bicubic'``, ``'bilinear'``).
+        norm: ``'minmax'`` or ``'clamp_sum'``, see :func:`normalise_cam_sum`.
+        batch_flip: Run each image and its flip as one batch of two (faster on
+            the CPU; the same maps up to float rounding).
+        amp: Under CUDA autocast (fp16), as the MCTformer authors; GPU only.
         **cam_cfg: Passed to ``model.cams`` (type, last_n, refine, ...).
 
     Returns:
-        ``(K, H, W)`` float32 in [0, 1], ``K = len(labels)``.
+        ``(K, H, W)`` float32, ``K = len(labels)``, in [0, 1] (``clamp_sum``:
+        some pixels below 0, see :func:`normalise_cam_sum`).
     """
-    if img.dim() != 4 or img.shape[0] != 1:
-        raise ValueError(f'multiscale_cams takes one image (1, 3, H, W), got {tuple(img.shape)}')
+    if img.dim() == 4:
+        if img.shape[0] != 1:
+            raise ValueError(f'multiscale_cams takes one image (1, 3, H, W), got {tuple(img.shape)}')
+        img = img[0]
+    if img.dim() != 3:
+        raise ValueError(f'multiscale_cams takes one image (3, H, W), got {tuple(img.shape)}')
+    if amp and img.device.type != 'cuda':
+        raise ValueError(AMP_CPU_MESSAGE)
     H, W = img.shape[-2:]
+    sizes_ = pass_sizes((H, W), scales, sizes)
+    if img.dtype == torch.uint8:
+        inputs = _normalised_inputs(model, img, sizes_, interpolation)
+    else:
+        x = img[None]
+        inputs = [x if size == (H, W) else F.interpolate(x, size=size, mode='bicubic', align_corners=False,
+                                                         antialias=True) for size in sizes_]
     labels = torch.as_tensor(list(labels), dtype=torch.long, device=img.device)
     total = None
-    for s in scales:
-        size = (max(1, round(H * s)), max(1, round(W * s)))
-        x = img if size == (H, W) else F.interpolate(img, size=size, mode='bicubic',
-                                                     align_corners=False, antialias=True)
-        for flipped in ((False, True) if flip else (False, )):
-            xi = x.flip(-1) if flipped else x
-            cams = model.cams(xi, **cam_cfg)[:, labels].float()
-            cams = resize_cams(cams, (H, W))
-            cams = cams.flip(-1) if flipped else cams
+    with torch.autocast('cuda') if amp else contextlib.nullcontext():
+        for x in inputs:
+            if flip and batch_flip:
+                cams = model.cams(torch.cat([x, x.flip(-1)]), **cam_cfg)[:, labels].float()
+                cams = resize_cams(cams, (H, W))
+                cams = cams[:1] + cams[1:].flip(-1)
+            else:
+                cams = resize_cams(model.cams(x, **cam_cfg)[:, labels].float(), (H, W))
+                if flip:
+                    cams = cams + resize_cams(model.cams(x.flip(-1), **cam_cfg)[:, labels].float(),
+                                              (H, W)).flip(-1)
             total = cams if total is None else total + cams
-    return minmax_normalise(total[0], eps=CAM_EPS)
+    return normalise_cam_sum(total[0].float(), norm)
 
 
 def cam_overlay(image_rgb: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarray:

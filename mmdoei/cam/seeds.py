@@ -259,18 +259,24 @@ class SeedSweep:
         return conf
 
     def results(self) -> dict:
-        """Metrics per threshold and at the best one (highest mIoU; the
-        lowest such threshold on a tie).
+        """Metrics per threshold, at the best one (highest mIoU; the lowest
+        such threshold on a tie) and by the MCTformer authors' rule
+        (:func:`first_drop_index`).
 
         Returns:
             dict with ``thresholds``, ``miou``/``mfp``/``mfn`` curves (arrays),
             ``best_index``, ``best_threshold`` and ``best`` (the
-            :func:`iou_fp_fn` dict at that threshold), ``num_images``.
+            :func:`iou_fp_fn` dict at that threshold), the same three as
+            ``first_drop_*`` for the authors' rule, ``num_images``.
         """
         per = [iou_fp_fn(c) for c in self.confusions()]
         miou = np.array([r['miou'] for r in per])
         best = int(np.nanargmax(miou)) if np.isfinite(miou).any() else 0
+        first = first_drop_index(self.thresholds, miou)
         return dict(
+            first_drop_index=first,
+            first_drop_threshold=float(self.thresholds[first]),
+            first_drop=per[first],
             thresholds=self.thresholds.copy(),
             miou=miou,
             mfp=np.array([r['mfp'] for r in per]),
@@ -279,3 +285,28 @@ class SeedSweep:
             best_threshold=float(self.thresholds[best]),
             best=per[best],
             num_images=self.num_images)
+
+
+#: The last threshold of the MCTformer authors' sweep (``evaluation.py --curve``:
+#: ``t = i / 100`` for ``i`` in ``range(0, 60)``).
+AUTHORS_LAST_THRESHOLD = 0.59
+
+
+def first_drop_index(thresholds: Sequence[float], miou: Sequence[float],
+                     last: float = AUTHORS_LAST_THRESHOLD) -> int:
+    """The MCTformer authors' threshold choice: the last of a strictly rising run.
+
+    Their ``evaluation.py --curve`` walks ``t = 0.00, 0.01, ..., 0.59`` and stops
+    at the first ``t`` whose mIoU does not beat the best so far, keeping the
+    threshold before it. On a curve with a dip before its peak this stops
+    early, where :class:`SeedSweep`'s ``best`` (the highest mIoU anywhere on
+    the sweep) does not; both are reported. Only ``thresholds <= last`` are
+    walked (with a tolerance for float steps); index 0 if the first mIoU is
+    not above 0 (their ``best_thr`` starts at 0).
+    """
+    best, index = 0.0, 0
+    for i, (t, m) in enumerate(zip(thresholds, miou)):
+        if t > last + 1e-9 or not m > best:  # NaN does not beat anything, as theirs
+            break
+        best, index = float(m), i
+    return index

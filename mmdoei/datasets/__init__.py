@@ -7,10 +7,10 @@ from .categories import COCO_CATEGORIES, COCO_CLASSES, VOC_CLASSES, seg_class_na
 from .coco import COCOWSSSDataset
 from .pseudo_mask import COCOObjectDataset, PseudoMaskMixin, VOCPseudoMaskDataset
 from .transforms import *  # noqa: F401,F403
-from .voc import VOCWSSSDataset, labels_from_mask, read_cls_labels
+from .voc import VOCWSSSDataset, labels_from_mask, labels_from_xml, read_cls_labels
 
 __all__ = [
     'VOCWSSSDataset', 'COCOWSSSDataset', 'VOCPseudoMaskDataset', 'COCOObjectDataset', 'PseudoMaskMixin',
-    'read_cls_labels', 'labels_from_mask', 'read_label_png', 'read_split', 'VOC_CLASSES', 'COCO_CLASSES',
-    'COCO_CATEGORIES', 'seg_class_names', 'voc_palette'
+    'read_cls_labels', 'labels_from_mask', 'labels_from_xml', 'read_label_png', 'read_split', 'VOC_CLASSES',
+    'COCO_CLASSES', 'COCO_CATEGORIES', 'seg_class_names', 'voc_palette'
 ]

@@ -1,9 +1,10 @@
 """PASCAL VOC 2012 with image-level labels, for the classification stage of WSSS."""
 import os.path as osp
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
+from xml.etree import ElementTree
 
 import numpy as np
-from mmengine.fileio import get_file_backend, join_path
+from mmengine.fileio import get, get_file_backend, join_path
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
@@ -56,6 +57,25 @@ def read_cls_labels(path: str, num_classes: int) -> Dict[str, List[int]]:
             raise ValueError(f'{where}: image {img_id!r} lists a class twice: {fields}')
         labels[img_id] = sorted(classes)
     return labels
+
+
+def labels_from_xml(path: str, classes: Sequence[str]) -> List[int]:
+    """Foreground classes of a VOC annotation XML (``Annotations/{id}.xml``): every
+    ``<name>`` that is a class name, as PSA's ``make_cls_labels.py`` reads them
+    (part names such as ``head`` are not classes and are skipped).
+
+    Raises:
+        FileNotFoundError / ValueError: naming the file when it is missing or not
+            well-formed XML.
+    """
+    try:
+        root = ElementTree.fromstring(get(path))
+    except FileNotFoundError:
+        raise FileNotFoundError(f'annotation file {path} does not exist') from None
+    except ElementTree.ParseError as e:
+        raise ValueError(f'{path}: not a well-formed VOC annotation XML ({e})') from None
+    index = {c: k for k, c in enumerate(classes)}
+    return sorted({index[el.text.strip()] for el in root.iter('name') if el.text and el.text.strip() in index})
 
 
 def labels_from_mask(path: str, num_classes: int, ignore_index: int = 255) -> List[int]:
@@ -117,6 +137,7 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
     Folder layout (``data_root`` is ``VOCdevkit/VOC2012``)::
 
         JPEGImages/{id}.jpg
+        Annotations/{id}.xml                object annotations (the image labels)
         SegmentationClassAug/{id}.png       label masks (P or L mode PNGs)
         ImageSets/Segmentation/train_aug.txt, train.txt, val.txt, ...
 
@@ -127,11 +148,13 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
 
     Image-level labels come from ``label_file`` when given (text lines
     ``img_id c1 c2 ...`` with 0-based classes, see :func:`read_cls_labels`),
-    else from the masks (classes present, 255 and background excluded), which
-    is how the usual label files are made. PSA/MCTformer's ``cls_labels.npy``
-    is not read: it is a pickled dict, and loading it would run whatever code
-    the file holds; derive labels from ``SegmentationClassAug`` instead, or
-    write the text form.
+    else from ``label_source``: ``'xml'`` (default) reads the object names of
+    ``Annotations/{id}.xml``, which is how PSA's ``make_cls_labels.py`` built the
+    ``cls_labels.npy`` that PSA, MCTformer and TransCAM train on; ``'mask'``
+    takes the classes present in the masks (255 and background excluded),
+    which misses any object the mask does not show. PSA/MCTformer's
+    ``cls_labels.npy`` itself is not read: it is a pickled dict, and loading it
+    would run whatever code the file holds.
 
     Each sample has ``img_path``, ``img_id``, ``gt_label`` (list of class
     indices) and ``seg_map_path`` (``None`` where the mask does not exist).
@@ -143,8 +166,9 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
         data_root: The ``VOC2012`` folder.
         split: Split file, relative to ``data_root``.
         label_file: Optional image-level label file, relative to ``data_root``.
-        data_prefix: ``img_path`` and ``seg_map_path`` folders; an empty
-            ``seg_map_path`` means no masks (``label_file`` then required).
+        label_source: Without ``label_file``: ``'xml'`` or ``'mask'``.
+        data_prefix: ``img_path``, ``seg_map_path`` and ``ann_path`` (XML)
+            folders; an empty ``seg_map_path`` means no masks.
         img_suffix: Image file suffix.
         seg_map_suffix: Mask file suffix.
         ignore_index: Mask value that is not a class.
@@ -165,8 +189,10 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
                  data_root: str = 'data/VOCdevkit/VOC2012',
                  split: str = 'ImageSets/Segmentation/train_aug.txt',
                  label_file: Optional[str] = None,
+                 label_source: str = 'xml',
                  data_prefix: Union[str,
-                                    dict] = dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+                                    dict] = dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug',
+                                                 ann_path='Annotations'),
                  img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.png',
                  ignore_index: int = 255,
@@ -174,15 +200,18 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
         if label_file is not None and label_file.endswith('.npy'):
             raise ValueError(f'label_file {label_file}: .npy label files (PSA/MCTformer cls_labels.npy) '
                              'are pickled dicts and are not loaded, since unpickling runs code from '
-                             'the file. Leave label_file=None to derive labels from the '
-                             'SegmentationClassAug masks, or give a text file of "img_id c1 c2 ..." lines.')
+                             'the file. Leave label_file=None to read the labels from Annotations/*.xml '
+                             '(as PSA made that file), or give a text file of "img_id c1 c2 ..." lines.')
+        if label_source not in ('xml', 'mask'):
+            raise ValueError(f"label_source must be 'xml' (Annotations/*.xml, as PSA) or 'mask', "
+                             f'got {label_source!r}')
         if isinstance(data_prefix, str):
             data_prefix = dict(img_path=data_prefix)
-        data_prefix = {k: v for k, v in data_prefix.items() if v}
-        if 'seg_map_path' not in data_prefix and label_file is None:
-            raise ValueError('without a seg_map_path in data_prefix, a label_file is needed '
-                             'for the image-level labels')
+        data_prefix = {'ann_path': 'Annotations', **{k: v for k, v in data_prefix.items() if v}}
+        if label_file is None and label_source == 'mask' and 'seg_map_path' not in data_prefix:
+            raise ValueError("label_source='mask' needs a seg_map_path in data_prefix (or give a label_file)")
         self.label_file = resolve(data_root, label_file)
+        self.label_source = label_source
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         self.ignore_index = ignore_index
@@ -197,9 +226,14 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
         seg_paths = [join_path(seg_prefix, i + self.seg_map_suffix)
                      for i in img_ids] if seg_prefix else [None] * len(img_ids)
 
+        xml_paths = [join_path(self.data_prefix['ann_path'], i + '.xml') for i in img_ids]
+
         to_check = {'images': img_paths}
-        if self.label_file is None:
-            to_check['masks (needed for the labels)'] = seg_paths
+        if self.label_file is None and self.label_source == 'xml':
+            to_check["annotation XMLs (the image labels; label_source='mask' reads the masks instead)"] = \
+                xml_paths
+        elif self.label_file is None:
+            to_check["masks (the image labels, label_source='mask')"] = seg_paths
         check_files_exist(to_check, f'split file {self.ann_file}')
 
         if self.label_file is not None:
@@ -210,20 +244,26 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
                 raise ValueError(f'{len(absent)} of {len(img_ids)} images listed by split file '
                                  f'{self.ann_file} have no row in label file {self.label_file}: {shown}')
             labels = [table[i] for i in img_ids]
-            if seg_prefix:
-                backend = get_file_backend(seg_paths[0])
-                seg_paths = [p if backend.exists(p) else None for p in seg_paths]
+        elif self.label_source == 'xml':
+            labels = [labels_from_xml(p, self.metainfo['classes']) for p in xml_paths]
         else:
             labels = [labels_from_mask(p, num_classes, self.ignore_index) for p in seg_paths]
+        if seg_prefix and (self.label_file is not None or self.label_source == 'xml'):
+            backend = get_file_backend(seg_paths[0])
+            seg_paths = [p if backend.exists(p) else None for p in seg_paths]
 
         return [
             dict(img_path=p, img_id=i, gt_label=lab, seg_map_path=s)
             for i, p, lab, s in zip(img_ids, img_paths, labels, seg_paths)
         ]
 
+    @property
+    def _label_prefix_key(self) -> str:
+        return 'ann_path' if self.label_source == 'xml' else 'seg_map_path'
+
     def extra_repr(self) -> List[str]:
         return [
             f'Split file: \t{self.ann_file}',
-            f'Labels from: \t{self.label_file or self.data_prefix.get("seg_map_path")}',
+            f'Labels from: \t{self.label_file or self.data_prefix[self._label_prefix_key]}',
             f'Prefix of images: \t{self.img_prefix}'
         ]

@@ -144,6 +144,12 @@ def build_report(result: dict, class_names: Optional[Sequence[str]] = None) -> d
         FN=_pct(best['mfn']))
     if 'best' in result:
         report['best_threshold'] = result['best_threshold']
+        if 'first_drop' in result:
+            fd = result['first_drop']
+            report['authors_rule'] = dict(
+                rule='MCTformer evaluation.py: t = 0.00..0.59, stop at the first mIoU that does not rise',
+                threshold=result['first_drop_threshold'], mIoU=_pct(fd['miou']), FP=_pct(fd['mfp']),
+                FN=_pct(fd['mfn']))
         report['curve'] = dict(
             threshold=[float(t) for t in result['thresholds']],
             mIoU=[_pct(v) for v in result['miou']],
@@ -160,9 +166,14 @@ def format_report(report: dict) -> str:
     """The report as a printable table."""
     head = f'{report["num_images"]} images, {report["num_classes"]} classes'
     if 'best_threshold' in report:
-        head += f', best background threshold {report["best_threshold"]:.2f}'
+        head += f', best background threshold {report["best_threshold"]:.2f} (max over the sweep)'
     fmt = lambda v: f'{v:7.2f}' if v is not None else '    n/a'  # noqa: E731
-    rows = [head, f'{"class":>16} {"IoU":>7} {"FP":>7} {"FN":>7}']
+    rows = [head]
+    if 'authors_rule' in report:
+        a = report['authors_rule']
+        rows.append(f'authors\' rule (first drop over 0..0.59): threshold {a["threshold"]:.2f}, '
+                    f'mIoU {fmt(a["mIoU"]).strip()}, FP {fmt(a["FP"]).strip()}, FN {fmt(a["FN"]).strip()}')
+    rows.append(f'{"class":>16} {"IoU":>7} {"FP":>7} {"FN":>7}')
     for name, m in report['per_class'].items():
         rows.append(f'{name:>16} {fmt(m["IoU"])} {fmt(m["FP"])} {fmt(m["FN"])}')
     rows.append(f'{"mean":>16} {fmt(report["mIoU"])} {fmt(report["FP"])} {fmt(report["FN"])}')
@@ -192,6 +203,8 @@ def render_plots(report: dict) -> Dict[str, bytes]:
         for key, style in (('mIoU', '-'), ('FP', '--'), ('FN', ':')):
             ax.plot(c['threshold'], nan(c[key]), style, label=key)
         ax.axvline(report['best_threshold'], color='grey', lw=.8)
+        if 'authors_rule' in report:
+            ax.axvline(report['authors_rule']['threshold'], color='grey', lw=.8, ls='--')
         ax.set_xlabel('background threshold')
         ax.set_ylabel('%')
         ax.set_title(f'best {report["best_threshold"]:.2f}: mIoU {report["mIoU"]:.1f}, '

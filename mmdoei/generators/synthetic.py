@@ -583,6 +583,21 @@ def _png_bytes(label: np.ndarray, palette: Optional[List[int]]) -> bytes:
     return buf.getvalue()
 
 
+def _voc_xml(img_id: str, h: int, w: int, objects: Sequence[Tuple[str, Tuple[int, int, int, int]]]) -> str:
+    """A VOC 2012 ``Annotations/{id}.xml``: one ``<object>`` per (name, 1-based
+    inclusive ``(xmin, ymin, xmax, ymax)``), in VOC's element order."""
+    objs = ''.join(
+        f'\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n'
+        f'\t\t<difficult>0</difficult>\n\t\t<bndbox>\n\t\t\t<xmin>{x0}</xmin>\n\t\t\t<ymin>{y0}</ymin>\n'
+        f'\t\t\t<xmax>{x1}</xmax>\n\t\t\t<ymax>{y1}</ymax>\n\t\t</bndbox>\n\t</object>\n'
+        for name, (x0, y0, x1, y1) in objects)
+    return (f'<annotation>\n\t<folder>VOC2012</folder>\n\t<filename>{img_id}.jpg</filename>\n'
+            f'\t<source>\n\t\t<database>The VOC2012 Database</database>\n\t\t<annotation>PASCAL VOC2012'
+            f'</annotation>\n\t\t<image>synthetic</image>\n\t</source>\n'
+            f'\t<size>\n\t\t<width>{w}</width>\n\t\t<height>{h}</height>\n\t\t<depth>3</depth>\n\t</size>\n'
+            f'\t<segmented>1</segmented>\n{objs}</annotation>\n')
+
+
 def _write(path: Path, data: Union[bytes, str]) -> None:
     with atomic_write(path, 'wb') as f:
         f.write(data.encode() if isinstance(data, str) else data)
@@ -611,6 +626,7 @@ def make_synthetic_voc(root: PathLike,
     Layout under ``root/VOC2012`` (``root`` plays the part of ``VOCdevkit``)::
 
         JPEGImages/{id}.jpg                 RGB, JPEG quality 90
+        Annotations/{id}.xml                VOC's XML: one <object> (name, bndbox) per visible object
         SegmentationClass/{id}.png          palette PNGs, train.txt + val.txt images
         SegmentationClassAug/{id}.png       palette PNGs, every image (SBD-style)
         ImageSets/Segmentation/train.txt    VOC's train list (subset of train_aug)
@@ -678,14 +694,22 @@ def make_synthetic_voc(root: PathLike,
         rgb, inst, info = scene.draw(img_rng, h, w)
         label = np.zeros((h, w), np.uint8)
         band = np.zeros((h, w), bool)
+        xml_objects = []
         for k, obj in enumerate(info['objects']):
             m = inst == k
+            if m.any():  # an object hidden behind others is in neither the mask nor the XML
+                ys, xs = np.nonzero(m)
+                xml_objects.append((obj['class_index'],
+                                    (int(xs.min()) + 1, int(ys.min()) + 1, int(xs.max()) + 1, int(ys.max()) + 1)))
             label[m] = obj['class_index'] + 1
             if border > 0 and m.any():
                 band |= _boundary_band(m, border)
         label[band] = 255
         classes = sorted(int(c) - 1 for c in np.unique(label) if c not in (0, 255))
         _write(data_root / 'JPEGImages' / f'{img_id}.jpg', _jpeg_bytes(rgb))
+        # The XML lists the mask's classes (none lost in the 255 band), so the two label sources agree here.
+        _write(data_root / 'Annotations' / f'{img_id}.xml',
+               _voc_xml(img_id, h, w, [(VOC_CLASSES[c], box) for c, box in xml_objects if c in classes]))
         png = _png_bytes(label, palette)
         _write(data_root / 'SegmentationClassAug' / f'{img_id}.png', png)
         if img_id in in_voc:

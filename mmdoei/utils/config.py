@@ -1,6 +1,11 @@
 """Config helpers shared by the tools."""
 from typing import Any, Callable
 
+import torch
+
+AMP_CPU_MESSAGE = ('--amp (mixed precision) needs a CUDA GPU; no GPU is visible, and on the CPU '
+                   'autocast would only slow training and CAM generation down. Run without --amp.')
+
 
 def replace_entries(cfg: Any, key: str, new: Any, match: Callable[[Any], bool]) -> int:
     """Set every ``key`` entry of ``cfg`` (nested dicts and lists) whose value
@@ -45,3 +50,13 @@ def shorten_schedule(cfg: Any, length: int) -> Any:
             sched['end'] = length
     cfg.default_hooks.checkpoint.interval = length
     return cfg
+
+
+def check_amp_device() -> None:
+    """Refuse mixed precision without a CUDA GPU (``ValueError`` with :data:`AMP_CPU_MESSAGE`).
+
+    The authors train and make CAMs under CUDA autocast; on the CPU bfloat16
+    autocast would be slower than float32 here, and fp16 is not an option.
+    """
+    if not torch.cuda.is_available():
+        raise ValueError(AMP_CPU_MESSAGE)

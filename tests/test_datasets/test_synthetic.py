@@ -232,3 +232,27 @@ def test_heldout_style_is_deterministic_and_checked(tmp_path):
     assert a == b
     with pytest.raises(ValueError, match=r"style must be one of \['demo', 'heldout'\], got 'coco'"):
         make_synthetic_voc(tmp_path / 'c', style='coco')
+
+
+def test_voc_annotation_xml_in_the_devkit_format(synthetic_voc):
+    """Annotations/{id}.xml as VOC's: size, one <object> per visible object with a
+    1-based bndbox that bounds its mask pixels, names that are the mask's classes."""
+    from xml.etree import ElementTree
+    root = Path(synthetic_voc)
+    for img_id in _lines(root / 'ImageSets/Segmentation/trainval.txt'):
+        ann = ElementTree.parse(root / 'Annotations' / f'{img_id}.xml').getroot()
+        assert ann.tag == 'annotation' and ann.findtext('filename') == f'{img_id}.jpg'
+        w, h = int(ann.findtext('size/width')), int(ann.findtext('size/height'))
+        mask = np.asarray(Image.open(root / 'SegmentationClassAug' / f'{img_id}.png'))
+        assert mask.shape == (h, w)
+        boxes = {}
+        for obj in ann.findall('object'):
+            x0, y0, x1, y1 = (int(obj.findtext(f'bndbox/{k}')) for k in ('xmin', 'ymin', 'xmax', 'ymax'))
+            assert 1 <= x0 <= x1 <= w and 1 <= y0 <= y1 <= h
+            assert obj.findtext('difficult') == '0'
+            cover = boxes.setdefault(obj.findtext('name'), np.zeros((h, w), bool))
+            cover[y0 - 1:y1, x0 - 1:x1] = True
+        present = {VOC_CLASSES[v - 1] for v in np.unique(mask) if v not in (0, 255)}
+        assert set(boxes) == present
+        for name, cover in boxes.items():  # the class's pixels lie inside its boxes
+            assert not ((mask == VOC_CLASSES.index(name) + 1) & ~cover).any(), (img_id, name)

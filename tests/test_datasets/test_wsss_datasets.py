@@ -92,7 +92,42 @@ def test_voc_missing_mask_named(voc_copy):
     victim = split_ids(voc_copy)[3]
     os.remove(voc_copy / 'SegmentationClassAug' / f'{victim}.png')
     with pytest.raises(FileNotFoundError, match=f'1 of 30 masks.*\n.*{victim}.png'):
+        voc(voc_copy, label_source='mask')
+    # labels from the XML (the default) do not need the mask: the sample has none
+    ds = voc(voc_copy)
+    assert ds.get_data_info(3)['seg_map_path'] is None and ds.get_data_info(3)['gt_label']
+
+
+def test_voc_labels_follow_the_xml_where_the_mask_disagrees(voc_copy):
+    """As PSA's cls_labels.npy: an object the XML lists but the mask misses is a label."""
+    ids = split_ids(voc_copy)
+    xml = voc_copy / 'Annotations' / f'{ids[0]}.xml'
+    mask = voc_copy / 'SegmentationClassAug' / f'{ids[0]}.png'
+    from_mask = labels_from_mask(str(mask), 20)
+    extra = next(c for c in (14, 8, 1) if c not in from_mask)  # person, chair or bicycle
+    name = ('aeroplane bicycle bird boat bottle bus car cat chair cow diningtable dog horse motorbike '
+            'person pottedplant sheep sofa train tvmonitor').split()[extra]
+    # a hidden object and a part name (VOC's person layout: <part><name>head</name>), which is no class
+    xml.write_text(xml.read_text().replace(
+        '</annotation>', f'\t<object>\n\t\t<name>{name}</name>\n\t\t<difficult>1</difficult>\n'
+        '\t\t<part>\n\t\t\t<name>head</name>\n\t\t</part>\n\t</object>\n</annotation>'))
+    assert voc(voc_copy).get_data_info(0)['gt_label'] == sorted(from_mask + [extra])
+    assert voc(voc_copy, label_source='mask').get_data_info(0)['gt_label'] == from_mask
+    for i in range(1, len(ids)):  # elsewhere the synthetic XML and masks agree
+        assert voc(voc_copy).get_data_info(i)['gt_label'] == \
+            labels_from_mask(str(voc_copy / 'SegmentationClassAug' / f'{ids[i]}.png'), 20)
+
+
+def test_voc_missing_or_bad_xml_named(voc_copy):
+    ids = split_ids(voc_copy)
+    os.remove(voc_copy / 'Annotations' / f'{ids[5]}.xml')
+    with pytest.raises(FileNotFoundError, match=f"1 of 30 annotation XMLs .*label_source='mask'.*\n.*{ids[5]}.xml"):
         voc(voc_copy)
+    (voc_copy / 'Annotations' / f'{ids[5]}.xml').write_text('<annotation><object><name>cat</name>')
+    with pytest.raises(ValueError, match=f'{ids[5]}.xml: not a well-formed VOC annotation XML'):
+        voc(voc_copy)
+    with pytest.raises(ValueError, match="label_source must be 'xml'"):
+        voc(voc_copy, label_source='npy')
 
 
 @pytest.mark.parametrize('row,match', [
@@ -134,10 +169,10 @@ def test_voc_mask_modes(voc_copy):
     p_path = voc_copy / 'SegmentationClassAug' / f'{ids[0]}.png'
     expected = labels_from_mask(str(p_path), 20)
     Image.fromarray(np.asarray(Image.open(p_path)), 'L').save(p_path)
-    assert voc(voc_copy).get_data_info(0)['gt_label'] == expected
+    assert voc(voc_copy, label_source='mask').get_data_info(0)['gt_label'] == expected
     Image.open(p_path).convert('RGB').save(p_path)
     with pytest.raises(ValueError, match=f'{ids[0]}.png: a label image must be single-channel'):
-        voc(voc_copy)
+        voc(voc_copy, label_source='mask')
 
 
 def test_grayscale_and_rgba_images_load_as_3_channels(voc_copy):

@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'
 
 
-def test_dist_train_two_ranks_loss_falls_and_checkpoint_loads(tmp_path):
+def test_dist_train_two_ranks_loss_falls_and_checkpoint_loads(tmp_path, free_port):
     data_root = make_synthetic_voc(tmp_path / 'voc', num_train=48, num_val=8, img_size=(64, 64))
     work = tmp_path / 'work'
-    env = dict(os.environ, PORT=str(29400 + os.getpid() % 100))
+    env = dict(os.environ, PORT=free_port)
     res = subprocess.run(
         ['bash', str(ROOT / 'tools/dist_train.sh'), str(CONFIG), '2', '--data-root', str(data_root),
          '--work-dir', str(work), '--cfg-options', 'train_dataloader.batch_size=4',

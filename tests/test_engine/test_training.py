@@ -67,9 +67,9 @@ def test_resume_after_kill(tmp_path, image_folder):
     assert torch.load(work / 'iter_60.pth', weights_only=True)['meta']['iter'] == 60
 
 
-def test_torchrun_two_processes_on_cpu(tmp_path, image_folder):
+def test_torchrun_two_processes_on_cpu(tmp_path, image_folder, free_port):
     work = tmp_path / 'dist'
-    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    env = dict(os.environ, PORT=free_port)
     out = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(CONFIG), '2',
                           '--work-dir', str(work), '--cfg-options',
                           f'train_dataloader.dataset.data_root={image_folder}',

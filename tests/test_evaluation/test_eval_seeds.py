@@ -66,6 +66,12 @@ def test_cam_sweep_outputs(tool_main, synthetic_voc, cam_dir, tmp_path, capsys):
             assert img.format == 'PNG' and img.size[0] > 100
     printed = capsys.readouterr().out
     assert 'best background threshold 0.35' in printed and 'tvmonitor' in printed
+    # the MCTformer authors' rule next to it: the first drop over 0..0.59 of the same curve
+    from mmdoei.evaluation import first_drop_index
+    i = first_drop_index(curve['threshold'], curve['mIoU'])
+    assert report['authors_rule']['threshold'] == curve['threshold'][i]
+    assert report['authors_rule']['mIoU'] == curve['mIoU'][i]
+    assert f"authors' rule (first drop over 0..0.59): threshold {curve['threshold'][i]:.2f}" in printed
 
 
 def test_pred_dir_mode(tool_main, synthetic_voc, tmp_path):

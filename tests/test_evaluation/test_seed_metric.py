@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmdoei.evaluation import (SeedMetric, SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn, load_cam,
-                               minmax_normalise)
+from mmdoei.evaluation import (SeedMetric, SeedSweep, cams_to_seed, confusion_matrix, first_drop_index, iou_fp_fn,
+                               load_cam, minmax_normalise)
 from mmdoei.utils.io import save_npz_atomic
 
 # GT and prediction of 6 pixels, 3 classes; the last GT pixel is ignored.
@@ -170,6 +170,37 @@ def test_sweep_picks_the_separating_threshold():
     assert res['best']['miou'] == pytest.approx(1.0)
     assert res['mfp'][2] > 0 and res['mfn'][4] > 0  # too low: FP; too high: FN
     assert res['num_images'] == 1
+
+
+def test_first_drop_rule_by_hand():
+    """MCTformer's evaluation.py: walk 0.00..0.59, stop at the first mIoU that does not rise."""
+    t = np.round(np.arange(0, 0.96, 0.01), 2)
+    miou = np.full(t.size, 0.1)
+    miou[:11] = np.linspace(0.30, 0.40, 11)  # rises to 0.40 at t = 0.10
+    miou[11] = 0.39                           # a dip at 0.11 ...
+    miou[12:40] = 0.45                        # ... then higher, at 0.12..0.39
+    assert first_drop_index(t, miou) == 10    # the authors stop at the dip: 0.10
+    assert int(np.argmax(miou)) == 12         # the best over the sweep: 0.12
+    miou[11] = 0.41                           # no dip: rises to 0.45 at 0.12, then flat
+    assert first_drop_index(t, miou) == 12
+    rising = np.linspace(0.1, 0.9, t.size)    # rising all the way: stops at 0.59 (their last)
+    assert t[first_drop_index(t, rising)] == 0.59
+    assert first_drop_index(t, np.zeros(t.size)) == 0  # nothing above 0: their best_thr stays 0
+    assert first_drop_index([0.0, 0.1], [np.nan, 0.5]) == 0
+
+
+def test_sweep_reports_both_rules():
+    # noisy CAMs of two classes: results() carries the authors' choice on its own curve
+    rng = np.random.default_rng(3)
+    gt = rng.integers(0, 3, (20, 20))
+    cams = np.stack([np.where(gt == 1, 0.6, 0.3), np.where(gt == 2, 0.5, 0.2)]) + rng.normal(0, .15, (2, 20, 20))
+    sweep = SeedSweep(num_classes=3)
+    sweep.add(np.clip(cams, 0, 1), [0, 1], gt)
+    res = sweep.results()
+    i = first_drop_index(res['thresholds'], res['miou'])
+    assert res['first_drop_index'] == i and res['first_drop_threshold'] == pytest.approx(res['thresholds'][i])
+    assert res['first_drop']['miou'] == pytest.approx(res['miou'][i])
+    assert res['first_drop']['miou'] <= res['best']['miou']
 
 
 def test_sweep_rejects_bad_input():

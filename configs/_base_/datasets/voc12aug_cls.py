@@ -13,9 +13,10 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True,
 )
-# CAMs are computed on whole images at their own size.
+# CAMs are computed on whole images at their own size, decoded with PIL as the
+# authors' datasets do (cv2's JPEG decoder can differ by a grey level).
 cam_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='PackInputs', meta_keys=('sample_idx', 'img_path', 'img_id', 'ori_shape', 'img_shape')),
 ]
 

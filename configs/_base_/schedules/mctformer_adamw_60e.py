@@ -15,4 +15,6 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=60, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=64)
+# main.py: lr * batch_size * world_size / 512, i.e. linear in the total batch; mmengine's
+# Runner applies the same ratio (world_size x batch / 64) to 6.25e-5 when enabled.
+auto_scale_lr = dict(base_batch_size=64, enable=True)

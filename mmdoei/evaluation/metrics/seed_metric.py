@@ -136,8 +136,10 @@ class SeedMetric(BaseMetric):
             for r in results[1:]:
                 sweep.merge(r['sweep'])
             res = sweep.results()
-            best = res['best']
-            metrics = dict(bg_threshold=res['best_threshold'])
+            best, fd = res['best'], res['first_drop']
+            # both threshold rules: the best over the sweep, and the MCTformer authors' first drop
+            metrics = dict(bg_threshold=res['best_threshold'], authors_bg_threshold=res['first_drop_threshold'],
+                           authors_mIoU=round(fd['miou'] * 100, 2))
         else:
             best = iou_fp_fn(sum(r['confusion'] for r in results))
             metrics = {}

@@ -23,15 +23,21 @@ from .attention_maps import AttentionMapsMixin
 
 
 def resize_patch_pos_embed_mctformer(pos: Tensor, src: Tuple[int, int],
-                                     dst: Tuple[int, int]) -> Tensor:
+                                     dst: Tuple[int, int], square_image: bool = True) -> Tensor:
     """Resize patch position embeddings ``(1, h*w, D)`` as MCTformer (and DINO) do.
 
     They interpolate bicubically by a *scale factor* of ``(dst + 0.1) / src``
     rather than to a size: the source coordinates then follow the factor, which
     differs slightly from mmpretrain's size-based resize. Reproducing the
     authors' CAMs at other scales to 1e-5 needs exactly this.
+
+    The authors return the embeddings unchanged only when the grid matches
+    *and* the input image is square (``npatch == N and w == h``). A non-square
+    image whose grid still matches (224 x 232 gives 14 x 14 patches) is
+    resampled by a factor of 14.1 / 14, which is not an identity: pass
+    ``square_image=False`` for such inputs to get their numbers.
     """
-    if tuple(src) == tuple(dst):
+    if tuple(src) == tuple(dst) and square_image:
         return pos
     D = pos.shape[-1]
     grid = pos.reshape(1, src[0], src[1], D).permute(0, 3, 1, 2)
@@ -143,19 +149,20 @@ class MCTVisionTransformer(AttentionMapsMixin, VisionTransformer):
                     f'missing {missing}; unexpected {unexpected}')
         self.pretrained_report = dict(missing=missing, unexpected=unexpected, adapted=adapted)
 
-    def _patch_pos_embed(self, grid: Tuple[int, int]) -> Tensor:
+    def _patch_pos_embed(self, grid: Tuple[int, int], square_image: bool = True) -> Tensor:
         C = self.num_class_tokens
         if self.pos_embed_resize == 'mctformer':
-            patch = resize_patch_pos_embed_mctformer(self.pos_embed[:, C:], self.patch_resolution, grid)
+            patch = resize_patch_pos_embed_mctformer(self.pos_embed[:, C:], self.patch_resolution, grid,
+                                                     square_image)
             return torch.cat((self.pos_embed[:, :C], patch), dim=1)
         return resize_pos_embed(self.pos_embed, self.patch_resolution, grid,
                                 mode=self.interpolate_mode, num_extra_tokens=C)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        B = x.shape[0]
+        B, square = x.shape[0], x.shape[-2] == x.shape[-1]
         x, grid = self.patch_embed(x)
         x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
-        x = self.drop_after_pos(x + self._patch_pos_embed(tuple(grid)))
+        x = self.drop_after_pos(x + self._patch_pos_embed(tuple(grid), square))
         x = self.pre_norm(x)
         outs = []
         for i, layer in enumerate(self.layers):

@@ -20,6 +20,7 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
-# CAM generation: image scales (the DOEI paper's 0.5..1.5; MCTformer's run.sh uses
+# CAM generation for configs without a protocol of their own (the VOC/COCO configs name
+# their authors' protocol): image scales (the DOEI paper's 0.5..1.5; MCTformer's run.sh uses
 # (1.0,)) and horizontal flip, summed.
 cam_gen = dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)

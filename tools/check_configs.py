@@ -1,0 +1,223 @@
+"""Run every shipped VOC and COCO config at its real input size, briefly, on the CPU.
+
+    python tools/check_configs.py [CONFIG ...] [--work-dir DIR] [--img-size 240 320]
+
+For each config, from random weights, on a tiny folder in its dataset's
+layout (synthetic, made here), through the tools a user calls:
+
+* stage 1 (configs with a ``cam_dataloader``): ``tools/train.py`` for two
+  iterations (batch 2, the config's own crops and pipeline, one validation),
+  then ``tools/test.py --cam-out`` on two images with the config's CAM protocol;
+* stage 2 (AffinityNet): ``tools/train.py`` for two iterations on stand-in CAMs
+  (``mmdoei.psa.standin_cams``), then ``tools/psa_infer.py`` on two images;
+* stage 3: the training configs for two iterations (the masks as pseudo
+  masks); the test configs (5 scales + flip + CRF) with ``tools/test.py`` on
+  two images, with the checkpoint of the training config they wrap.
+
+Pretrained ``init_cfg`` entries are dropped (random weights; no downloads).
+Prints one row per run (config, step, seconds, ok) and exits non-zero if any
+failed. ``tests/test_tools/test_check_configs.py`` runs it (``-m slow``).
+"""
+import argparse
+import os.path as osp
+import re
+import runpy
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: Folders of the shipped VOC / COCO configs (the demo's, pretraining's and the
+#: tiny synthetic ones are exercised by their own tests).
+SHIPPED = ('mctformer', 'tscam', 'transcam', 'doei', 'psa', 'deeplab')
+
+
+def shipped_configs() -> List[Path]:
+    out = []
+    for folder in SHIPPED:
+        out += [p for p in sorted((ROOT / 'configs' / folder).glob('*.py'))
+                if not re.search(r'tiny|synthvoc|synthetic', p.name)]
+    return out
+
+
+def _pretrained_overrides(cfg, prefix: str = 'model') -> List[str]:
+    """``key=None`` options for every pretrained-weights entry under ``cfg.model``."""
+    out = []
+
+    def walk(node, path):
+        if hasattr(node, 'items'):
+            for k, v in node.items():
+                p = f'{path}.{k}'
+                if k == 'init_cfg' and hasattr(v, 'get') and v.get('type') == 'Pretrained':
+                    out.append(f'{p}=None')
+                elif k == 'pretrained' and isinstance(v, str):
+                    out.append(f'{p}=None')
+                else:
+                    walk(v, p)
+    walk(cfg.get('model', {}), prefix)
+    return out
+
+
+def _run_tool(tool: str, argv: List[str]) -> None:
+    """``python tools/TOOL.py ARGV`` in this process (same code path, no interpreter start)."""
+    old = sys.argv
+    sys.argv = [str(ROOT / 'tools' / tool)] + argv
+    try:
+        runpy.run_path(str(ROOT / 'tools' / tool), run_name='__main__')
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise RuntimeError(f'{tool} exited with {e.code}') from e
+    finally:
+        sys.argv = old
+
+
+def _drop_checkpoints(work: Path) -> None:
+    """Checkpoints of real-size models take up to 1 GB each; keep only those a later step reads."""
+    for ckpt in work.glob('*.pth'):
+        ckpt.unlink()
+
+
+def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloader', 'cam_dataloader')):
+    opts = []
+    for n in names:
+        if cfg.get(n):
+            opts += [f'{n}.num_workers=0', f'{n}.persistent_workers=False']
+    return opts
+
+
+def _train_opts(cfg) -> List[str]:
+    opts = ['train_dataloader.batch_size=2', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
+    loop = cfg.train_cfg
+    if loop.get('type') == 'IterBasedTrainLoop' or 'max_iters' in loop:
+        opts += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']
+    else:
+        opts += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+    if cfg.get('val_dataloader'):
+        opts += ['val_dataloader.batch_size=1']
+    return opts
+
+
+class Checker:
+    """Makes the tiny folders once, then runs configs and keeps one row per step."""
+
+    def __init__(self, work: Path, img_size: Tuple[int, int]) -> None:
+        self.work = work
+        self.img_size = img_size
+        self.rows: List[Tuple[str, str, float, str]] = []
+        self._roots: Dict[str, str] = {}
+
+    def data_root(self, kind: str) -> str:
+        if kind not in self._roots:
+            from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+            if kind == 'voc':
+                # 4 train_aug images (2 of them in train.txt), 2 val: two steps of 2 (batch
+                # norm layers, e.g. DeepLab-v3+'s image pooling, need 2 images a step)
+                root = make_synthetic_voc(self.work / 'data_voc', num_train=4, num_val=2,
+                                          img_size=self.img_size, seed=0)
+                # VOC's test list (images only, for the server submission config): the val images
+                sets = root / 'ImageSets' / 'Segmentation'
+                (sets / 'test.txt').write_text((sets / 'val.txt').read_text())
+            else:
+                root = make_synthetic_coco(self.work / 'data_coco', num_train=4, num_val=2,
+                                           img_size=self.img_size, seed=0)
+                ids = (root / 'train_id.txt').read_text().split()
+                (root / 'train_id_2.txt').write_text('\n'.join(ids[:2]) + '\n')  # inference on two images
+            self._roots[kind] = str(root)
+        return self._roots[kind]
+
+    def step(self, name: str, what: str, fn) -> bool:
+        t0 = time.perf_counter()
+        try:
+            fn()
+            status = 'ok'
+        except Exception as e:  # noqa: BLE001  (one config's failure must not hide the others')
+            traceback.print_exc()
+            status = f'FAILED: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'[:200]
+        self.rows.append((name, what, time.perf_counter() - t0, status))
+        print(f'[check_configs] {name}: {what}: {status} ({self.rows[-1][2]:.1f} s)', flush=True)
+        return status == 'ok'
+
+    def check(self, path: Path) -> None:
+        from mmengine.config import Config
+        cfg = Config.fromfile(str(path))
+        name = str(path.relative_to(ROOT / 'configs'))
+        kind = 'coco' if 'coco' in path.name else 'voc'
+        root = self.data_root(kind)
+        work = self.work / 'runs' / path.stem
+        common = ['--data-root', root]
+        if 'cam_dataloader' in cfg:  # stage 1
+            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg)
+            if self.step(name, 'train 2 iterations', lambda: _run_tool(
+                    'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
+                ckpt = str(work / 'epoch_1.pth')
+                cam_opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + ['log_level=WARNING']
+                self.step(name, 'CAMs of 2 images (its protocol)', lambda: _run_tool(
+                    'test.py', [str(path), ckpt, *common, '--work-dir', str(work / 'cam'), '--cam-out',
+                                str(work / 'cams'), '--cfg-options', *cam_opts, 'cam_dataloader.dataset.indices=2']))
+            _drop_checkpoints(work)
+            return
+        if cfg.model.get('type') == 'AffinityNet' or 'psa' in path.parts[-2]:  # stage 2
+            cams = self.work / f'standin_cams_{kind}'
+            if not cams.exists():
+                from mmdoei.generators.standin_cams import make_standin_cams
+                if kind == 'voc':
+                    make_standin_cams(root, str(cams), progress=False)
+                else:
+                    make_standin_cams(root, str(cams), split='train_id.txt', gt_dir='SegmentationClass/train2014',
+                                      progress=False)
+            pipe = cfg.train_dataloader.dataset.pipeline
+            idx = next(i for i, t in enumerate(pipe) if t['type'] == 'LoadAffinityLabelFromCAM')
+            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg) + [
+                f'train_dataloader.dataset.pipeline.{idx}.cam_dir={cams}',
+                f'train_dataloader.dataset.pipeline.{idx}.cache_dir={work}/crf']
+            if self.step(name, 'train 2 iterations', lambda: _run_tool(
+                    'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
+                self.step(name, 'masks of 2 images', lambda: _run_tool(
+                    'psa_infer.py', [str(path), str(work / 'epoch_1.pth'), *common, '--cam-dir', str(cams),
+                                     '--out-dir', str(work / 'masks'), '--work-dir', str(work / 'infer'),
+                                     '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.split=' +
+                                     ('ImageSets/Segmentation/train.txt' if kind == 'voc' else 'train_id_2.txt')]))
+            _drop_checkpoints(work)
+            return
+        # stage 3: train, then the config's test-time augmentation (tools/test.py --tta:
+        # 5 scales + flip + dense CRF for the DeepLab configs) on two images
+        masks = 'SegmentationClassAug' if kind == 'voc' else 'SegmentationClass/train2014'
+        opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg) + [
+            f'train_dataloader.dataset.pseudo_mask_dir={osp.join(root, masks)}', 'val_dataloader.dataset.indices=2']
+        if self.step(name, 'train 2 iterations', lambda: _run_tool(
+                'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
+            tta = ['--tta'] if 'tta_model' in cfg else []
+            self.step(name, 'test 2 images' + (' (--tta)' if tta else ''), lambda: _run_tool(
+                'test.py', [str(path), str(work / 'iter_2.pth'), *tta, *common, '--work-dir', str(work / 'test'),
+                            '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.indices=2',
+                            'log_level=WARNING']))
+        _drop_checkpoints(work)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('configs', nargs='*', help='default: every shipped VOC / COCO config')
+    parser.add_argument('--work-dir', default='work_dirs/check_configs')
+    parser.add_argument('--img-size', type=int, nargs=2, default=(240, 320), help='H W of the tiny images')
+    args = parser.parse_args(argv)
+    import mmdoei  # noqa: F401
+    configs = [Path(c).resolve() for c in args.configs] or shipped_configs()
+    checker = Checker(Path(args.work_dir).resolve(), tuple(args.img_size))
+    t0 = time.perf_counter()
+    for path in configs:
+        checker.check(path)
+    failed = [r for r in checker.rows if r[3] != 'ok']
+    print('\n| config | step | s | result |\n|---|---|---|---|')
+    for name, what, sec, status in checker.rows:
+        print(f'| {name} | {what} | {sec:.1f} | {status} |')
+    print(f'\n{len(checker.rows)} runs of {len(configs)} configs, {len(failed)} failed, '
+          f'{time.perf_counter() - t0:.0f} s in all')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
