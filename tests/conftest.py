@@ -7,9 +7,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
 from mmdoei.utils import setup_env
+
+# One fixed hypothesis profile for every run (CI and local): the same examples
+# each time (derandomize), a bounded number of them, no example database
+# (nothing written into the repository), no per-example deadline (a shared
+# 2-core machine makes timings meaningless).
+settings.register_profile('mmdoei', derandomize=True, max_examples=60, deadline=None, database=None,
+                          print_blob=False, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile('mmdoei')
 
 # The tests build Runners themselves (resume, torchrun on the CPU), as the tools do.
 setup_env()
