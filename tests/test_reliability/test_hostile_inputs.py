@@ -243,8 +243,8 @@ def test_tools_name_a_bad_checkpoint_and_write_nothing(voc_copy, tmp_path):
         for i in range(2):
             Image.fromarray(np.full((32, 32, 3), 60 * c + i, np.uint8)).save(images / f'class{c}' / f'{i}.png')
     work = tmp_path / 'w2'
-    res = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), str(TRAIN_CONFIG), '--work-dir', str(work), '--cfg-options', f'load_from={paths[0]}',
-                          f'train_dataloader.dataset.data_root={images}'],
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), str(TRAIN_CONFIG), '--work-dir', str(work),
+                          '--cfg-options', f'load_from={paths[0]}', f'train_dataloader.dataset.data_root={images}'],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode != 0 and f'ValueError: {paths[0]}: cannot load as a checkpoint' in res.stderr
     assert not list(work.rglob('*.pth'))
