@@ -1,0 +1,245 @@
+"""Kill and resume at every long stage after stage 1: AffinityNet training,
+``tools/psa_infer.py``, DeepLab training, the ms + flip + CRF test with
+``--out`` and the DOEI sweep.
+
+Each stage runs once uninterrupted, and once SIGKILLed at a point drawn by a
+seeded ``random.Random`` and then rerun; the final files must be the same:
+
+* checkpoints: every tensor of ``state_dict`` equal (the pickled ``meta``
+  holds timestamps and paths, so the files' bytes differ by design);
+* masks, metrics json, ``summary.md``: byte-identical;
+* ``sweep.csv``: byte-identical after dropping its ``seconds`` column (wall
+  time);
+
+and no temporary file (``.*.tmp``) may be left. The kill waits on what the
+run writes, read from its output pipe line by line (blocking, no sleeps, no
+deadlines): a log line that comes after the n-th checkpoint, mask or sweep
+row, whose file is then checked to exist. Stage 1 (CAMs, training) is
+covered in tests/test_cam/test_cam_tool.py and tests/test_engine/test_training.py.
+"""
+import csv
+import io
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdoei.generators import make_standin_cams, make_synthetic_voc
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PSA = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'
+DEEPLAB = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
+ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+#: A run that hangs is killed after this long (the watchdog, not a deadline for the kill point).
+WATCHDOG_S = 1800
+
+
+def run(cmd) -> str:
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=WATCHDOG_S)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    return res.stdout + res.stderr
+
+
+def run_until(cmd, ready) -> str:
+    """Start ``cmd``, read its output line by line, SIGKILL its process group
+    at the first line for which ``ready(line)`` is true. Fails if the run
+    ends before that."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
+                            start_new_session=True)
+    watchdog = threading.Timer(WATCHDOG_S, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
+    seen = []
+    try:
+        for line in proc.stdout:  # text mode: progress bars' '\r' ends a line too
+            seen.append(line)
+            if ready(line):
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        else:
+            pytest.fail('the run ended before the kill point:\n' + ''.join(seen[-40:]))
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    return ''.join(seen)
+
+
+def no_tmp(*folders) -> None:
+    left = [str(p) for f in folders for p in Path(f).rglob('*.tmp')]
+    assert left == [], left
+
+
+def same_state_dict(a: Path, b: Path) -> None:
+    sa = torch.load(a, weights_only=True)['state_dict']
+    sb = torch.load(b, weights_only=True)['state_dict']
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), f'{k} differs between {a} and {b}'
+
+
+def same_files(a: Path, b: Path, pattern: str) -> int:
+    fa, fb = sorted(p.relative_to(a) for p in a.rglob(pattern)), sorted(p.relative_to(b) for p in b.rglob(pattern))
+    assert fa == fb and fa
+    for rel in fa:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    return len(fa)
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    """8 train + 2 val synthetic VOC images with stand-in CAMs (stage-1 output)."""
+    root = tmp_path_factory.mktemp('kill')
+    data_root = make_synthetic_voc(root / 'voc', num_train=8, num_val=2, img_size=(64, 80), seed=3)
+    make_standin_cams(str(data_root), str(root / 'cams'), progress=False)
+    return data_root, root / 'cams'
+
+
+# --------------------------------------------------------------------------- AffinityNet training
+
+def _psa_train(data, work: Path, epochs: int, *extra):
+    data_root, cams = data
+    return [sys.executable, 'tools/train.py', str(PSA), '--data-root', str(data_root), '--work-dir', str(work),
+            *extra, '--cfg-options', f'train_dataloader.dataset.pipeline.1.cam_dir={cams}',
+            f'train_dataloader.dataset.pipeline.1.cache_dir={work}_crf',
+            'train_dataloader.dataset.pipeline.5.crop_size=(48,48)', 'train_dataloader.dataset.pipeline.6.size=48', 'train_dataloader.batch_size=4',
+            f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.end={epochs}',
+            'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1',
+            'default_hooks.logger.interval=1']
+
+
+def test_affinitynet_training(data, tmp_path):
+    epochs = 4
+    kill_after = random.Random(1).randint(1, epochs - 1)  # checkpoints written before the kill
+    run(_psa_train(data, tmp_path / 'full', epochs))
+    part = tmp_path / 'part'
+    # the first log line of the next epoch comes after epoch_{kill_after}.pth is saved
+    run_until(_psa_train(data, part, epochs), lambda line: f'Epoch(train) [{kill_after + 1}]' in line)
+    assert (part / f'epoch_{kill_after}.pth').exists() and not (part / f'epoch_{epochs}.pth').exists()
+    log = run(_psa_train(data, part, epochs, '--resume'))
+    assert f'resumed epoch: {kill_after}' in log
+    same_state_dict(tmp_path / 'full' / f'epoch_{epochs}.pth', part / f'epoch_{epochs}.pth')
+    no_tmp(tmp_path)
+
+
+# --------------------------------------------------------------------------- pseudo masks
+
+def test_psa_infer(data, tmp_path):
+    data_root, cams = data
+    ckpt = tmp_path / 'affnet.pth'
+    torch.manual_seed(0)
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    torch.save({'state_dict': MODELS.build(Config.fromfile(str(PSA)).model).state_dict()}, ckpt)
+
+    def infer(out):
+        return [sys.executable, 'tools/psa_infer.py', str(PSA), str(ckpt), '--data-root', str(data_root),
+                '--cam-dir', str(cams), '--out-dir', str(out), '--work-dir', str(out) + '_work', '--no-eval',
+                '--cfg-options', 'test_dataloader.dataset.split=ImageSets/Segmentation/train.txt']
+
+    run(infer(tmp_path / 'full'))
+    n = len(list((tmp_path / 'full').glob('*.png')))
+    kill_after = random.Random(2).randint(1, n - 1)
+    part = tmp_path / 'part'
+    run_until(infer(part), lambda line: len(list(part.glob('*.png'))) >= kill_after)
+    done = len(list(part.glob('*.png')))
+    assert kill_after <= done < n
+    log = run(infer(part))
+    assert f'{done} of {n} pseudo masks already in {part}' in log
+    assert same_files(tmp_path / 'full', part, '*.png') == n
+    no_tmp(tmp_path)
+
+
+# --------------------------------------------------------------------------- DeepLab training
+
+def _deeplab_train(data_root, work: Path, iters: int, *extra):
+    return [sys.executable, 'tools/train.py', str(DEEPLAB), '--data-root', str(data_root), '--work-dir', str(work),
+            *extra, '--cfg-options', f'train_dataloader.dataset.pseudo_mask_dir={data_root}/SegmentationClassAug',
+            'train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt', 'train_dataloader.batch_size=2',
+            # a worker process: its generator replays the same stream when the resumed loop skips batches
+            'train_dataloader.num_workers=1', f'train_cfg.max_iters={iters}', 'train_cfg.val_interval=1000',
+            f'param_scheduler.0.end={iters}', 'default_hooks.checkpoint.interval=2',
+            'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=1']
+
+
+def test_deeplab_training(data, tmp_path):
+    data_root, _ = data
+    iters = 8
+    kill_after = 2 * random.Random(3).randint(1, iters // 2 - 1)  # a checkpoint every 2 iterations
+    run(_deeplab_train(data_root, tmp_path / 'full', iters))
+    part = tmp_path / 'part'
+    run_until(_deeplab_train(data_root, part, iters),
+              lambda line: f'Iter(train) [{kill_after + 1}/{iters}]' in line)
+    assert (part / f'iter_{kill_after}.pth').exists() and not (part / f'iter_{iters}.pth').exists()
+    log = run(_deeplab_train(data_root, part, iters, '--resume'))
+    assert f'resumed epoch: 0, iter: {kill_after}' in log
+    same_state_dict(tmp_path / 'full' / f'iter_{iters}.pth', part / f'iter_{iters}.pth')
+    no_tmp(tmp_path)
+
+
+# --------------------------------------------------------------------------- ms + flip + CRF test
+
+def test_tta_test_with_out(data, tmp_path):
+    data_root, _ = data
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'deeplab.pth'
+    torch.save({'state_dict': MODELS.build(Config.fromfile(str(DEEPLAB)).model).state_dict()}, ckpt)
+
+    def test(out):
+        return [sys.executable, 'tools/test.py', str(DEEPLAB), str(ckpt), '--tta', '--data-root', str(data_root),
+                '--work-dir', str(out.parent / (out.stem + '_work')), '--out', str(out), '--cfg-options',
+                'test_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
+                'test_dataloader.dataset.ann_file=ImageSets/Segmentation/train_aug.txt']
+
+    full, part = tmp_path / 'full.json', tmp_path / 'part.json'
+    run(test(full))
+    kill_at = random.Random(4).randint(1, 7)  # of 8 images
+    run_until(test(part), lambda line: re.search(rf'Epoch\(test\) \[{kill_at}/8\]', line) is not None)
+    assert not part.exists()  # the metrics are written at the end, at once
+    run(test(part))
+    assert part.read_bytes() == full.read_bytes()
+    no_tmp(tmp_path)
+
+
+# --------------------------------------------------------------------------- the sweep
+
+def test_sweep_mid_run(tmp_path):
+    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=12, num_val=2, img_size=(48, 64), seed=0)
+
+    def sweep(out):
+        return [sys.executable, 'tools/analysis_tools/doei_sweep.py', 'tests/data/configs/tiny_mct_voc.py',
+                '--axis', 'sf=-0.3', '--mode', 'cam', '--seeds', '0', '--epochs', '1', '--data-root',
+                str(data_root), '--out-dir', str(out)]
+
+    run(sweep(tmp_path / 'full'))  # baseline, base, sf=-0.3
+    kill_after = random.Random(5).randint(1, 2)
+    part = tmp_path / 'part'
+    run_until(sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
+    log = run(sweep(part))
+    assert f'{3 - kill_after} runs to do, {kill_after} done' in log
+
+    def rows(folder):
+        table = list(csv.DictReader(io.StringIO((folder / 'sweep.csv').read_text())))
+        for r in table:
+            assert float(r.pop('seconds')) >= 0
+        return table
+
+    assert rows(tmp_path / 'full') == rows(part) and len(rows(part)) == 3
+    assert (part / 'summary.md').read_bytes() == (tmp_path / 'full' / 'summary.md').read_bytes()
+    same_files(tmp_path / 'full', part, 'seed_eval.json')
+    no_tmp(tmp_path)
