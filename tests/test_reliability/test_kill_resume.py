@@ -113,8 +113,8 @@ def _psa_train(data, work: Path, epochs: int, *extra):
     return [sys.executable, 'tools/train.py', str(PSA), '--data-root', str(data_root), '--work-dir', str(work),
             *extra, '--cfg-options', f'train_dataloader.dataset.pipeline.1.cam_dir={cams}',
             f'train_dataloader.dataset.pipeline.1.cache_dir={work}_crf',
-            'train_dataloader.dataset.pipeline.5.crop_size=(48,48)', 'train_dataloader.dataset.pipeline.6.size=48', 'train_dataloader.batch_size=4',
-            f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.end={epochs}',
+            'train_dataloader.dataset.pipeline.5.crop_size=(48,48)', 'train_dataloader.dataset.pipeline.6.size=48',
+            'train_dataloader.batch_size=4', f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.end={epochs}',
             'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1',
             'default_hooks.logger.interval=1']
 
