@@ -22,10 +22,8 @@ import io
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -39,41 +37,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PSA = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'
 DEEPLAB = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-#: A run that hangs is killed after this long (the watchdog, not a deadline for the kill point).
-WATCHDOG_S = 1800
 
 
 def run(cmd) -> str:
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=WATCHDOG_S)
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=1800)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     return res.stdout + res.stderr
 
 
-def run_until(cmd, ready) -> str:
-    """Start ``cmd``, read its output line by line, SIGKILL its process group
-    at the first line for which ``ready(line)`` is true. Fails if the run
-    ends before that."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
-                            start_new_session=True)
-    watchdog = threading.Timer(WATCHDOG_S, os.killpg, (proc.pid, signal.SIGKILL))
-    watchdog.start()
-    seen = []
-    try:
-        for line in proc.stdout:  # text mode: progress bars' '\r' ends a line too
-            seen.append(line)
-            if ready(line):
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-        else:
-            pytest.fail('the run ended before the kill point:\n' + ''.join(seen[-40:]))
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
-    return ''.join(seen)
+def _kill(kill_on_line, cmd, ready) -> str:
+    return kill_on_line(cmd, ready, cwd=ROOT, env=ENV)
 
 
 def no_tmp(*folders) -> None:
@@ -119,13 +92,13 @@ def _psa_train(data, work: Path, epochs: int, *extra):
             'default_hooks.logger.interval=1']
 
 
-def test_affinitynet_training(data, tmp_path):
+def test_affinitynet_training(data, tmp_path, kill_on_line):
     epochs = 4
     kill_after = random.Random(1).randint(1, epochs - 1)  # checkpoints written before the kill
     run(_psa_train(data, tmp_path / 'full', epochs))
     part = tmp_path / 'part'
     # the first log line of the next epoch comes after epoch_{kill_after}.pth is saved
-    run_until(_psa_train(data, part, epochs), lambda line: f'Epoch(train) [{kill_after + 1}]' in line)
+    _kill(kill_on_line, _psa_train(data, part, epochs), lambda line: f'Epoch(train) [{kill_after + 1}]' in line)
     assert (part / f'epoch_{kill_after}.pth').exists() and not (part / f'epoch_{epochs}.pth').exists()
     log = run(_psa_train(data, part, epochs, '--resume'))
     assert f'resumed epoch: {kill_after}' in log
@@ -135,12 +108,14 @@ def test_affinitynet_training(data, tmp_path):
 
 # --------------------------------------------------------------------------- pseudo masks
 
-def test_psa_infer(data, tmp_path):
+def test_psa_infer(data, tmp_path, kill_on_line):
     data_root, cams = data
     ckpt = tmp_path / 'affnet.pth'
-    torch.manual_seed(0)
     from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
     torch.save({'state_dict': MODELS.build(Config.fromfile(str(PSA)).model).state_dict()}, ckpt)
 
     def infer(out):
@@ -152,7 +127,7 @@ def test_psa_infer(data, tmp_path):
     n = len(list((tmp_path / 'full').glob('*.png')))
     kill_after = random.Random(2).randint(1, n - 1)
     part = tmp_path / 'part'
-    run_until(infer(part), lambda line: len(list(part.glob('*.png'))) >= kill_after)
+    _kill(kill_on_line, infer(part), lambda line: len(list(part.glob('*.png'))) >= kill_after)
     done = len(list(part.glob('*.png')))
     assert kill_after <= done < n
     log = run(infer(part))
@@ -173,14 +148,14 @@ def _deeplab_train(data_root, work: Path, iters: int, *extra):
             'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=1']
 
 
-def test_deeplab_training(data, tmp_path):
+def test_deeplab_training(data, tmp_path, kill_on_line):
     data_root, _ = data
     iters = 8
     kill_after = 2 * random.Random(3).randint(1, iters // 2 - 1)  # a checkpoint every 2 iterations
     run(_deeplab_train(data_root, tmp_path / 'full', iters))
     part = tmp_path / 'part'
-    run_until(_deeplab_train(data_root, part, iters),
-              lambda line: f'Iter(train) [{kill_after + 1}/{iters}]' in line)
+    _kill(kill_on_line, _deeplab_train(data_root, part, iters),
+          lambda line: f'Iter(train) [{kill_after + 1}/{iters}]' in line)
     assert (part / f'iter_{kill_after}.pth').exists() and not (part / f'iter_{iters}.pth').exists()
     log = run(_deeplab_train(data_root, part, iters, '--resume'))
     assert f'resumed epoch: 0, iter: {kill_after}' in log
@@ -190,7 +165,7 @@ def test_deeplab_training(data, tmp_path):
 
 # --------------------------------------------------------------------------- ms + flip + CRF test
 
-def test_tta_test_with_out(data, tmp_path):
+def test_tta_test_with_out(data, tmp_path, kill_on_line):
     data_root, _ = data
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -209,7 +184,7 @@ def test_tta_test_with_out(data, tmp_path):
     full, part = tmp_path / 'full.json', tmp_path / 'part.json'
     run(test(full))
     kill_at = random.Random(4).randint(1, 7)  # of 8 images
-    run_until(test(part), lambda line: re.search(rf'Epoch\(test\) \[{kill_at}/8\]', line) is not None)
+    _kill(kill_on_line, test(part), lambda line: re.search(rf'Epoch\(test\) \[{kill_at}/8\]', line) is not None)
     assert not part.exists()  # the metrics are written at the end, at once
     run(test(part))
     assert part.read_bytes() == full.read_bytes()
@@ -218,7 +193,7 @@ def test_tta_test_with_out(data, tmp_path):
 
 # --------------------------------------------------------------------------- the sweep
 
-def test_sweep_mid_run(tmp_path):
+def test_sweep_mid_run(tmp_path, kill_on_line):
     data_root = make_synthetic_voc(tmp_path / 'voc', num_train=12, num_val=2, img_size=(48, 64), seed=0)
 
     def sweep(out):
@@ -229,7 +204,7 @@ def test_sweep_mid_run(tmp_path):
     run(sweep(tmp_path / 'full'))  # baseline, base, sf=-0.3
     kill_after = random.Random(5).randint(1, 2)
     part = tmp_path / 'part'
-    run_until(sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
+    _kill(kill_on_line, sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
     log = run(sweep(part))
     assert f'{3 - kill_after} runs to do, {kill_after} done' in log
 
