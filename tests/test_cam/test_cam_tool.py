@@ -49,6 +49,7 @@ def _cams(folder):
     return {p.name: load_cam(str(p)) for p in sorted(Path(folder).glob('*.npz'))}
 
 
+@pytest.mark.slow
 def test_tool_equals_model_cam_method(setup, tmp_path):
     data_root, ckpt, model = setup
     out = tmp_path / 'cams'
@@ -73,6 +74,7 @@ def test_tool_equals_model_cam_method(setup, tmp_path):
         np.testing.assert_allclose(cams.astype(np.float32), expected.numpy(), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_files(setup, tmp_path, kill_on_line):
     data_root, ckpt, _ = setup
     slow = ('--scales', '1.0', '2.0', '3.0')  # slow enough to be killed midway
@@ -91,6 +93,7 @@ def test_killed_run_resumes_to_the_same_files(setup, tmp_path, kill_on_line):
     assert not list(part.glob('.*.tmp'))
 
 
+@pytest.mark.slow
 def test_two_ranks_split_the_work_and_agree(setup, tmp_path):
     data_root, ckpt, _ = setup
     single, dist = tmp_path / 'single', tmp_path / 'dist'
@@ -109,6 +112,7 @@ def test_two_ranks_split_the_work_and_agree(setup, tmp_path):
         np.testing.assert_allclose(a[name][1], b[name][1], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_unlabelled_image_is_named(setup, tmp_path):
     data_root, ckpt, _ = setup
     bad_root = tmp_path / 'voc'

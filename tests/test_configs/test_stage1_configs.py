@@ -17,6 +17,7 @@ def _load(rel: str) -> Config:
     return Config.fromfile(str(ROOT / 'configs' / rel))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
 def test_every_config_parses(path):
     cfg = Config.fromfile(str(path))

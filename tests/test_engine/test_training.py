@@ -35,6 +35,7 @@ def _train_cmd(work_dir, data_root, *extra):
             '--cfg-options', f'train_dataloader.dataset.data_root={data_root}', *extra]
 
 
+@pytest.mark.slow
 def test_resume_after_kill(tmp_path, image_folder, kill_on_line):
     work = tmp_path / 'work'
     # killed at the first log line after the second checkpoint (iter_20.pth) was saved
@@ -55,6 +56,7 @@ def test_resume_after_kill(tmp_path, image_folder, kill_on_line):
     assert torch.load(work / 'iter_60.pth', weights_only=True)['meta']['iter'] == 60
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path, image_folder):
     work = tmp_path / 'dist'
     env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))

@@ -20,6 +20,7 @@ DEMO = {
 }
 
 
+@pytest.mark.slow
 def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(tiny_pretrained, tmp_path):
     ckpt = torch.load(tiny_pretrained, map_location='cpu', weights_only=True)
     assert set(ckpt) == {'meta', 'state_dict'}  # no optimizer or scheduler state

@@ -79,6 +79,7 @@ def test_class_outside_the_dataset_named(synthetic_voc, pseudo_masks):
         ds[1]
 
 
+@pytest.mark.slow
 def test_bad_mask_stops_training_with_its_name(synthetic_voc, pseudo_masks, tmp_path):
     """The same error reaches the user through mmengine's training loop."""
     victim = sorted(pseudo_masks.iterdir())[5]
@@ -93,6 +94,7 @@ def test_bad_mask_stops_training_with_its_name(synthetic_voc, pseudo_masks, tmp_
         Runner.from_cfg(cfg).train()
 
 
+@pytest.mark.slow
 def test_random_rescale_keeps_image_and_mask_aligned(synthetic_voc, pseudo_masks):
     pipeline = PIPELINE + [dict(type='RandomRescale', ratio_range=(1.5, 1.5))]
     sample = _dataset(synthetic_voc, pseudo_masks, pipeline)[0]
@@ -104,6 +106,7 @@ def test_random_rescale_keeps_image_and_mask_aligned(synthetic_voc, pseudo_masks
         RandomRescale(ratio_range=(1.2, 0.8))
 
 
+@pytest.mark.slow
 def test_coco_object_dataset_81_classes(synthetic_coco, tmp_path):
     val = DATASETS.build(dict(type='COCOObjectDataset', data_root=str(synthetic_coco), ann_file='val_id.txt',
                               data_prefix=dict(img_path='val2014', seg_map_path='SegmentationClass/val2014'),
