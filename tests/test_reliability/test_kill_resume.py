@@ -92,18 +92,26 @@ def _psa_train(data, work: Path, epochs: int, *extra):
             'default_hooks.logger.interval=1']
 
 
+def _training_resumes_exactly(kill_on_line, cmd, tmp_path, saved: str, final: str, kill_line: str,
+                              resumed: str) -> None:
+    """Train uninterrupted; train again, killed at ``kill_line`` (after
+    checkpoint ``saved``); resume: the ``final`` checkpoints' tensors agree."""
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    run(cmd(full))
+    _kill(kill_on_line, cmd(part), lambda line: kill_line in line)
+    assert (part / saved).exists() and not (part / final).exists()
+    assert resumed in run(cmd(part, '--resume'))
+    same_state_dict(full / final, part / final)
+    no_tmp(tmp_path)
+
+
 def test_affinitynet_training(data, tmp_path, kill_on_line):
     epochs = 4
-    kill_after = random.Random(1).randint(1, epochs - 1)  # checkpoints written before the kill
-    run(_psa_train(data, tmp_path / 'full', epochs))
-    part = tmp_path / 'part'
-    # the first log line of the next epoch comes after epoch_{kill_after}.pth is saved
-    _kill(kill_on_line, _psa_train(data, part, epochs), lambda line: f'Epoch(train) [{kill_after + 1}]' in line)
-    assert (part / f'epoch_{kill_after}.pth').exists() and not (part / f'epoch_{epochs}.pth').exists()
-    log = run(_psa_train(data, part, epochs, '--resume'))
-    assert f'resumed epoch: {kill_after}' in log
-    same_state_dict(tmp_path / 'full' / f'epoch_{epochs}.pth', part / f'epoch_{epochs}.pth')
-    no_tmp(tmp_path)
+    k = random.Random(1).randint(1, epochs - 1)  # checkpoints written before the kill
+    # the first log line of epoch k + 1 comes after epoch_k.pth is saved
+    _training_resumes_exactly(kill_on_line, lambda work, *extra: _psa_train(data, work, epochs, *extra), tmp_path,
+                              f'epoch_{k}.pth', f'epoch_{epochs}.pth', f'Epoch(train) [{k + 1}]',
+                              f'resumed epoch: {k}')
 
 
 # --------------------------------------------------------------------------- pseudo masks
@@ -151,16 +159,10 @@ def _deeplab_train(data_root, work: Path, iters: int, *extra):
 def test_deeplab_training(data, tmp_path, kill_on_line):
     data_root, _ = data
     iters = 8
-    kill_after = 2 * random.Random(3).randint(1, iters // 2 - 1)  # a checkpoint every 2 iterations
-    run(_deeplab_train(data_root, tmp_path / 'full', iters))
-    part = tmp_path / 'part'
-    _kill(kill_on_line, _deeplab_train(data_root, part, iters),
-          lambda line: f'Iter(train) [{kill_after + 1}/{iters}]' in line)
-    assert (part / f'iter_{kill_after}.pth').exists() and not (part / f'iter_{iters}.pth').exists()
-    log = run(_deeplab_train(data_root, part, iters, '--resume'))
-    assert f'resumed epoch: 0, iter: {kill_after}' in log
-    same_state_dict(tmp_path / 'full' / f'iter_{iters}.pth', part / f'iter_{iters}.pth')
-    no_tmp(tmp_path)
+    k = 2 * random.Random(3).randint(1, iters // 2 - 1)  # a checkpoint every 2 iterations
+    _training_resumes_exactly(kill_on_line, lambda work, *extra: _deeplab_train(data_root, work, iters, *extra),
+                              tmp_path, f'iter_{k}.pth', f'iter_{iters}.pth', f'Iter(train) [{k + 1}/{iters}]',
+                              f'resumed epoch: 0, iter: {k}')
 
 
 # --------------------------------------------------------------------------- ms + flip + CRF test
