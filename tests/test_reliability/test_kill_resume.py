@@ -167,6 +167,9 @@ def test_deeplab_training(data, tmp_path, kill_on_line):
 
 # --------------------------------------------------------------------------- ms + flip + CRF test
 
+SPLIT = 'ImageSets/Segmentation/trainval.txt'  # the images with GT masks
+
+
 def test_tta_test_with_out(data, tmp_path, kill_on_line):
     data_root, _ = data
     from mmengine.config import Config
@@ -181,12 +184,14 @@ def test_tta_test_with_out(data, tmp_path, kill_on_line):
         return [sys.executable, 'tools/test.py', str(DEEPLAB), str(ckpt), '--tta', '--data-root', str(data_root),
                 '--work-dir', str(out.parent / (out.stem + '_work')), '--out', str(out), '--cfg-options',
                 'test_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
-                'test_dataloader.dataset.ann_file=ImageSets/Segmentation/train_aug.txt']
+                f'test_dataloader.dataset.ann_file={SPLIT}']
 
     full, part = tmp_path / 'full.json', tmp_path / 'part.json'
     run(test(full))
-    kill_at = random.Random(4).randint(1, 7)  # of 8 images
-    _kill(kill_on_line, test(part), lambda line: re.search(rf'Epoch\(test\) \[{kill_at}/8\]', line) is not None)
+    n = len((data_root / SPLIT).read_text().split())
+    kill_at = random.Random(4).randint(1, n - 1)
+    at = re.compile(rf'(Epoch|Iter)\(test\) \[{kill_at}/{n}\]')  # the log line after image kill_at
+    _kill(kill_on_line, test(part), lambda line: at.search(line) is not None)
     assert not part.exists()  # the metrics are written at the end, at once
     run(test(part))
     assert part.read_bytes() == full.read_bytes()
@@ -203,9 +208,10 @@ def test_sweep_mid_run(tmp_path, kill_on_line):
                 '--axis', 'sf=-0.3', '--mode', 'cam', '--seeds', '0', '--epochs', '1', '--data-root',
                 str(data_root), '--out-dir', str(out)]
 
-    run(sweep(tmp_path / 'full'))  # baseline, base, sf=-0.3
+    # the same folder name for both: it is the title of summary.md
+    full, part = tmp_path / 'full' / 'sweep', tmp_path / 'part' / 'sweep'
+    run(sweep(full))  # baseline, base, sf=-0.3
     kill_after = random.Random(5).randint(1, 2)
-    part = tmp_path / 'part'
     _kill(kill_on_line, sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
     log = run(sweep(part))
     assert f'{3 - kill_after} runs to do, {kill_after} done' in log
@@ -216,7 +222,7 @@ def test_sweep_mid_run(tmp_path, kill_on_line):
             assert float(r.pop('seconds')) >= 0
         return table
 
-    assert rows(tmp_path / 'full') == rows(part) and len(rows(part)) == 3
-    assert (part / 'summary.md').read_bytes() == (tmp_path / 'full' / 'summary.md').read_bytes()
-    same_files(tmp_path / 'full', part, 'seed_eval.json')
+    assert rows(full) == rows(part) and len(rows(part)) == 3
+    assert (part / 'summary.md').read_bytes() == (full / 'summary.md').read_bytes()
+    same_files(full, part, 'seed_eval.json')
     no_tmp(tmp_path)
