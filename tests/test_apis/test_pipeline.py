@@ -109,6 +109,7 @@ def test_all_stages_in_order_with_doei_and_one_table(tmp_path, fake):
     assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.data_root == str(tmp_path / 'data')
 
 
+@pytest.mark.slow
 def test_resume_at_first_unfinished_stage(tmp_path, fake):
     fake.fail_at = 'seg_train'
     with pytest.raises(RuntimeError, match='seg_train failed'):

@@ -54,6 +54,7 @@ def test_stage1_dataset_values(pattern, dataset):
     assert cfg.test_dataloader == cfg.val_dataloader
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset', ['voc12aug', 'coco14'])
 def test_image_sizes_and_recipes(dataset):
     for pattern in sorted(MODELS):

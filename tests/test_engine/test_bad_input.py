@@ -59,6 +59,7 @@ def test_label_row_with_wrong_classes(clean, tmp_path):
         DATASETS.build(cfg.train_dataloader.dataset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', ['L', 'RGBA'])
 def test_grayscale_and_rgba_images_train(clean, tmp_path, mode):
     root, ids = _copy(clean, tmp_path)

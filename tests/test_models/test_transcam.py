@@ -85,6 +85,7 @@ def _loaded(**kw) -> TransCAM:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_logits_and_cams_equal_the_authors():
     ref = np.load(REF_PATH, allow_pickle=False)
     model = _loaded()
@@ -117,6 +118,7 @@ def test_non_square_inputs_and_default_cam_type():
     assert model.cam_cfg == dict(type='transcam', relu=True)
 
 
+@pytest.mark.slow
 def test_doei_finds_conformer_blocks_and_patch_embedding():
     full = MODELS.build(dict(type='TransCAMConformer', arch='small'))  # Conformer-S
     blocks = find_transformer_blocks(full)

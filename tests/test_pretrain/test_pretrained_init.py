@@ -88,6 +88,7 @@ def test_vit_to_conformer_names_by_hand():
                          'conv_trans_12.trans_block.ffn.layers.1.weight', 'trans_norm.bias']
 
 
+@pytest.mark.slow
 def test_demo_configs_name_the_cached_backbone():
     for config in DEMO.values():
         assert PRETRAINED_CHECKPOINT in Config.fromfile(str(ROOT / config)).pretty_text
