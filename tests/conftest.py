@@ -3,13 +3,27 @@
 Session scoped and read-only: a test that damages files copies the folder
 first (see ``voc_copy``).
 """
+import os
 import shutil
+import signal
+import subprocess
+import threading
 from pathlib import Path
+from typing import Callable, List
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
 from mmdoei.utils import setup_env
+
+# One fixed hypothesis profile for every run (CI and local): the same examples
+# each time (derandomize), a bounded number of them, no example database
+# (nothing written into the repository), no per-example deadline (a shared
+# 2-core machine makes timings meaningless).
+settings.register_profile('mmdoei', derandomize=True, max_examples=60, deadline=None, database=None,
+                          print_blob=False, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile('mmdoei')
 
 # The tests build Runners themselves (resume, torchrun on the CPU), as the tools do.
 setup_env()
@@ -74,3 +88,43 @@ def free_port() -> str:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return str(s.getsockname()[1])
+
+
+#: A run under kill_on_line that hangs is killed after this long (a watchdog,
+#: not a deadline for reaching the kill point).
+WATCHDOG_S = 1800
+
+
+def run_until_line(cmd: List[str], ready: Callable[[str], bool], **popen_kw) -> str:
+    """Start ``cmd`` in its own process group, read its output line by line
+    (blocking: no sleeps, no deadlines, so a busy machine only makes it
+    slower) and SIGKILL the group at the first line for which ``ready(line)``
+    is true; ``ready`` may also look at the files the run wrote. Fails if the
+    run ends first. Returns the output read."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **popen_kw)
+    watchdog = threading.Timer(WATCHDOG_S, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
+    seen = []
+    try:
+        for line in proc.stdout:  # text mode: a progress bar's '\r' ends a line too
+            seen.append(line)
+            if ready(line):
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        else:
+            pytest.fail('the run ended before the kill point:\n' + ''.join(seen[-40:]))
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, 'the run was not killed'
+    return ''.join(seen)
+
+
+@pytest.fixture
+def kill_on_line():
+    """:func:`run_until_line`, for the kill-and-resume tests."""
+    return run_until_line

@@ -8,6 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cmd', [['flake8'], ['isort', '--check-only', '--diff', '.']], ids=lambda c: c[0])
 def test_lint_passes(cmd):
     res = subprocess.run([sys.executable, '-m', *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)

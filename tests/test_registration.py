@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent('''
@@ -52,6 +54,7 @@ PROBE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_custom_imports_in_a_stock_mmpretrain_config_change_nothing_else(tmp_path):
     # A stock mmpretrain ViT config, with mmdoei's one line added (README, "DOEI in three lines").
     config = tmp_path / 'vit.py'

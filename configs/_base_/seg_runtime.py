@@ -11,6 +11,8 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
 )
+# ReseedHook: a resumed run draws the random numbers an uninterrupted one would.
+custom_hooks = [dict(type='ReseedHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -31,5 +31,5 @@ param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True)
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs + 1)
-custom_hooks = [dict(type='CAMFolderCheckHook')]
+custom_hooks = [dict(type='CAMFolderCheckHook'), dict(type='ReseedHook')]
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=max_epochs))

@@ -25,7 +25,7 @@ from mmengine.utils import track_iter_progress
 from torch import Tensor
 
 from mmdoei.utils.files import image_size, sample_id
-from mmdoei.utils.io import load_npz, save_npz_atomic
+from mmdoei.utils.io import load_npz, npz_headers, save_npz_atomic
 
 #: How far outside ``[0, 1]`` a stored value may be (float16 rounding).
 RANGE_TOLERANCE = 1e-3
@@ -152,23 +152,16 @@ def read_cam_header(path: str) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
             truncated file has lost the zip directory at its end) or lacks
             ``keys``/``cams``.
     """
+    headers = npz_headers(path)
+    if not {'keys', 'cams'} <= set(headers):
+        raise ValueError(f'{path}: a CAM file holds "keys" and "cams", found {sorted(headers)}')
     try:
         with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if not {'keys.npy', 'cams.npy'} <= names:
-                raise ValueError(f'{path}: a CAM file holds "keys" and "cams", found '
-                                 f'{sorted(n[:-4] for n in names)}')
             keys = np.load(io.BytesIO(z.read('keys.npy')), allow_pickle=False)
-            with z.open('cams.npy') as f:
-                version = np.lib.format.read_magic(f)
-                read = (np.lib.format.read_array_header_1_0
-                        if version == (1, 0) else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read(f)
-    except ValueError:
-        raise
-    except Exception as e:  # BadZipFile, EOFError, zlib errors: truncated or not an npz
+    except Exception as e:  # a member that fails its CRC or decompression
         raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e}); the file is truncated '
                          'or corrupt, delete it and rerun the CAM stage') from e
+    shape, dtype = headers['cams']
     return keys, tuple(shape), dtype
 
 

@@ -8,7 +8,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from mmdoei.utils.files import check_files_exist, missing_files_message, read_split
+from mmdoei.utils.files import check_files_exist, check_inside, missing_files_message, read_split
 from .categories import COCO_CLASSES
 from .voc import _WSSSDatasetMixin, resolve
 
@@ -101,12 +101,15 @@ class COCOWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
             image_ids = sorted(i for i in stem_of if labels[i])
 
         img_paths = [join_path(self.data_prefix['img_path'], file_of[i]) for i in image_ids]
-        check_files_exist({'images': img_paths}, self.split or f'annotation file {self.ann_file}')
+        listed_by = self.split or f'annotation file {self.ann_file}'
+        check_inside(img_paths, self.data_prefix['img_path'], 'images', listed_by)
+        check_files_exist({'images': img_paths}, listed_by)
 
         seg_paths: List[Optional[str]] = [None] * len(image_ids)
         seg_prefix = self.data_prefix.get('seg_map_path')
         if seg_prefix:
             candidates = [join_path(seg_prefix, stem_of[i] + self.seg_map_suffix) for i in image_ids]
+            check_inside(candidates, seg_prefix, 'masks', listed_by)
             backend = get_file_backend(candidates[0])
             present = [backend.exists(p) for p in candidates]
             if all(present):

@@ -13,7 +13,7 @@ from typing import List, Optional
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
 
-from mmdoei.utils.files import check_files_exist, voc_palette
+from mmdoei.utils.files import check_files_exist, check_inside, image_size, voc_palette
 from .categories import COCO_CLASSES
 
 
@@ -40,12 +40,25 @@ class PseudoMaskMixin:
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """mmseg's sample list, with the masks checked for existence."""
+        """mmseg's sample list, with every file checked to lie in its folder
+        (mmseg joins split-file lines to the folders as they are, ``..``
+        included) and the masks checked for existence."""
         data_list = super().load_data_list()
+        listed_by = str(self.ann_file or self.data_prefix.get('img_path'))
+        check_inside([d['img_path'] for d in data_list], self.data_prefix['img_path'], 'images', listed_by)
+        if self.data_prefix.get('seg_map_path'):
+            check_inside([d['seg_map_path'] for d in data_list], self.data_prefix['seg_map_path'], 'masks',
+                         listed_by)
         if self.pseudo_mask_dir is not None and self.check_masks:
             check_files_exist({f'pseudo masks (in {self.data_prefix["seg_map_path"]})':
                                [d['seg_map_path'] for d in data_list]}, listed_by=str(self.ann_file))
         return data_list
+
+    def prepare_data(self, idx: int):
+        """mmseg's sample, after its image header passed :func:`image_size`
+        (a decompression bomb is refused before OpenCV decodes it)."""
+        image_size(self.get_data_info(idx)['img_path'])
+        return super().prepare_data(idx)
 
 
 @DATASETS.register_module()

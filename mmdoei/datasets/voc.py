@@ -8,7 +8,7 @@ from mmengine.fileio import get, get_file_backend, join_path
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from mmdoei.utils.files import check_files_exist, image_size, read_label_png, read_split
+from mmdoei.utils.files import check_files_exist, check_inside, image_size, read_label_png, read_split
 from .categories import VOC_CLASSES
 
 
@@ -91,7 +91,9 @@ def labels_from_mask(path: str, num_classes: int, ignore_index: int = 255) -> Li
 
 
 class _WSSSDatasetMixin:
-    """Names the image when loading a sample fails, and checks image sizes up front.
+    """Names the image when loading a sample fails, checks image sizes up
+    front and each image's header (:func:`image_size`: decompression bombs)
+    before it is decoded.
 
     mmcv's ``LoadImageFromFile`` already says "failed to load image: <path>"
     for an undecodable file, but other pipeline errors do not name the sample.
@@ -122,6 +124,8 @@ class _WSSSDatasetMixin:
 
     def prepare_data(self, idx: int):
         try:
+            # The header first: refuses a decompression bomb before OpenCV decodes it.
+            image_size(self.get_data_info(idx)['img_path'])
             return super().prepare_data(idx)
         except Exception as e:
             info = self.get_data_info(idx)
@@ -227,7 +231,11 @@ class VOCWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
                      for i in img_ids] if seg_prefix else [None] * len(img_ids)
 
         xml_paths = [join_path(self.data_prefix['ann_path'], i + '.xml') for i in img_ids]
-
+        listed_by = f'split file {self.ann_file}'
+        check_inside(img_paths, self.data_prefix['img_path'], 'images', listed_by)
+        if seg_prefix:
+            check_inside(seg_paths, seg_prefix, 'masks', listed_by)
+        check_inside(xml_paths, self.data_prefix['ann_path'], 'annotation XMLs', listed_by)
         to_check = {'images': img_paths}
         if self.label_file is None and self.label_source == 'xml':
             to_check["annotation XMLs (the image labels; label_source='mask' reads the masks instead)"] = \

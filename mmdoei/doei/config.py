@@ -1,8 +1,18 @@
 """DOEI's hyper-parameters: one validated record shared by the hook and the models."""
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from typing import Optional
 
 PPDO_SUPPRESS = ('self', 'class')
+_FLOATS = ('st_p2c', 'af_p2c', 'sf_p2c', 'st_c2c', 'af_c2c', 'sf_c2c', 'alpha')
+_OPTIONAL_INTS = ('num_class_tokens', 'layers')
+_BOOLS = ('ppdo', 'cpdo', 'in_train', 'detach_scores')
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == 'bool_'  # numpy's bool is no Python bool
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,21 @@ class DOEIConfig:
     detach_scores: bool = False
 
     def __post_init__(self) -> None:
+        # Types first: a string or NaN would otherwise pass or fail deep in
+        # the attention math, far from the config that set it.
+        for name in _FLOATS:
+            value = getattr(self, name)
+            if _is_bool(value) or not isinstance(value, Real) or not math.isfinite(value):
+                raise ValueError(f'DOEI: {name} must be a finite number, got {value!r}')
+        for name in _OPTIONAL_INTS:
+            value = getattr(self, name)
+            if value is not None and (_is_bool(value) or not isinstance(value, Integral)):
+                raise ValueError(f'DOEI: {name} must be an integer or None, got {value!r}')
+        for name in _BOOLS:
+            if not _is_bool(getattr(self, name)):
+                raise ValueError(f'DOEI: {name} must be True or False, got {getattr(self, name)!r}')
+        if not isinstance(self.ppdo_suppress, str):
+            raise ValueError(f'DOEI: ppdo_suppress must be one of {PPDO_SUPPRESS}, got {self.ppdo_suppress!r}')
         for name in ('st_p2c', 'st_c2c'):
             if getattr(self, name) < 0:
                 raise ValueError(f'DOEI: {name} must be >= 0, got {getattr(self, name)}')
@@ -59,11 +84,19 @@ class DOEIConfig:
 
     @classmethod
     def from_dict(cls, cfg: Optional[dict]) -> 'DOEIConfig':
-        """Build from a config dict, naming any unknown key."""
+        """Build from a config dict, naming any unknown key.
+
+        Raises:
+            TypeError: when ``cfg`` is not a dict.
+            KeyError: naming unknown keys.
+            ValueError: naming a value of the wrong type or range.
+        """
+        if cfg is not None and not isinstance(cfg, Mapping):
+            raise TypeError(f'DOEI: the settings must be a dict of DOEIConfig keys, got {type(cfg).__name__}')
         cfg = dict(cfg or {})
         cfg.pop('type', None)
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
+        unknown = sorted(set(cfg) - known, key=repr)
         if unknown:
             raise KeyError(f'DOEI: unknown option(s) {unknown}; known: {sorted(known)}')
         return cls(**cfg)

@@ -1,6 +1,8 @@
 """Hooks: fix the thread count, check CAM folders up front, write pseudo masks
-atomically, show progress. Registered in mmengine's root ``HOOKS`` so every scope finds them."""
+atomically, show progress, reseed for exact resumes. Registered in mmengine's
+root ``HOOKS`` so every scope finds them."""
 import os.path as osp
+import random
 from typing import Iterator, List
 
 import numpy as np
@@ -169,3 +171,39 @@ class ProgressBarHook(Hook):
         if self.bar is not None:
             self.bar.file.write('\n')
             self.bar.file.flush()
+
+
+@HOOKS.register_module()
+class ReseedHook(Hook):
+    """Reseed Python's, numpy's and torch's global generators from
+    ``(runner seed, epoch)`` before each training epoch and from
+    ``(runner seed, iteration)`` before each iteration, so a run resumed from
+    a checkpoint draws the same random numbers as one never interrupted.
+
+    mmengine restores weights, optimizer, schedulers and the sampler's
+    epoch, but not the global generators that dropout, the random walk's
+    crops and flips (with ``num_workers=0``) and the dataloader's base seed
+    draw from; its iteration-based loop also replays the skipped batches
+    through the pipeline on resume, which would shift them. Seeding from the
+    position makes the stream a function of where training is, not of its
+    history. (Dataloader workers are seeded by mmengine's ``worker_init_fn``
+    from the runner seed; with ``num_workers > 0`` they replay the same
+    stream on resume.) Registered in mmengine's root ``HOOKS``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    @staticmethod
+    def _reseed(runner, kind: int, position: int) -> None:
+        seed = int(np.random.SeedSequence([int(runner.seed) % 2 ** 32, kind, position]).generate_state(1)[0])
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def before_train_epoch(self, runner) -> None:
+        """Seed from the epoch (the data of an epoch-based loop is drawn after this)."""
+        self._reseed(runner, 0, runner.epoch)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """Seed from the iteration (the forward pass's dropout and sampling)."""
+        self._reseed(runner, 1, runner.iter)

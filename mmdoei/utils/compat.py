@@ -5,7 +5,7 @@ called where a Runner is about to run: by the tools, by the ``mmdoei.apis``
 functions that run stages, and by anyone who builds a Runner by hand and
 needs one of the two fixes below. It is idempotent.
 
-Two gaps, both described in ENVIRONMENT.md:
+Two gaps, both described in ENVIRONMENT.md, and one message:
 
 1. Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
    the few non-tensor objects mmengine pickles into its checkpoints (the
@@ -25,8 +25,14 @@ Two gaps, both described in ENVIRONMENT.md:
    machine without a GPU. When CUDA is unavailable (and only then) we start the
    process group with ``gloo`` and wrap with ``device_ids=None``. On a machine
    with a GPU nothing is patched: mmengine's functions stay as they are.
+3. A local file that is not a checkpoint (random bytes, a truncated file, a
+   pickle of other objects) fails in ``torch.load`` with a message that names
+   no file and suggests ``weights_only=False``, i.e. running code from the
+   file. mmengine's local loader is replaced by :func:`load_from_local` (same name, so mmengine logs "local backend"),
+   which loads the same way (``weights_only=True``) and names the file.
 """
 import os
+import os.path as osp
 import pickle
 from typing import List
 
@@ -109,6 +115,36 @@ def _allow_checkpoint_globals() -> None:
         torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
+def load_from_local(filename: str, map_location=None) -> object:
+    """mmengine's local checkpoint loader (``torch.load``, ``weights_only=True``)
+    with an error that names the file.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file and what torch found wrong, when it is
+            not a checkpoint (never retried with full unpickling).
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as e:
+        text = str(e)
+        # torch's message ends with the reason, after advice to unpickle fully; keep the reason only
+        reason = text.split('WeightsUnpickler error:')[-1].strip().splitlines()[0] if text.strip() else (
+            'the file is empty or ends early')
+        raise ValueError(f'{filename}: cannot load as a checkpoint ({type(e).__name__}: {reason}); mmdoei '
+                         'loads checkpoints with weights_only=True and never unpickles fully (that would run '
+                         'code from the file), so a file that is not a torch checkpoint, is truncated, or '
+                         'pickles other objects is refused') from e
+
+
+def _register_local_loader() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+
+
 def _patch_cpu_distributed() -> None:
     """Let ``torchrun`` and ``srun`` (launcher='pytorch' / 'slurm') run on CPU-only machines with gloo."""
     import mmengine.dist.utils as dist_utils
@@ -171,6 +207,7 @@ def setup_env() -> None:
     if _APPLIED:
         return
     _allow_checkpoint_globals()
+    _register_local_loader()
     if not torch.cuda.is_available():
         _patch_cpu_distributed()
     _APPLIED = True

@@ -14,27 +14,57 @@ from PIL import Image
 MAX_LISTED = 5
 
 
+def split_token_id(token: str, where: str) -> str:
+    """The image id named by the first token of a split-file line.
+
+    Accepted: a plain id or file name (``2007_000032``, ``2007_000032.jpg``)
+    and PSA's form ``/JPEGImages/2007_000032.jpg`` (one folder, then the file;
+    PSA reads it relative to the data root, and so do we: only its stem is
+    used). Anything else that names a path (``..``, ``.``, deeper or absolute
+    paths, backslashes) is refused, so a split file cannot point a run at
+    files outside the data root.
+
+    Raises:
+        ValueError: naming ``where`` (``file:line``) and the token.
+    """
+    parts = token[1:].split('/') if token.startswith('/') else token.split('/')
+    stem = osp.splitext(parts[-1])[0]
+    psa_form = not token.startswith('/') or len(parts) == 2
+    if ('\\' in token or '\x00' in token or len(parts) > 2 or not psa_form
+            or any(p in ('', '.', '..') for p in parts) or stem in ('', '.', '..')):
+        raise ValueError(f'{where}: {token!r} is not an image id: a split file lists ids '
+                         '("2007_000032") or PSA\'s "/JPEGImages/2007_000032.jpg"; paths that could lead '
+                         'outside the data root ("..", absolute or nested paths) are refused')
+    return stem
+
+
 def read_split(path: str) -> List[str]:
     """Read image ids from a split file.
 
     Accepts the plain form (one id per line, as ``ImageSets/Segmentation/*.txt``
     and MCTformer's ``*_id.txt``) and the PSA form
     (``/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png``):
-    the id is the file stem of the first token. Blank lines are skipped.
+    the id is the file stem of the first token (:func:`split_token_id`).
+    Blank lines are skipped.
 
     Raises:
         FileNotFoundError: naming the split file when it does not exist.
-        ValueError: when it lists no ids, or an id twice.
+        ValueError: naming the file (and line) when it is not UTF-8 text,
+            lists no ids, an id twice, or a path instead of an id.
     """
     backend = get_file_backend(path)
     if not backend.exists(path):
         raise FileNotFoundError(f'split file {path} does not exist')
+    try:
+        text = backend.get_text(path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f'split file {path} is not UTF-8 text ({e})') from None
     ids, seen = [], set()
-    for lineno, line in enumerate(backend.get_text(path).splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         tokens = line.split()
         if not tokens:
             continue
-        img_id = osp.splitext(osp.basename(tokens[0]))[0]
+        img_id = split_token_id(tokens[0], f'{path}:{lineno}')
         if img_id in seen:
             raise ValueError(f'{path}:{lineno}: image id {img_id!r} is listed twice')
         seen.add(img_id)
@@ -42,6 +72,29 @@ def read_split(path: str) -> List[str]:
     if not ids:
         raise ValueError(f'split file {path} lists no image ids')
     return ids
+
+
+def check_inside(paths: Sequence[Optional[str]], folder: str, what: str, listed_by: str) -> None:
+    """Refuse files that resolve (through ``..`` or symlinks) outside ``folder``.
+
+    A symlinked ``folder`` itself is fine (data often lives on another
+    disk); a file inside it that links out of it is not, since a split file
+    or a planted link could then make a run read, and write results named
+    after, files anywhere. URIs (``s3://...``) and ``None`` are skipped.
+
+    Raises:
+        ValueError: naming ``listed_by``, the folder and the first offenders.
+    """
+    if '://' in folder:
+        return
+    root = osp.realpath(folder)
+    bad = [p for p in paths if p and '://' not in p
+           and osp.commonpath([root, osp.realpath(p)]) != root]
+    if bad:
+        shown = '\n'.join(f'  {p} -> {osp.realpath(p)}' for p in bad[:MAX_LISTED])
+        more = f'\n  ... and {len(bad) - MAX_LISTED} more' if len(bad) > MAX_LISTED else ''
+        raise ValueError(f'{len(bad)} {what} listed by {listed_by} resolve outside {folder} '
+                         f'(".." or a symlink out of the data tree), refused:\n{shown}{more}')
 
 
 def read_label_png(path: str) -> np.ndarray:
@@ -57,6 +110,10 @@ def read_label_png(path: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(get(path))) as img:
             mode = img.mode
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and img.width * img.height > limit:
+                raise ValueError(f'declares {img.width} x {img.height} pixels, more than the limit of {limit} '
+                                 '(PIL.Image.MAX_IMAGE_PIXELS): a possible decompression bomb')
             arr = np.asarray(img)
     except FileNotFoundError:
         raise
@@ -68,16 +125,40 @@ def read_label_png(path: str) -> np.ndarray:
     return arr.astype(np.uint8, copy=False)
 
 
+#: EXIF orientations that swap width and height (transposed or rotated by 90 degrees).
+_EXIF_TRANSPOSED = (5, 6, 7, 8)
+
+
 def image_size(path: str) -> Tuple[int, int]:
-    """``(height, width)`` of an image, read from its header only (cheap)."""
+    """``(height, width)`` of an image as the pipelines load it, read from its
+    header only (cheap).
+
+    mmcv's ``LoadImageFromFile`` (OpenCV) applies the EXIF orientation, so an
+    image tagged as rotated by 90 degrees loads with height and width
+    swapped; so does this size (Pillow reports TIFF sizes already oriented).
+    The size is also checked against Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, which mmdoei never lifts): OpenCV has a
+    far higher one, so this is the check that stops a small file from
+    decoding into gigabytes.
+
+    Raises:
+        ValueError: naming the file when its header cannot be read, or when
+            it declares more pixels than the limit.
+    """
     try:
         with Image.open(path) as img:
             w, h = img.size
+            fmt = img.format
+            orientation = img.getexif().get(0x0112) if fmt != 'TIFF' else None
     except FileNotFoundError:
         raise
     except Exception as e:
         raise ValueError(f'{path}: cannot read the image header ({type(e).__name__}: {e})') from e
-    return h, w
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and w * h > limit:
+        raise ValueError(f'{path}: image declares {w} x {h} = {w * h} pixels, more than the limit of {limit} '
+                         '(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb')
+    return (w, h) if orientation in _EXIF_TRANSPOSED else (h, w)
 
 
 def missing_files_message(missing: Sequence[str], total: int, what: str, listed_by: str) -> str:

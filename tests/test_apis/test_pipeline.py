@@ -74,6 +74,7 @@ def _main(tmp_path, config=STAGE1, **kw):
                         **kw)
 
 
+@pytest.mark.slow
 def test_all_stages_in_order_with_doei_and_one_table(tmp_path, fake):
     rows = _main(tmp_path, doei=True)
     assert stages(fake, 'baseline') == list(STAGES) and stages(fake, 'doei') == list(STAGES)
@@ -108,6 +109,7 @@ def test_all_stages_in_order_with_doei_and_one_table(tmp_path, fake):
     assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.data_root == str(tmp_path / 'data')
 
 
+@pytest.mark.slow
 def test_resume_at_first_unfinished_stage(tmp_path, fake):
     fake.fail_at = 'seg_train'
     with pytest.raises(RuntimeError, match='seg_train failed'):
@@ -124,6 +126,7 @@ def test_resume_at_first_unfinished_stage(tmp_path, fake):
     assert fake.calls == []
 
 
+@pytest.mark.slow
 def test_redoing_a_stage_clears_what_was_made_from_it(tmp_path, fake):
     _main(tmp_path)
     base = tmp_path / 'work/baseline'

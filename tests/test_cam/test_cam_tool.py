@@ -1,9 +1,7 @@
 """tools/test.py --cam-out: same CAMs as the model's own method, resumable, rank-split."""
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +33,14 @@ def setup(tmp_path_factory):
     return data_root, ckpt, model.eval()
 
 
-def _run(data_root, ckpt, out, *extra, background=False):
-    cmd = [sys.executable, str(ROOT / 'tools/test.py'), str(CONFIG), str(ckpt),
-           '--data-root', str(data_root), '--work-dir', str(out.parent / 'work'),
-           '--cam-out', str(out), *extra]
-    if background:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+def _cmd(data_root, ckpt, out, *extra):
+    return [sys.executable, str(ROOT / 'tools/test.py'), str(CONFIG), str(ckpt),
+            '--data-root', str(data_root), '--work-dir', str(out.parent / 'work'),
+            '--cam-out', str(out), *extra]
+
+
+def _run(data_root, ckpt, out, *extra):
+    res = subprocess.run(_cmd(data_root, ckpt, out, *extra), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
 
@@ -51,6 +49,7 @@ def _cams(folder):
     return {p.name: load_cam(str(p)) for p in sorted(Path(folder).glob('*.npz'))}
 
 
+@pytest.mark.slow
 def test_tool_equals_model_cam_method(setup, tmp_path):
     data_root, ckpt, model = setup
     out = tmp_path / 'cams'
@@ -75,21 +74,14 @@ def test_tool_equals_model_cam_method(setup, tmp_path):
         np.testing.assert_allclose(cams.astype(np.float32), expected.numpy(), atol=1e-3)
 
 
-def test_killed_run_resumes_to_the_same_files(setup, tmp_path):
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_files(setup, tmp_path, kill_on_line):
     data_root, ckpt, _ = setup
     slow = ('--scales', '1.0', '2.0', '3.0')  # slow enough to be killed midway
     full, part = tmp_path / 'full', tmp_path / 'part'
     _run(data_root, ckpt, full, *slow)
-    proc = _run(data_root, ckpt, part, *slow, background=True)
-    try:
-        deadline = time.time() + 300
-        while len(list(part.glob('*.npz'))) < 3:
-            assert proc.poll() is None, 'the run finished before it could be killed'
-            assert time.time() < deadline
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # killed at the first output line (progress bar, log) once 3 CAM files exist
+    kill_on_line(_cmd(data_root, ckpt, part, *slow), lambda line: len(list(part.glob('*.npz'))) >= 3)
     n_before = len(list(part.glob('*.npz')))
     assert n_before < 24
     res = _run(data_root, ckpt, part, *slow)
@@ -101,6 +93,7 @@ def test_killed_run_resumes_to_the_same_files(setup, tmp_path):
     assert not list(part.glob('.*.tmp'))
 
 
+@pytest.mark.slow
 def test_two_ranks_split_the_work_and_agree(setup, tmp_path, free_port):
     data_root, ckpt, _ = setup
     single, dist = tmp_path / 'single', tmp_path / 'dist'
@@ -119,6 +112,7 @@ def test_two_ranks_split_the_work_and_agree(setup, tmp_path, free_port):
         np.testing.assert_allclose(a[name][1], b[name][1], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_unlabelled_image_is_named(setup, tmp_path):
     data_root, ckpt, _ = setup
     bad_root = tmp_path / 'voc'

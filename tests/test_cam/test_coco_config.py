@@ -1,6 +1,7 @@
 """A COCO config generates and scores CAMs on a COCO-layout folder by changing data_root."""
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -11,6 +12,7 @@ from mmdoei.utils.config import set_data_root
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_coco_config_on_coco_layout_folder(tmp_path):
     data_root = make_synthetic_coco(tmp_path / 'coco', num_train=12, num_val=4, img_size=(48, 64))
     cfg = Config.fromfile(str(ROOT / 'configs/doei/doei-mctformer-v2_deit-s_1xb64-60e_coco14-224.py'))

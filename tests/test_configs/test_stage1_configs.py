@@ -17,6 +17,7 @@ def _load(rel: str) -> Config:
     return Config.fromfile(str(ROOT / 'configs' / rel))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
 def test_every_config_parses(path):
     cfg = Config.fromfile(str(path))
@@ -53,6 +54,7 @@ def test_stage1_dataset_values(pattern, dataset):
     assert cfg.test_dataloader == cfg.val_dataloader
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset', ['voc12aug', 'coco14'])
 def test_image_sizes_and_recipes(dataset):
     for pattern in sorted(MODELS):

@@ -101,6 +101,7 @@ def stats_set(tmp_path_factory):
     return meta['images']
 
 
+@pytest.mark.slow
 def test_voc_context_backgrounds(stats_set):
     """Classes sit on 'their' background most of the time (co-occurrence with
     context): boats on water, aeroplanes on sky, cows on grass."""

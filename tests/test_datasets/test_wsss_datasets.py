@@ -32,6 +32,7 @@ def split_ids(root, name='train_aug'):
     return (Path(root) / 'ImageSets' / 'Segmentation' / f'{name}.txt').read_text().split()
 
 
+@pytest.mark.slow
 def test_voc_config_build_and_pipeline(synthetic_voc):
     ds = voc(synthetic_voc)
     assert len(ds) == 30 and ds.metainfo['classes'][0] == 'aeroplane'
@@ -47,6 +48,7 @@ def test_voc_config_build_and_pipeline(synthetic_voc):
     assert ds_sample.gt_label.tolist() == ds.get_data_info(0)['gt_label']
 
 
+@pytest.mark.slow
 def test_voc_label_file_agrees_with_masks(synthetic_voc):
     from_masks = voc(synthetic_voc, split='ImageSets/Segmentation/trainval.txt')
     from_file = voc(
@@ -60,6 +62,7 @@ def test_voc_label_file_agrees_with_masks(synthetic_voc):
         assert from_file.get_data_info(i)['seg_map_path'].endswith('.png')
 
 
+@pytest.mark.slow
 def test_voc_label_file_without_masks(voc_copy):
     """With a label file, masks are optional: seg_map_path is None where absent."""
     victim = split_ids(voc_copy)[0]
@@ -69,6 +72,7 @@ def test_voc_label_file_without_masks(voc_copy):
     assert ds.get_data_info(1)['seg_map_path'] is not None
 
 
+@pytest.mark.slow
 def test_voc_psa_style_split_lines(voc_copy):
     ids = split_ids(voc_copy)
     psa = ''.join(f'/JPEGImages/{i}.jpg /SegmentationClassAug/{i}.png\n' for i in ids)
@@ -162,6 +166,7 @@ def test_voc_refuses_pickled_npy_labels(synthetic_voc):
         voc(synthetic_voc, label_file='cls_labels.npy')
 
 
+@pytest.mark.slow
 def test_voc_mask_modes(voc_copy):
     """L-mode masks (as SBD's SegmentationClassAug ships) read as palette ones;
     an RGB rendering is refused, naming the file."""
@@ -175,6 +180,7 @@ def test_voc_mask_modes(voc_copy):
         voc(voc_copy, label_source='mask')
 
 
+@pytest.mark.slow
 def test_grayscale_and_rgba_images_load_as_3_channels(voc_copy):
     ids = split_ids(voc_copy)
     rgb = np.asarray(Image.open(voc_copy / 'JPEGImages' / f'{ids[0]}.jpg'))
@@ -195,6 +201,7 @@ def test_grayscale_and_rgba_images_load_as_3_channels(voc_copy):
     assert np.abs(img[..., 0].astype(int) - gray).mean() < 3
 
 
+@pytest.mark.slow
 def test_unreadable_image_named(voc_copy):
     victim = split_ids(voc_copy)[4]
     (voc_copy / 'JPEGImages' / f'{victim}.jpg').write_bytes(b'not an image at all')
@@ -209,6 +216,7 @@ def coco(data_root, **kw):
     return DATASETS.build(cfg)
 
 
+@pytest.mark.slow
 def test_coco_config_build(synthetic_coco):
     ds = coco(synthetic_coco)
     doc = json.loads((synthetic_coco / 'annotations/instances_train2014.json').read_text())
@@ -232,6 +240,7 @@ def test_coco_config_build(synthetic_coco):
     assert len(val) == 10 and val.get_data_info(0)['img_id'].startswith('COCO_val2014_')
 
 
+@pytest.mark.slow
 def test_coco_drops_unlabelled_images_and_checks_files(coco_copy):
     ann = coco_copy / 'annotations/instances_train2014.json'
     doc = json.loads(ann.read_text())

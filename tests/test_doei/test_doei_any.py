@@ -65,6 +65,7 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_runner_with_mmseg_scope_attaches_to_segmenter(tmp_path, keep_default_scope):
     cfg = Config.fromfile(_write(tmp_path, 'seg.py', f"_base_ = ['{SEGMENTER}']\n"
                                  'model = dict(pretrained=None)\n' + TWO_LINES))
@@ -230,6 +231,7 @@ def test_example_mmseg_segmenter(tmp_path):
     assert 'Iter(train) [3/3]' in out and 'mIoU' in out
 
 
+@pytest.mark.slow
 def test_mctformer_v2_deit_base_config(keep_default_scope):
     """Our DeiT-B MCTformer-V2 (+ DOEI): the DeiT-S config with the base backbone and its weights."""
     from mmpretrain.registry import MODELS

@@ -129,6 +129,7 @@ def _config(tmp_path, *lines):
     return cfg
 
 
+@pytest.mark.slow
 def test_hook_in_stock_mmpretrain_deit_small_config(tmp_path):
     """mmpretrain's own DeiT-small config plus three lines."""
     stock = Runner.from_cfg(_config(tmp_path)).model

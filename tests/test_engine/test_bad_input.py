@@ -59,6 +59,7 @@ def test_label_row_with_wrong_classes(clean, tmp_path):
         DATASETS.build(cfg.train_dataloader.dataset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', ['L', 'RGBA'])
 def test_grayscale_and_rgba_images_train(clean, tmp_path, mode):
     root, ids = _copy(clean, tmp_path)
@@ -74,6 +75,7 @@ def test_grayscale_and_rgba_images_train(clean, tmp_path, mode):
     assert sample['inputs'].shape[0] == 3
 
 
+@pytest.mark.slow
 def test_train_tool_stops_before_training(clean, tmp_path):
     root, ids = _copy(clean, tmp_path)
     (root / 'JPEGImages' / f'{ids[5]}.jpg').unlink()

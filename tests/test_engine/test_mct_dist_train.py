@@ -4,6 +4,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'
 
 
+@pytest.mark.slow
 def test_dist_train_two_ranks_loss_falls_and_checkpoint_loads(tmp_path, free_port):
     data_root = make_synthetic_voc(tmp_path / 'voc', num_train=48, num_val=8, img_size=(64, 64))
     work = tmp_path / 'work'

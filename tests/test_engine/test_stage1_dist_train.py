@@ -29,6 +29,7 @@ def voc(tmp_path_factory):
     return make_synthetic_voc(tmp_path_factory.mktemp('voc') / 'voc', num_train=16, num_val=8, img_size=(64, 64))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', sorted(SIZES))
 def test_entry_point_trains_on_two_cpu_ranks(config, voc, tmp_path):
     work = tmp_path / 'work'

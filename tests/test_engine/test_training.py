@@ -3,10 +3,9 @@ and checkpoints loaded with weights_only=True only."""
 import io
 import os
 import pickle
-import signal
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,20 +36,12 @@ def _train_cmd(work_dir, data_root, *extra):
             '--cfg-options', f'train_dataloader.dataset.data_root={data_root}', *extra]
 
 
-def test_resume_after_kill(tmp_path, image_folder):
+@pytest.mark.slow
+def test_resume_after_kill(tmp_path, image_folder, kill_on_line):
     work = tmp_path / 'work'
-    proc = subprocess.Popen(_train_cmd(work, image_folder), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while not (work / 'iter_20.pth').exists():
-            assert proc.poll() is None, 'training ended before it could be killed'
-            assert time.time() < deadline, 'no checkpoint written in time'
-            time.sleep(0.2)
-        time.sleep(0.5)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # killed at the log line of iteration 25, after the second checkpoint (iter_20.pth) was saved
+    at = re.compile(r'\(train\) (\[\d+\])?\[ *25/')
+    kill_on_line(_train_cmd(work, image_folder), lambda line: at.search(line) is not None)
     assert not (work / 'iter_400.pth').exists()
     saved = max(int(p.stem.split('_')[1]) for p in work.glob('iter_*.pth'))
     # The checkpoint holds mmengine's HistoryBuffer and numpy state: weights_only must load it.
@@ -67,6 +58,7 @@ def test_resume_after_kill(tmp_path, image_folder):
     assert torch.load(work / 'iter_60.pth', weights_only=True)['meta']['iter'] == 60
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path, image_folder, free_port):
     work = tmp_path / 'dist'
     env = dict(os.environ, PORT=free_port)

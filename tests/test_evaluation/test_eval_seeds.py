@@ -48,6 +48,7 @@ def run(tool_main, root, out, *extra):
     tool_main(['--data-root', str(root), '--split', SPLIT, '--out-dir', str(out), '--no-progress', *extra])
 
 
+@pytest.mark.slow
 def test_cam_sweep_outputs(tool_main, synthetic_voc, cam_dir, tmp_path, capsys):
     out = tmp_path / 'out'
     run(tool_main, synthetic_voc, out, '--cam-dir', str(cam_dir), '--thresholds', '0:0.96:0.05', '0.42')

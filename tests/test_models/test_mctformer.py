@@ -92,6 +92,7 @@ def test_init_from_mmpretrain_deit_checkpoint(tmp_path):
                                clf.backbone.layers[0].attn.qkv.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('version', ['v1', 'v2'])
 def test_converter_loads_released_checkpoint_format(tmp_path, version):
     state = _timm_vit_state(num_cls_tokens=20, conv_head=version == 'v2')

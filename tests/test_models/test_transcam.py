@@ -85,6 +85,7 @@ def _loaded(**kw) -> TransCAM:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_logits_and_cams_equal_the_authors():
     ref = np.load(REF_PATH, allow_pickle=False)
     model = _loaded()
@@ -117,6 +118,7 @@ def test_non_square_inputs_and_default_cam_type():
     assert model.cam_cfg == dict(type='transcam', relu=True)
 
 
+@pytest.mark.slow
 def test_doei_finds_conformer_blocks_and_patch_embedding():
     full = MODELS.build(dict(type='TransCAMConformer', arch='small'))  # Conformer-S
     blocks = find_transformer_blocks(full)
@@ -132,6 +134,7 @@ def test_doei_finds_conformer_blocks_and_patch_embedding():
     assert full.last_grid == (4, 5) and handle.hfa().shape == (1, 20, 20)
 
 
+@pytest.mark.slow
 def test_doei_by_config_changes_training_and_cams():
     base = _loaded()
     base.train()
@@ -213,6 +216,7 @@ def test_init_from_mmpretrain_conformer_checkpoint(tmp_path):
                                clf.backbone.conv_trans_3.trans_block.attn.qkv.weight)
 
 
+@pytest.mark.slow
 def test_converter_round_trip_of_the_authors_checkpoint_format(tmp_path):
     # TransCAM saves model.module.state_dict(): bare, original names, 21 outputs.
     state = _original_conformer_state(num_classes=21, transcam=True)
@@ -247,6 +251,7 @@ def test_bad_options():
         stride2.cams(torch.randn(1, 3, 64, 64))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', ['transcam/transcam_conformer-s_1xb8-20e_voc12aug-512.py',
                                     'doei/doei-transcam_conformer-s_1xb8-20e_voc12aug-512.py'])
 def test_config_trains_and_its_cams_go_through_the_cam_tool(config, synthetic_voc, tmp_path):

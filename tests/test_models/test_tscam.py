@@ -119,6 +119,7 @@ def test_init_from_facebook_deit_checkpoint(tmp_path):
     torch.testing.assert_close(bb.layers[1].attn.qkv.weight, state['blocks.1.attn.qkv.weight'])
 
 
+@pytest.mark.slow
 def test_converter_round_trip_of_the_authors_checkpoint_format(tmp_path):
     # TS-CAM saves {'epoch', 'state_dict', 'best_map'} of a DataParallel model: keys start
     # with `module.`, the conv head is `head.weight (K, D, 3, 3)`.
@@ -196,6 +197,7 @@ def test_bad_options():
         build_tiny(head=dict(loss='focal'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', ['tscam/tscam_deit-s_1xb64-60e_voc12aug-224.py',
                                     'doei/doei-tscam_deit-s_1xb64-60e_voc12aug-224.py'])
 def test_config_trains_and_its_cams_go_through_the_cam_tool(config, synthetic_voc, tmp_path):

@@ -20,6 +20,7 @@ DEMO = {
 }
 
 
+@pytest.mark.slow
 def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(tiny_pretrained, tmp_path):
     ckpt = torch.load(tiny_pretrained, map_location='cpu', weights_only=True)
     assert set(ckpt) == {'meta', 'state_dict'}  # no optimizer or scheduler state
@@ -87,6 +88,7 @@ def test_vit_to_conformer_names_by_hand():
                          'conv_trans_12.trans_block.ffn.layers.1.weight', 'trans_norm.bias']
 
 
+@pytest.mark.slow
 def test_demo_configs_name_the_cached_backbone():
     for config in DEMO.values():
         assert PRETRAINED_CHECKPOINT in Config.fromfile(str(ROOT / config)).pretty_text

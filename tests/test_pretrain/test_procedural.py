@@ -46,6 +46,7 @@ def test_images_are_deterministic_and_show_an_object():
         assert draw_procedural(cls, rng).std() > 5
 
 
+@pytest.mark.slow
 def test_written_set_is_an_mmpretrain_custom_dataset(tmp_path):
     from mmpretrain.datasets import CustomDataset
     root = make_procedural_pretrain(tmp_path / 'proc', num_classes=3, num_train=2, num_val=1, progress=False)

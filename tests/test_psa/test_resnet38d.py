@@ -43,6 +43,7 @@ def test_registered_in_both_scopes():
     assert PRETRAIN_MODELS.get('ResNet38d') is SEG_MODELS.get('ResNet38d') is ResNet38d
 
 
+@pytest.mark.slow
 def test_real_network_size_and_psa_keys():
     model = ResNet38d(out_indices=(2, 3, 5))
     # PSA's resnet38_cls has 105,152,832 parameters of which fc8 (20 x 4096) is the head.

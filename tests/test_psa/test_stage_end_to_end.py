@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'
 NUM_IMAGES = 8
 
+# the module's fixture trains AffinityNet: every test here is slow
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def stage(tmp_path_factory):

@@ -37,6 +37,7 @@ def _dataset(data_root, pseudo, pipeline=PIPELINE):
                                pipeline=pipeline))
 
 
+@pytest.mark.slow
 def test_pseudo_masks_are_the_seg_maps(synthetic_voc, pseudo_masks):
     ds = _dataset(synthetic_voc, pseudo_masks)
     assert len(ds) == 30
@@ -47,6 +48,7 @@ def test_pseudo_masks_are_the_seg_maps(synthetic_voc, pseudo_masks):
     assert sample['gt_seg_map'].shape == sample['img'].shape[:2]
 
 
+@pytest.mark.slow
 def test_relative_pseudo_mask_dir_is_relative_to_the_working_directory(synthetic_voc, pseudo_masks, monkeypatch):
     monkeypatch.chdir(pseudo_masks.parent)
     ds = _dataset(synthetic_voc, 'pseudo')
@@ -61,6 +63,7 @@ def test_missing_mask_named_before_training(synthetic_voc, pseudo_masks):
     assert str(victim) in str(err.value) and '1 of 30 pseudo masks' in str(err.value)
 
 
+@pytest.mark.slow
 def test_wrong_size_mask_named(synthetic_voc, pseudo_masks):
     victim = sorted(pseudo_masks.iterdir())[0]
     Image.fromarray(np.zeros((32, 32), np.uint8), 'L').save(victim)
@@ -69,6 +72,7 @@ def test_wrong_size_mask_named(synthetic_voc, pseudo_masks):
         ds[0]
 
 
+@pytest.mark.slow
 def test_class_outside_the_dataset_named(synthetic_voc, pseudo_masks):
     victim = sorted(pseudo_masks.iterdir())[1]
     mask = read_label_png(str(victim)).copy()
@@ -79,6 +83,7 @@ def test_class_outside_the_dataset_named(synthetic_voc, pseudo_masks):
         ds[1]
 
 
+@pytest.mark.slow
 def test_bad_mask_stops_training_with_its_name(synthetic_voc, pseudo_masks, tmp_path):
     """The same error reaches the user through mmengine's training loop."""
     victim = sorted(pseudo_masks.iterdir())[5]
@@ -93,6 +98,7 @@ def test_bad_mask_stops_training_with_its_name(synthetic_voc, pseudo_masks, tmp_
         Runner.from_cfg(cfg).train()
 
 
+@pytest.mark.slow
 def test_random_rescale_keeps_image_and_mask_aligned(synthetic_voc, pseudo_masks):
     pipeline = PIPELINE + [dict(type='RandomRescale', ratio_range=(1.5, 1.5))]
     sample = _dataset(synthetic_voc, pseudo_masks, pipeline)[0]
@@ -104,6 +110,7 @@ def test_random_rescale_keeps_image_and_mask_aligned(synthetic_voc, pseudo_masks
         RandomRescale(ratio_range=(1.2, 0.8))
 
 
+@pytest.mark.slow
 def test_coco_object_dataset_81_classes(synthetic_coco, tmp_path):
     val = DATASETS.build(dict(type='COCOObjectDataset', data_root=str(synthetic_coco), ann_file='val_id.txt',
                               data_prefix=dict(img_path='val2014', seg_map_path='SegmentationClass/val2014'),

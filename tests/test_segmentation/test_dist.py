@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
@@ -34,6 +35,7 @@ def _run(cmd, **kw) -> str:
     return log
 
 
+@pytest.mark.slow
 def test_dist_train_and_test_match_single_process(tmp_path):
     # 7 val images: two ranks get 4 + 4, one repeated, which the metric must drop.
     data_root = make_synthetic_voc(tmp_path / 'voc', num_train=16, num_val=7, img_size=(48, 64))

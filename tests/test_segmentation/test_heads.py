@@ -85,6 +85,7 @@ def test_tiny_segmentor_trains_one_step():
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.slow
 def test_paper_backbone_is_frozen_like_the_authors():
     """Stem conv and every BN frozen (MCTformer's resnet38d.Net.train())."""
     cfg = Config.fromfile(str(VOC_CFG))

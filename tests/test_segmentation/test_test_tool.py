@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'
 
 
+@pytest.mark.slow
 def test_tta_out_and_show_dir(synthetic_voc, tmp_path):
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(TINY)).model)  # random weights: the outputs are under test

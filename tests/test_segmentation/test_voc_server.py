@@ -3,6 +3,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -49,6 +50,7 @@ def test_test_split_config():
     assert cfg.model.type == 'CRFSegTTAModel'
 
 
+@pytest.mark.slow
 def test_test_split_end_to_end(voc_copy, tmp_path):
     """tools/test.py's path (mmengine Runner) on a VOC folder with a test split
     and no masks for it: one palette PNG per test image and the archive."""

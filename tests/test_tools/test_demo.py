@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['mctformer-v2', 'transcam'])
 def test_demo_runs_and_reports(tmp_path, model, tiny_pretrained):
     out = tmp_path / 'demo'
@@ -31,6 +32,7 @@ def test_demo_runs_and_reports(tmp_path, model, tiny_pretrained):
     assert json.loads((out / 'summary.json').read_text()) == summary
 
 
+@pytest.mark.slow
 def test_demo_names_a_missing_pretrained_checkpoint(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / 'tools/demo.py'), '--out-dir', str(tmp_path / 'd'),
                           '--pretrained', str(tmp_path / 'nope.pth')], capture_output=True, text=True,
@@ -40,6 +42,7 @@ def test_demo_names_a_missing_pretrained_checkpoint(tmp_path):
     assert not (tmp_path / 'd' / 'data').exists()  # refused before any work
 
 
+@pytest.mark.slow
 def test_demo_from_scratch_keeps_its_own_folder(tmp_path):
     out = tmp_path / 'demo'
     res = subprocess.run([sys.executable, str(ROOT / 'tools/demo.py'), '--model', 'tscam', '--from-scratch',

@@ -76,6 +76,7 @@ def test_parse_axes():
         doei_sweep.parse_axes(['sf'])
 
 
+@pytest.mark.slow
 def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
     argv = [str(ROOT / 'tests/data/configs/tiny_mct_voc.py'), '--axis', 'sf=-0.3', '--axis', 'layers=1',
             '--mode', 'cam', 'train', '--seeds', '0', '1', '--epochs', '1', '--data-root', str(synthetic_voc),
@@ -109,6 +110,7 @@ def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
     assert '0 runs to do, 16 done' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cam_reports_are_reused_only_for_the_same_settings(tmp_path, synthetic_voc):
     from mmdoei.apis.experiment import cams_and_seeds, stage1_cfg, train_stage1
     cfg = stage1_cfg(str(ROOT / 'tests/data/configs/tiny_mct_voc.py'), str(tmp_path / 'run'), epochs=1,

@@ -29,6 +29,7 @@ def _files(folder):
     return sorted(p.name for p in folder.rglob('*')) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_published_model_by_name_through_the_mirror(trained_tiny, cache, servers, private_zoo, tmp_path,
                                                     monkeypatch):
     """publish_model.py round trip: publish, serve as the mirror, get_model by name: same CAMs."""
@@ -139,6 +140,7 @@ class _RunsCommand:
         return os.system, (self.command, )
 
 
+@pytest.mark.slow
 def test_pickled_callable_is_refused_over_http(cache, servers, tmp_path):
     from torch import nn
     marker = tmp_path / 'MARKER'
@@ -193,6 +195,7 @@ def _to_authors_mctformer(state: dict) -> dict:
     return {'model': out}
 
 
+@pytest.mark.slow
 def test_authors_drive_checkpoint_is_converted_on_load(cache, tmp_path, monkeypatch):
     """The real zoo entry: its Drive file (from the mirror) becomes a ready mmdoei model."""
     from mmdoei.apis import model_info
@@ -253,6 +256,7 @@ def test_one_rank_per_node_downloads(trained_tiny, cache, servers, tmp_path, mon
     assert sorted(download.load_from_safe_http(url)) == sorted(torch.load(good, weights_only=False))
 
 
+@pytest.mark.slow
 def test_safe_loader_is_registered_when_mmdoei_is_imported():
     code = ('import mmdoei, mmengine.runner.checkpoint as c; '
             'print(c.CheckpointLoader._get_checkpoint_loader("https://x/y-12345678.pth").__name__, '

@@ -39,6 +39,7 @@ def test_list_models_lists_every_entry():
         model_info('mctformer-v3')
 
 
+@pytest.mark.slow
 def test_every_config_exists_and_builds():
     built = {}
     for path, m in _entries():

@@ -22,6 +22,7 @@ def images(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_folder_and_array_inputs_give_cams_seeds_and_overlays(trained_tiny, images, tmp_path):
     inferencer = CAMInferencer(TINY_CONFIG, weights=str(trained_tiny))
     array = cv2.imread(str(images / 'a.jpg'))

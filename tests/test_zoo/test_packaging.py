@@ -6,10 +6,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from mmdoei.apis.hub import load_model_index
 from .conftest import ROOT
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_model_index_where_mim_reads_it(tmp_path):
     # Build from a copy of the checkout's files, so the build's .mim copy never lands in the work tree.
     files = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=ROOT,

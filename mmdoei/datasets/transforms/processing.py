@@ -38,9 +38,15 @@ class RandomRescale(BaseTransform):
         return float(np.random.uniform(*self.ratio_range))
 
     def transform(self, results: dict) -> dict:
-        """Resize ``img`` and ``gt_seg_map`` by one random factor."""
-        resize = Resize(scale_factor=self._random_ratio(), keep_ratio=False, interpolation=self.interpolation,
-                        backend=self.backend)
+        """Resize ``img`` and ``gt_seg_map`` by one random factor.
+
+        Each side keeps at least one pixel: a factor below 1 on a tiny image
+        would otherwise ask OpenCV for an empty image, which it refuses.
+        """
+        ratio = self._random_ratio()
+        h, w = results['img'].shape[:2]
+        size = (max(1, int(w * ratio + 0.5)), max(1, int(h * ratio + 0.5)))
+        resize = Resize(scale=size, keep_ratio=False, interpolation=self.interpolation, backend=self.backend)
         return resize(results)
 
     def __repr__(self) -> str:
