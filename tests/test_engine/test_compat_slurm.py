@@ -20,8 +20,12 @@ def calls(monkeypatch):
     seen = dict(set_device=[], init=[])
     monkeypatch.setattr(torch.cuda, 'set_device', lambda device: seen['set_device'].append(device))
     monkeypatch.setattr(torch_dist, 'init_process_group', lambda backend, **kw: seen['init'].append((backend, kw)))
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
-        monkeypatch.delenv(key, raising=False)
+    # mmengine's slurm init writes these into os.environ; setting each first makes
+    # monkeypatch restore it (a plain delenv of an absent key records nothing), so no
+    # LOCAL_RANK leaks into later tests (the safe downloader reads it).
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     for key, value in SLURM_ENV.items():
         monkeypatch.setenv(key, value)
     return seen

@@ -113,11 +113,13 @@ def test_diagnostics_grid_names_each_question():
                                                                                               'cpdo': True}
     # each term alone, pinned so that the defaults cannot change their meaning
     assert runs['preset=suppress-only'] == dict(af_p2c=0.0, af_c2c=0.0, sf_p2c=-0.1, sf_c2c=-0.1)
-    assert runs['preset=suppress-self']['ppdo_suppress'] == 'self'
+    assert runs['preset=amplify-only'] == dict(af_p2c=0.5, af_c2c=0.5, sf_p2c=0.0, sf_c2c=0.0)
     assert runs['preset=suppress-class']['ppdo_suppress'] == 'class'
     assert runs['preset=suppress-class']['sf_p2c'] == -0.1  # the reading matters only when sf != 0
-    # amplify-only equals the defaults (sf = 0) today: it is the shared 'base' run, not run twice
-    assert set(PRESETS) - {'amplify-only'} <= {r.split('=', 1)[1] for r in runs if r.startswith('preset=')}
+    # suppress-self (the spec's values, 'self' reading) equals the defaults: it is the shared
+    # 'base' run, not run twice
+    assert 'preset=suppress-self' not in runs
+    assert set(PRESETS) - {'suppress-self'} <= {r.split('=', 1)[1] for r in runs if r.startswith('preset=')}
 
 
 def test_plots_from_fake_rows():
@@ -162,7 +164,7 @@ def run_one(spec):
 tool['main'](sys.argv[3:], run_one=run_one)
 '''
 
-ARGS = ['--axis', 'sf=-0.1', '--mode', 'train', 'cam', '--pretrain-seeds', '0', '1', '--seeds', '0', '1',
+ARGS = ['--axis', 'sf=0.0', '--mode', 'train', 'cam', '--pretrain-seeds', '0', '1', '--seeds', '0', '1',
         '--dataset', 'demo', 'heldout']
 
 
@@ -180,7 +182,7 @@ def _calls(tmp_path):
 
 
 def test_a_killed_sweep_resumes_and_its_summary_comes_from_the_csv(tmp_path):
-    # 2 data sets x 2 backbones x 2 seeds x 2 modes x (baseline, base, sf=-0.1) = 48 runs
+    # 2 data sets x 2 backbones x 2 seeds x 2 modes x (baseline, base, sf=0.0) = 48 runs
     res = _sweep(tmp_path, kill_at=7)
     assert res.returncode == -signal.SIGKILL
     out = tmp_path / 'out'
@@ -207,11 +209,11 @@ def test_a_killed_sweep_resumes_and_its_summary_comes_from_the_csv(tmp_path):
     assert (tmp_path / 'docs' / 'sweep.csv').read_text() == (out / 'sweep.csv').read_text()
     # every DOEI row is paired with its own baseline: d = 1 + pretrain seed - seed
     e = {(x['dataset'], x['mode'], x['run']): x for x in paired_summary(rows)}
-    assert e[('heldout', 'train', 'base')]['mIoU'] == pytest.approx(1) and e[('demo', 'cam', 'sf=-0.1')]['n'] == 4
+    assert e[('heldout', 'train', 'base')]['mIoU'] == pytest.approx(1) and e[('demo', 'cam', 'sf=0.0')]['n'] == 4
     assert e[('demo', 'train', 'base')]['wins'] == 3 and e[('demo', 'train', 'base')]['class_iou']['person'] == 1
     plots = {p.name for p in (tmp_path / 'docs' / 'plots').iterdir()}
     assert {'paired_tiny_mct_voc_demo.png', 'paired_tiny_mct_voc_heldout.png'} <= plots
-    assert 'class_iou_tiny_mct_voc_heldout_train_sf=-0.1.png' in plots
+    assert 'class_iou_tiny_mct_voc_heldout_train_sf=0.0.png' in plots
     # a third run has nothing to do
     res = _sweep(tmp_path)
     assert '0 runs to do, 48 done' in res.stdout and len(_calls(tmp_path)) == 49  # no call at all

@@ -16,12 +16,12 @@ doei_sweep = SimpleNamespace(**runpy.run_path(str(ROOT / 'tools/analysis_tools/d
 
 def test_expand_grid_one_axis_at_a_time():
     runs = expand_grid({'sf': [-0.3, -0.1, 0.0], 'layers': [2, None], 'modules': ['both', 'ppdo']})
-    # sf = 0 is the default: the shared 'base' point, not run again
-    assert [r['run'] for r in runs] == ['baseline', 'base', 'sf=-0.3', 'sf=-0.1', 'layers=2', 'modules=ppdo']
+    # sf = -0.1 is the default: the shared 'base' point, not run again
+    assert [r['run'] for r in runs] == ['baseline', 'base', 'sf=-0.3', 'sf=0.0', 'layers=2', 'modules=ppdo']
     by = {r['run']: r['doei'] for r in runs}
     assert by['baseline'] is None and by['base'] == {}
     assert by['sf=-0.3'] == {'sf_p2c': -0.3, 'sf_c2c': -0.3}  # tied: both modules' factor
-    assert by['sf=-0.1'] == {'sf_p2c': -0.1, 'sf_c2c': -0.1}
+    assert by['sf=0.0'] == {'sf_p2c': 0.0, 'sf_c2c': 0.0}
     assert by['modules=ppdo'] == {'ppdo': True, 'cpdo': False}
     assert by['layers=2'] == {'layers': 2}
     # around another base: the base's own value is the shared point, not repeated
