@@ -1,6 +1,6 @@
 """Pretrain the small ViT on the procedural set: this machine's stand-in for ImageNet weights.
 
-    python tools/pretrain.py [--config configs/pretrain/vit-6l128_1xb64-12e_procedural-64.py]
+    python tools/pretrain.py [--config configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py]
                              [--seed N] [--out checkpoints/vit-6l128_procedural-64.pth] [--force]
 
 Writes the procedural set (data/procedural/, mmpretrain's CustomDataset
