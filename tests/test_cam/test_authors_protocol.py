@@ -64,6 +64,7 @@ def test_multiscale_cams_equal_the_authors_generate_attention_maps_ms(version, t
     np.testing.assert_allclose(cams.numpy(), REF[f'{version}_{tag}_cams'], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('doei', [None, dict()])
 def test_batched_flip_gives_the_same_cams(doei):
     """The image and its flip in one batch of two: the same maps as two passes."""

@@ -102,6 +102,7 @@ def test_voc_missing_mask_named(voc_copy):
     assert ds.get_data_info(3)['seg_map_path'] is None and ds.get_data_info(3)['gt_label']
 
 
+@pytest.mark.slow
 def test_voc_labels_follow_the_xml_where_the_mask_disagrees(voc_copy):
     """As PSA's cls_labels.npy: an object the XML lists but the mask misses is a label."""
     ids = split_ids(voc_copy)

@@ -36,6 +36,7 @@ default_hooks = dict(checkpoint=dict(save_best=None))
 """
 
 
+@pytest.mark.slow
 def test_dist_train_two_ranks_uses_the_authors_lr_for_2x64(tmp_path, free_port):
     """2 ranks x 64 images: 5e-4 * 64 * 2 / 512 = 1.25e-4, with no --auto-scale-lr."""
     # 128 train images: each rank's one step really holds 64.
@@ -61,6 +62,7 @@ def test_dist_train_two_ranks_uses_the_authors_lr_for_2x64(tmp_path, free_port):
     assert step_lrs and step_lrs[0] == pytest.approx(2e-6, rel=1e-3), log[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['train', 'test'])
 def test_amp_refused_on_cpu_with_a_clear_message(tool, tmp_path):
     assert not torch.cuda.is_available()  # this test is about machines without a GPU

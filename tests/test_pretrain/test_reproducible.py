@@ -54,6 +54,7 @@ def _pretrain(tmp_path: Path, name: str, seed=None) -> tuple:
     return losses, torch.load(out, map_location='cpu', weights_only=True)
 
 
+@pytest.mark.slow
 def test_two_pretraining_runs_give_identical_losses(tmp_path):
     previous = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -60,6 +60,7 @@ def test_aspp_v2_sums_its_branches():
     assert all(bool((conv.bias == 0).all()) for conv in head.aspp)  # DeepLab-v2 init
 
 
+@pytest.mark.slow
 def test_tiny_segmentor_trains_one_step():
     """The CPU-scale config builds an EncoderDecoder whose loss falls on one batch."""
     cfg = Config.fromfile(str(TINY_CFG))

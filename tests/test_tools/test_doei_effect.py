@@ -181,6 +181,7 @@ def _calls(tmp_path):
     return [tuple(json.loads(line)) for line in (tmp_path / 'calls.log').read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_and_its_summary_comes_from_the_csv(tmp_path):
     # 2 data sets x 2 backbones x 2 seeds x 2 modes x (baseline, base, sf=0.0) = 48 runs
     res = _sweep(tmp_path, kill_at=7)
@@ -255,6 +256,7 @@ def test_one_sweep_per_folder(tmp_path):
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', ['tscam_vit-6l128-pre_synthetic-64.py',
                                     'transcam_conformer-6l128-pre_synthetic-128.py'])
 def test_every_baseline_runs_in_both_modes(config, tmp_path, synthetic_voc, tiny_pretrained):

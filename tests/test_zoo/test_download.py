@@ -44,7 +44,7 @@ def test_published_model_by_name_through_the_mirror(trained_tiny, cache, servers
     # training state stripped, weights and meta kept as they were
     ckpt = torch.load(published, weights_only=True)
     assert sorted(ckpt) == ['meta', 'state_dict']
-    original = torch.load(trained_tiny, weights_only=False)
+    original = torch.load(trained_tiny, weights_only=True)
     assert ckpt['meta'] == original['meta']
     for k, v in original['state_dict'].items():
         torch.testing.assert_close(ckpt['state_dict'][k], v, rtol=0, atol=0)
@@ -86,7 +86,7 @@ def test_mirror_folder_is_read_in_place(trained_tiny, cache, tmp_path, monkeypat
     assert str(cache / published.name) in str(e.value) and published.name[5:13] in str(e.value)
     monkeypatch.setenv('MMDOEI_MIRROR', str(release))
     model = get_model('tiny-folder', pretrained=True)
-    torch.testing.assert_close(model.state_dict(), torch.load(trained_tiny, weights_only=False)['state_dict'])
+    torch.testing.assert_close(model.state_dict(), torch.load(trained_tiny, weights_only=True)['state_dict'])
     assert _files(cache) == []  # used where it is
 
 
@@ -253,7 +253,7 @@ def test_one_rank_per_node_downloads(trained_tiny, cache, servers, tmp_path, mon
     assert events == [('barrier', [good.name])]  # the file was complete before the others went on
     events.clear()
     monkeypatch.setenv('LOCAL_RANK', '1')
-    assert sorted(download.load_from_safe_http(url)) == sorted(torch.load(good, weights_only=False))
+    assert sorted(download.load_from_safe_http(url)) == sorted(torch.load(good, weights_only=True))
 
 
 @pytest.mark.slow
