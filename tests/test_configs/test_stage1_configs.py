@@ -11,6 +11,10 @@ MODELS = {'mctformer/mctformer-v1_deit-s_1xb64-60e_{}-224.py': 'MCTformerV1',
           'tscam/tscam_deit-s_1xb64-60e_{}-224.py': 'TSCAM',
           'transcam/transcam_conformer-s_1xb8-20e_{}-512.py': 'TransCAM'}
 DEIT_S = 'https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth'
+# Each baseline's authors' CAM protocol (mmdoei.cam.CAM_PROTOCOLS, docs/protocol.md).
+CAM_GEN = {'MCTformerV1': dict(protocol='mctformer'), 'MCTformerV2': dict(protocol='mctformer'),
+           'TSCAM': dict(protocol='tscam', cam_cfg=dict(relu=False)),
+           'TransCAM': dict(protocol='transcam', cam_cfg=dict(relu=False))}
 
 
 def _load(rel: str) -> Config:
@@ -60,6 +64,7 @@ def test_image_sizes_and_recipes(dataset):
     for pattern in sorted(MODELS):
         cfg = _load(pattern.format(dataset))
         train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+        assert cfg.cam_gen == CAM_GEN[MODELS[pattern]], pattern
         val = {t['type']: t for t in cfg.val_dataloader.dataset.pipeline}
         if MODELS[pattern] == 'TransCAM':  # the TransCAM authors' 512 recipe
             assert train['RandomCrop']['crop_size'] == 512 and train['RandomCrop']['pad_val'] == (104, 116, 124)
@@ -67,14 +72,12 @@ def test_image_sizes_and_recipes(dataset):
             assert 'torchvision/ColorJitter' in train and 'RandAugment' not in train
             assert val['Resize']['scale'] == (512, 512) and 'CenterCrop' not in val
             assert cfg.train_dataloader.batch_size == cfg.val_dataloader.batch_size == 8
-            assert cfg.cam_gen == dict(scales=(0.5, 1.0, 1.5), flip=True)
             assert cfg.optim_wrapper.optimizer.lr == 5e-5 and cfg.train_cfg.max_epochs == 20
         else:  # MCTformer's DeiT recipe at 224
             assert train['RandomResizedCrop']['scale'] == 224 and 'RandAugment' in train
             assert train['RandomErasing']['fill_color'] == [103.53, 116.28, 123.675]
             assert val['ResizeEdge']['scale'] == 256 and val['CenterCrop']['crop_size'] == 224
             assert cfg.train_dataloader.batch_size == cfg.val_dataloader.batch_size == 64
-            assert cfg.cam_gen == dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=True)
             assert cfg.optim_wrapper.optimizer.lr == 5e-4 * 64 / 512 and cfg.train_cfg.max_epochs == 60
             assert cfg.model.backbone.init_cfg.checkpoint == DEIT_S
 
