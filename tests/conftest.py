@@ -128,3 +128,18 @@ def run_until_line(cmd: List[str], ready: Callable[[str], bool], **popen_kw) -> 
 def kill_on_line():
     """:func:`run_until_line`, for the kill-and-resume tests."""
     return run_until_line
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Leave mmengine's current registry scope as the test found it.
+
+    A Runner makes its ``default_scope`` (e.g. mmseg's) the current one for the
+    rest of the process, so a later test that builds through the default scope
+    would look in the wrong registry, depending on which tests ran before it.
+    """
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
