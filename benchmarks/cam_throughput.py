@@ -158,12 +158,38 @@ def ours_worker(data_root: str, ckpt: str, scales, out_dir: str) -> dict:
     return dict(seconds=time.perf_counter() - t0, images=int(metrics['cams_written']))
 
 
+def read_authors_npy(path: str) -> dict:
+    """The authors' CAM file: ``np.save`` of a dict ``{class: (H, W) array}``, i.e. a 0-d
+    object array whose payload is a pickle. Read with an unpickler that rebuilds numpy
+    arrays and dicts only (never ``np.load(allow_pickle=True)``, which would run any
+    callable the file names)."""
+    import pickle
+
+    allowed = {(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')}
+    allowed |= {('numpy', 'ndarray'), ('numpy', 'dtype')}
+
+    class ArraysOnly(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) in allowed or (module == 'numpy' and name.endswith('DType')):
+                return super().find_class(module, name)
+            raise pickle.UnpicklingError(f'{path}: refuses to load {module}.{name}')
+
+    with open(path, 'rb') as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        if dtype != object or shape != ():
+            raise ValueError(f'{path}: expected a 0-d object array (a saved dict), got {dtype} {shape}')
+        obj = ArraysOnly(f).load()
+    return obj.item() if isinstance(obj, np.ndarray) else obj
+
+
 def _max_diff(out_dirs, ids) -> float:
     from mmdoei.utils.io import load_npz
     worst = 0.0
     for i in ids:
-        # their own output, written by their code a moment ago in this run's temporary folder
-        theirs = np.load(osp.join(out_dirs['authors'], 'npy', i + '.npy'), allow_pickle=True).item()
+        theirs = read_authors_npy(osp.join(out_dirs['authors'], 'npy', i + '.npy'))
         ours = load_npz(osp.join(out_dirs['ours'], 'npz', i + '.npz'))
         for k, c in enumerate(ours['keys']):
             worst = max(worst, float(np.abs(ours['cams'][k].astype(np.float32) - theirs[int(c)]).max()))
