@@ -8,15 +8,17 @@ layout (synthetic, made here), through the tools a user calls:
 * stage 1 (configs with a ``cam_dataloader``): ``tools/train.py`` for two
   iterations (batch 2, the config's own crops and pipeline, one validation),
   then ``tools/test.py --cam-out`` on two images with the config's CAM protocol;
-* stage 2 (AffinityNet): ``tools/train.py`` for two iterations on stand-in CAMs
-  (``mmdoei.psa.standin_cams``), then ``tools/psa_infer.py`` on two images;
-* stage 3: the training configs for two iterations (the masks as pseudo
-  masks); the test configs (5 scales + flip + CRF) with ``tools/test.py`` on
-  two images, with the checkpoint of the training config they wrap.
+* stage 2 (AffinityNet): ``tools/train.py`` for two iterations of one image on
+  stand-in CAMs (``mmdoei.generators.standin_cams``), then
+  ``tools/psa_infer.py`` on two images;
+* stage 3 (DeepLab): ``tools/train.py`` for two iterations of one image (two
+  for DeepLab-v3+, whose image-pooling batch norm needs them), the masks as
+  pseudo masks, then ``tools/test.py`` (``--tta``: 5 scales + flip + dense
+  CRF where the config defines it) on two images with that checkpoint.
 
 Pretrained ``init_cfg`` entries are dropped (random weights; no downloads).
 Prints one row per run (config, step, seconds, ok) and exits non-zero if any
-failed. ``tests/test_tools/test_check_configs.py`` runs it (``-m slow``).
+failed. ``tests/test_tools/test_check_configs.py`` runs it (the ``realsize`` lane).
 """
 import argparse
 import os.path as osp
@@ -89,14 +91,28 @@ def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloa
     return opts
 
 
-def _train_opts(cfg) -> List[str]:
-    opts = ['train_dataloader.batch_size=2', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
+def _needs_two_images(cfg) -> bool:
+    """Batch norm over an image-pooled 1 x 1 map (DeepLab-v3+'s ASPP) cannot train on one image."""
+    return 'ASPP' in str(cfg.model.get('decode_head', {}).get('type', '')).replace('ASPPV2', '')
+
+
+def _train_opts(cfg, batch: int = 2, validate: bool = True) -> List[str]:
+    """Two iterations of ``batch`` images, then one validation pass if ``validate``.
+
+    Stage 1 keeps two images a step (its heads' batch statistics); stage 2 and 3
+    (ResNet-38 / 101 at 321 to 512 pixels, most of this tool's time) take one
+    image a step where their batch norm allows it, and skip validation: their
+    test step runs the same model on the same pipeline right after.
+    """
+    opts = [f'train_dataloader.batch_size={batch}', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
     loop = cfg.train_cfg
     if loop.get('type') == 'IterBasedTrainLoop' or 'max_iters' in loop:
-        opts += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']
+        opts += ['train_cfg.max_iters=2', f'train_cfg.val_interval={2 if validate else 3}']
     else:
-        opts += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
-    if cfg.get('val_dataloader'):
+        # one epoch of the tiny split's 2 training images is two iterations of one
+        opts += ['train_cfg.max_epochs=1', f'train_cfg.val_interval={1 if validate else 2}',
+                 f'train_dataloader.dataset.indices={2 * batch}']
+    if cfg.get('val_dataloader') and validate:
         opts += ['val_dataloader.batch_size=1']
     return opts
 
@@ -171,7 +187,7 @@ class Checker:
                                       progress=False)
             pipe = cfg.train_dataloader.dataset.pipeline
             idx = next(i for i, t in enumerate(pipe) if t['type'] == 'LoadAffinityLabelFromCAM')
-            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg) + [
+            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, batch=1, validate=False) + [
                 f'train_dataloader.dataset.pipeline.{idx}.cam_dir={cams}',
                 f'train_dataloader.dataset.pipeline.{idx}.cache_dir={work}/crf']
             if self.step(name, 'train 2 iterations', lambda: _run_tool(
@@ -186,7 +202,8 @@ class Checker:
         # stage 3: train, then the config's test-time augmentation (tools/test.py --tta:
         # 5 scales + flip + dense CRF for the DeepLab configs) on two images
         masks = 'SegmentationClassAug' if kind == 'voc' else 'SegmentationClass/train2014'
-        opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg) + [
+        batch = 2 if _needs_two_images(cfg) else 1
+        opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, batch, validate=False) + [
             f'train_dataloader.dataset.pseudo_mask_dir={osp.join(root, masks)}', 'val_dataloader.dataset.indices=2']
         if self.step(name, 'train 2 iterations', lambda: _run_tool(
                 'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):

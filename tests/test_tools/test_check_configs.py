@@ -21,5 +21,9 @@ def test_every_shipped_config_runs_two_iterations_at_real_size(tmp_path):
     ran = {r[0].lstrip('| ') for r in rows if len(r) == 4 and r[3].startswith('ok')}
     expected = {str(p.relative_to(ROOT / 'configs')) for p in shipped_configs()}
     assert expected <= ran, sorted(expected - ran)
-    assert len(expected) >= 35  # stage 1, 2 and 3 configs of VOC and COCO
+    # stage 1, 2 and 3 configs, VOC and COCO (31 on 2026-11-30): a folder that went missing shows here
+    assert len(expected) >= 31
+    for folder in ('mctformer', 'tscam', 'transcam', 'doei', 'psa', 'deeplab'):
+        assert any(c.startswith(folder + '/') and 'coco' in c for c in ran), folder
+        assert any(c.startswith(folder + '/') and 'voc' in c for c in ran), folder
     print(out[out.index('| config |'):])  # the table: what ran and how long
