@@ -1,6 +1,9 @@
 # The MCTformer authors' schedule: AdamW, lr 5e-4 * 64 / 512, weight decay 0.05
-# except norms, biases, class tokens and position embeddings; 5 warm-up epochs
-# from 1e-6, then cosine to 1e-5 over 60 epochs, stepped once an epoch.
+# except norms, biases, class tokens and position embeddings; timm's cosine over
+# the 60 epochs to 1e-5 with its first 5 replaced by a warm-up from 1e-6 (both
+# absolute, whatever auto_scale_lr does to the lr), stepped after each epoch as
+# their main.py does: epochs 0 and 1 train at 1e-6, the highest is epoch 6 at
+# 0.986 of the lr (TimmCosineLR; docs/protocol.md). Its length is max_epochs.
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=5e-4 * 64 / 512, weight_decay=0.05, eps=1e-8,
                    betas=(0.9, 0.999)),
@@ -8,10 +11,7 @@ optim_wrapper = dict(
         norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0,
         custom_keys={'.cls_token': dict(decay_mult=0.0), '.pos_embed': dict(decay_mult=0.0)}),
 )
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / (5e-4 * 64 / 512), by_epoch=True, begin=0, end=5),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=60),
-]
+param_scheduler = [dict(type='TimmCosineLR', warmup_t=5, warmup_lr_init=1e-6, lr_min=1e-5, by_epoch=True)]
 train_cfg = dict(by_epoch=True, max_epochs=60, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
