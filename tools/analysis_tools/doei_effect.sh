@@ -42,7 +42,7 @@ for step in "${STEPS[@]}"; do
     $SWEEP $step $SEEDS --out-dir "$OUT" --plan --budget-minutes "$BUDGET"
     continue
   fi
-  left=$($SWEEP $step $SEEDS --out-dir "$OUT" --plan | head -1)
+  left=$($SWEEP $step $SEEDS --out-dir "$OUT" --plan | sed -n 1p)  # sed reads all: head would break the pipe under pipefail
   case "$left" in *"] 0 runs to do"*) continue ;; esac
   echo "[doei_effect] $step: $left"
   $SWEEP $step $SEEDS --out-dir "$OUT" --report-dir "$DOCS" --budget-minutes "$BUDGET"
