@@ -95,9 +95,14 @@ def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloa
     return opts
 
 
+#: mmseg decode heads with an image-pooling branch: batch norm over its 1 x 1 map
+#: cannot train on one image (DeepLab-v2's ASPPV2Head has no such branch).
+IMAGE_POOL_HEADS = ('ASPPHead', 'DepthwiseSeparableASPPHead')
+
+
 def _needs_two_images(cfg) -> bool:
-    """Batch norm over an image-pooled 1 x 1 map (DeepLab-v3+'s ASPP) cannot train on one image."""
-    return 'ASPP' in str(cfg.model.get('decode_head', {}).get('type', '')).replace('ASPPV2', '')
+    """Whether a training step needs two images (see ``IMAGE_POOL_HEADS``)."""
+    return cfg.model.get('decode_head', {}).get('type') in IMAGE_POOL_HEADS
 
 
 def _train_opts(cfg, batch: int = 2, validate: bool = True) -> List[str]:
