@@ -3,7 +3,8 @@ custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # MainProcessLoggerHook: mmengine's LoggerHook, test metrics JSON written by rank 0 only.
+    logger=dict(type='MainProcessLoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),

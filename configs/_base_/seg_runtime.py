@@ -5,7 +5,8 @@ custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    # MainProcessLoggerHook: mmengine's LoggerHook, test metrics JSON written by rank 0 only.
+    logger=dict(type='MainProcessLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),

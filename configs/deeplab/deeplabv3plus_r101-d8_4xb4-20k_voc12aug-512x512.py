@@ -3,6 +3,8 @@
 # validation on the real val masks; tested with 5 scales + flip (mean, mmseg's merge) + CRF.
 _base_ = ['mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb4-20k_voc12aug-512x512.py']
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# The base's LoggerHook writes the test metrics JSON from every rank at once; ours from rank 0.
+default_hooks = dict(logger=dict(type='MainProcessLoggerHook'))
 data_root = 'data/VOCdevkit/VOC2012/'
 pseudo_mask_dir = 'work_dirs/pseudo_masks/voc12_train_aug'
 crop_size = (512, 512)

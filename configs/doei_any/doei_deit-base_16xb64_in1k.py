@@ -2,5 +2,7 @@
 # DeiT-B collapsing under MCTformer; configs/mctformer has it as a config of ours).
 _base_ = ['mmpretrain::deit/deit-base_16xb64_in1k.py']
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# The base's LoggerHook writes the test metrics JSON from every rank at once; ours from rank 0.
+default_hooks = dict(logger=dict(type='MainProcessLoggerHook'))
 # A list replaces the base's, so its EMAHook is restated.
 custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL'), dict(type='DOEIHook')]

@@ -2,4 +2,6 @@
 # reads has the rotary position embedding inside.
 _base_ = ['mmpretrain::eva02/eva02-tiny-p14_in1k.py']
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# The base's LoggerHook writes the test metrics JSON from every rank at once; ours from rank 0.
+default_hooks = dict(logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [dict(type='DOEIHook')]

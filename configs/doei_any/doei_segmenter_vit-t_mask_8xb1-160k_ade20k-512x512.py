@@ -2,4 +2,6 @@
 # VisionTransformer blocks use mmcv's MultiheadAttention.
 _base_ = ['mmseg::segmenter/segmenter_vit-t_mask_8xb1-160k_ade20k-512x512.py']
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# The base's LoggerHook writes the test metrics JSON from every rank at once; ours from rank 0.
+default_hooks = dict(logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [dict(type='DOEIHook')]

@@ -8,4 +8,6 @@ model = dict(
                   pretrained=True),
     neck=dict(_delete_=True, type='ClassTokenNeck'))
 custom_imports = dict(imports=['mmdoei'], allow_failed_imports=False)
+# The base's LoggerHook writes the test metrics JSON from every rank at once; ours from rank 0.
+default_hooks = dict(logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [dict(type='DOEIHook')]

@@ -1,13 +1,15 @@
 """The parts mmengine's Runner runs: the CAM generation loop, the thread-count
-hook, the hooks of stages 2 and 3 and timm's cosine schedule (registered in mmengine's root
-``LOOPS``, ``HOOKS`` and ``PARAM_SCHEDULERS``, which every scope searches).
+hook, the rank-0 logger hook, the hooks of stages 2 and 3 and timm's cosine
+schedule (registered in mmengine's root ``LOOPS``, ``HOOKS`` and
+``PARAM_SCHEDULERS``, which every scope searches).
 DOEI's own hook is :class:`mmdoei.doei.DOEIHook`."""
-from .hooks import (CAM_TRANSFORMS, CAMFolderCheckHook, NumThreadsHook, ProgressBarHook, PseudoMaskWriterHook,
-                    ReseedHook, cam_transforms, check_dataset_cams, iter_datasets)
+from .hooks import (CAM_TRANSFORMS, CAMFolderCheckHook, MainProcessLoggerHook, NumThreadsHook, ProgressBarHook,
+                    PseudoMaskWriterHook, ReseedHook, cam_transforms, check_dataset_cams, iter_datasets)
 from .loops import CAMGenerationLoop
 from .schedulers import TimmCosineLR
 
 __all__ = [
-    'CAMGenerationLoop', 'CAMFolderCheckHook', 'NumThreadsHook', 'PseudoMaskWriterHook', 'ProgressBarHook',
-    'ReseedHook', 'TimmCosineLR', 'CAM_TRANSFORMS', 'cam_transforms', 'check_dataset_cams', 'iter_datasets'
+    'CAMGenerationLoop', 'CAMFolderCheckHook', 'MainProcessLoggerHook', 'NumThreadsHook', 'PseudoMaskWriterHook',
+    'ProgressBarHook', 'ReseedHook', 'TimmCosineLR', 'CAM_TRANSFORMS', 'cam_transforms', 'check_dataset_cams',
+    'iter_datasets'
 ]

@@ -1,5 +1,6 @@
 """Hooks: fix the thread count, check CAM folders up front, write pseudo masks
-atomically, show progress, reseed for exact resumes. Registered in mmengine's
+atomically, show progress, reseed for exact resumes, log test metrics from one
+rank. Registered in mmengine's
 root ``HOOKS`` so every scope finds them."""
 import os.path as osp
 import random
@@ -7,8 +8,9 @@ from typing import Iterator, List
 
 import numpy as np
 import torch
-from mmengine.dist import get_rank, get_world_size
-from mmengine.hooks import Hook
+from mmengine.dist import get_rank, get_world_size, is_main_process
+from mmengine.fileio import dump
+from mmengine.hooks import Hook, LoggerHook
 from mmengine.registry import HOOKS
 from mmengine.utils import ProgressBar
 
@@ -171,6 +173,29 @@ class ProgressBarHook(Hook):
         if self.bar is not None:
             self.bar.file.write('\n')
             self.bar.file.flush()
+
+
+@HOOKS.register_module()
+class MainProcessLoggerHook(LoggerHook):
+    """mmengine's ``LoggerHook`` whose test metrics file is written by rank 0
+    only, and atomically.
+
+    mmengine 0.10's ``LoggerHook.after_test_epoch`` dumps
+    ``{log_dir}/{timestamp}.json`` on every rank. The ranks share the
+    timestamp (and, on one file system, the file): each opens it for writing
+    and writes its own copy, whose timing entries differ in length, so the
+    file can end up as one rank's text with the tail of another's, which is
+    not JSON (seen on a two-node test run). Everything else is mmengine's.
+    """
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        """Log the test metrics on every rank; write the JSON file on rank 0."""
+        tag, log_str = runner.log_processor.get_log_after_epoch(
+            runner, len(runner.test_dataloader), 'test', with_non_scalar=True)
+        runner.logger.info(log_str)
+        if is_main_process():
+            with atomic_write(osp.join(runner.log_dir, self.json_log_path), 'w') as f:
+                f.write(dump(self._process_tags(tag), file_format='json'))
 
 
 @HOOKS.register_module()
