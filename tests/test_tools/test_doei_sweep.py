@@ -132,3 +132,12 @@ def test_cam_reports_are_reused_only_for_the_same_settings(tmp_path, synthetic_v
     # DOEI at extraction is a different setting too
     with_doei = stage1_cfg(other, other.work_dir, doei=dict(sf_p2c=-0.5, sf_c2c=-0.5))
     assert cams_and_seeds(with_doei, str(ckpt), str(cam_dir))['mIoU'] != second['mIoU']
+
+
+def test_known_depths_cover_every_model_in_the_csv():
+    # A TS-CAM run rewrites the MCTformer K plots too: they keep their K = all (6 blocks) point.
+    from mmengine.config import Config
+    rows = [dict(model='mctformer-v2_vit-6l128-pre_synthetic-64'), dict(model='not-a-config'), dict(model='')]
+    cfg = Config.fromfile(str(ROOT / 'configs/demo/transcam_conformer-6l128-pre_synthetic-128.py'))
+    depths = doei_sweep.known_depths(rows, 'transcam_conformer-6l128-pre_synthetic-128', cfg)
+    assert depths == {'mctformer-v2_vit-6l128-pre_synthetic-64': 6, 'transcam_conformer-6l128-pre_synthetic-128': 6}

@@ -265,9 +265,9 @@ def main(argv=None, run_one: Optional[Callable[[dict], dict]] = None) -> Path:
     if not args.verbose:  # hundreds of runs: keep the sweep's own progress lines readable
         cfg.log_level = 'WARNING'
 
-    depths = {name: model_depth(cfg)}
     csv_path = out / 'sweep.csv'
     rows = read_rows(csv_path.read_text()) if csv_path.exists() else []
+    depths = known_depths(rows, name, cfg)
     done = {(r['model'], r['dataset'], r['pretrain_seed'], r['mode'], r['run'], r['seed']) for r in rows}
     todo = plan_runs(args, runs, name, done)
     if args.plan:
@@ -320,6 +320,20 @@ def model_depth(cfg) -> Optional[int]:
     if isinstance(arch, dict):
         return arch.get('num_layers') or arch.get('depths')
     return None
+
+
+def known_depths(rows: list, name: str, cfg) -> dict:
+    """``K = all`` of every model in the CSV, so that one model's run rewrites
+    the other models' K plots whole: this model's from ``cfg``, the others'
+    from the config named like them under ``configs/`` (the model column is a
+    config's file stem); a model without one gets no ``K = all`` point."""
+    depths = {}
+    for model in sorted({r['model'] for r in rows if r['model'] and r['model'] != name}):
+        found = sorted((ROOT / 'configs').rglob(f'{model}.py'))
+        if found:
+            depths[model] = model_depth(Config.fromfile(str(found[0])))
+    depths[name] = model_depth(cfg)
+    return depths
 
 
 def write_outputs(out: Path, rows: list, report_dir: Optional[str] = None, depths: Optional[dict] = None,
