@@ -360,6 +360,44 @@ def paired_markdown(entries: Sequence[dict]) -> List[str]:
     return lines
 
 
+def class_split(entry: dict, highlight: Sequence[str]) -> dict:
+    """How a paired entry's per-class IoU change splits between the
+    ``highlight`` classes (those drawn with a companion: where the paper says
+    DOEI acts) and the other object classes (background left out).
+
+    Returns ``{'co', 'other'}``, each ``{'n', 'mean', 'abs'}``: the number of
+    classes, their mean IoU change and their mean absolute change (NaN when
+    there are none).
+    """
+    changes = {c: d for c, d in (entry.get('class_iou') or {}).items() if c != 'background'}
+    out = {}
+    for key, names in (('co', [c for c in changes if c in set(highlight)]),
+                       ('other', [c for c in changes if c not in set(highlight)])):
+        values = [changes[c] for c in names]
+        out[key] = dict(n=len(values), mean=float(np.mean(values)) if values else math.nan,
+                        abs=float(np.mean(np.abs(values))) if values else math.nan)
+    return out
+
+
+def class_markdown(entries: Sequence[dict], highlight: Sequence[str]) -> List[str]:
+    """The per-class table of :func:`summary_markdown`: is the change in the co-occurring classes?"""
+    entries = [e for e in entries if e.get('class_iou')]
+    if not entries or not highlight:
+        return []
+    lines = ['## per-class IoU change: classes drawn with a companion against the others', '',
+             'Mean over the pairs of each class\'s IoU change, then over the classes (background left out); '
+             '|Δ|: the mean size of the change whatever its sign. If DOEI acted where the paper says, the '
+             'co-occurring classes would move more than the others.', '',
+             '| mode | run | Δ IoU co-occurring (classes) | Δ IoU others (classes) | |Δ| co-occurring | |Δ| others |',
+             '|---|---|---|---|---|---|']
+    for e in entries:
+        split = class_split(e, highlight)
+        co, other = split['co'], split['other']
+        lines.append(f"| {e['mode']} | {e['run']} | {co['mean']:+.1f} ({co['n']}) | {other['mean']:+.1f} "
+                     f"({other['n']}) | {co['abs']:.1f} | {other['abs']:.1f} |")
+    return lines + ['']
+
+
 def _fmt(entry: dict, m: str) -> str:
     std = entry[m + '_std']
     return f"{entry[m]:.1f}" + ('' if math.isnan(std) else f" ± {std:.1f}")
@@ -393,14 +431,16 @@ def _mode_tables(rows: Sequence[dict], lines: List[str]) -> None:
         lines.append('')
 
 
-def summary_markdown(rows: Sequence[dict], title: str = 'DOEI sweep') -> str:
+def summary_markdown(rows: Sequence[dict], title: str = 'DOEI sweep',
+                     highlight: Optional[Dict[str, Sequence[str]]] = None) -> str:
     """The sweep as markdown, from its rows alone.
 
     Per model and data set: per mode, every run's mean ± std over all its
     (backbone, seed) pairs and the best setting by mean mIoU; then the paired
     table of :func:`paired_summary` (mean difference against the matching
     baseline with 95 % intervals, pairs won, the share of the spread due to
-    pretraining).
+    pretraining); with ``highlight`` (``{data set: co-occurring classes}``)
+    the per-class table of :func:`class_markdown`.
     """
     lines = [f'# {title}', '',
              'Mean ± sample standard deviation over training seeds (n). Seeds: CAMs of the '
@@ -415,6 +455,7 @@ def summary_markdown(rows: Sequence[dict], title: str = 'DOEI sweep') -> str:
         paired = paired_summary(rs)
         if paired:
             lines += paired_markdown(paired)
+            lines += class_markdown(paired, (highlight or {}).get(dataset, ()))
     return '\n'.join(lines)
 
 

@@ -141,3 +141,25 @@ def test_known_depths_cover_every_model_in_the_csv():
     cfg = Config.fromfile(str(ROOT / 'configs/demo/transcam_conformer-6l128-pre_synthetic-128.py'))
     depths = doei_sweep.known_depths(rows, 'transcam_conformer-6l128-pre_synthetic-128', cfg)
     assert depths == {'mctformer-v2_vit-6l128-pre_synthetic-64': 6, 'transcam_conformer-6l128-pre_synthetic-128': 6}
+
+
+def test_class_split_by_hand():
+    from mmdoei.analysis import class_split
+    entry = dict(class_iou={'background': 9.0, 'cat': 2.0, 'dog': -4.0, 'bus': 1.0, 'car': 0.5})
+    split = class_split(entry, ['cat', 'dog', 'sofa'])
+    assert split['co'] == dict(n=2, mean=-1.0, abs=3.0)  # (2 - 4) / 2, (2 + 4) / 2; background left out
+    assert split['other'] == dict(n=2, mean=0.75, abs=0.75)
+    empty = class_split(dict(class_iou={'cat': 1.0}), ['cat'])['other']
+    assert empty['n'] == 0 and empty['mean'] != empty['mean']  # NaN
+
+
+def test_summary_has_the_class_table_only_with_highlight():
+    rows = []
+    for run, doei, cat in (('baseline', None, 40.0), ('base', {}, 43.0)):
+        rows.append(dict(model='m', dataset='demo', pretrain_seed=0, run=run, mode='cam', param=run, value='',
+                         seed=0, doei=doei, mIoU=40.0, FP=30.0, FN=30.0, best_threshold=0.3, seconds=1.0,
+                         class_iou={'cat': cat, 'bus': 20.0}))
+    rows = read_rows(rows_to_csv(rows))
+    assert 'per-class IoU change' not in summary_markdown(rows)
+    text = summary_markdown(rows, highlight={'demo': ['cat']})
+    assert '| cam | base | +3.0 (1) | +0.0 (1) | 3.0 | 0.0 |' in text

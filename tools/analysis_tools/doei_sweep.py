@@ -343,7 +343,8 @@ def write_outputs(out: Path, rows: list, report_dir: Optional[str] = None, depth
     to ``report_dir`` too."""
     text = rows_to_csv(rows)
     rows = read_rows(text)
-    summary = summary_markdown(rows, title=f'DOEI sweep: {out.name}')
+    summary = summary_markdown(rows, title=f'DOEI sweep: {out.name}',
+                               highlight={style: cooccurring_classes(style) for style in SCENES})
     pngs = report_plots(rows, depths) if plots else {}
     for folder in [out] + ([Path(report_dir)] if report_dir else []):
         folder.mkdir(parents=True, exist_ok=True)
