@@ -386,9 +386,9 @@ def class_markdown(entries: Sequence[dict], highlight: Sequence[str]) -> List[st
         return []
     lines = ['## per-class IoU change: classes drawn with a companion against the others', '',
              'Mean over the pairs of each class\'s IoU change, then over the classes (background left out); '
-             '|Δ|: the mean size of the change whatever its sign. If DOEI acted where the paper says, the '
+             '"size": the mean absolute change, whatever its sign. If DOEI acted where the paper says, the '
              'co-occurring classes would move more than the others.', '',
-             '| mode | run | Δ IoU co-occurring (classes) | Δ IoU others (classes) | |Δ| co-occurring | |Δ| others |',
+             '| mode | run | Δ IoU co-occurring (classes) | Δ IoU others (classes) | size co-occurring | size others |',
              '|---|---|---|---|---|---|']
     for e in entries:
         split = class_split(e, highlight)
