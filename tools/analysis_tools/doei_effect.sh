@@ -15,7 +15,7 @@
 # work_dirs/doei_effect (checkpoints, CAM reports), the CSV, summary and
 # plots to docs/doei_effect/ after every run. The first batch pretrains the
 # three backbones (checkpoints/vit-6l128_procedural-64{,_seed1,_seed2}.pth,
-# under 10 minutes each) as tools/pretrain.py --seed N does.
+# about 12 minutes each on 2 idle cores) as tools/pretrain.py --seed N does.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUDGET=${BUDGET:-30}
