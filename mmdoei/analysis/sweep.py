@@ -379,6 +379,14 @@ def class_split(entry: dict, highlight: Sequence[str]) -> dict:
     return out
 
 
+def _signed(x: float) -> str:
+    return '-' if math.isnan(x) else f'{x:+.1f}'
+
+
+def _plain(x: float) -> str:
+    return '-' if math.isnan(x) else f'{x:.1f}'
+
+
 def class_markdown(entries: Sequence[dict], highlight: Sequence[str]) -> List[str]:
     """The per-class table of :func:`summary_markdown`: is the change in the co-occurring classes?"""
     entries = [e for e in entries if e.get('class_iou')]
@@ -393,8 +401,8 @@ def class_markdown(entries: Sequence[dict], highlight: Sequence[str]) -> List[st
     for e in entries:
         split = class_split(e, highlight)
         co, other = split['co'], split['other']
-        lines.append(f"| {e['mode']} | {e['run']} | {co['mean']:+.1f} ({co['n']}) | {other['mean']:+.1f} "
-                     f"({other['n']}) | {co['abs']:.1f} | {other['abs']:.1f} |")
+        lines.append(f"| {e['mode']} | {e['run']} | {_signed(co['mean'])} ({co['n']}) | {_signed(other['mean'])} "
+                     f"({other['n']}) | {_plain(co['abs'])} | {_plain(other['abs'])} |")
     return lines + ['']
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from mmdoei.analysis import (GRIDS, PRESETS, expand_grid, k_curve, nested_variance, paired_summary, plot_class_iou,
                              plot_k, plot_paired, read_rows, rows_to_csv, summary_markdown, t_interval)
+from mmdoei.generators.synthetic import SCENES, cooccurring_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools/analysis_tools/doei_sweep.py'
@@ -205,8 +206,10 @@ def test_a_killed_sweep_resumes_and_its_summary_comes_from_the_csv(tmp_path):
         (d, p, s) for d in ('demo', 'heldout') for p in (0, 1) for s in (0, 1)}
     # the summary and the report folder's copy are the CSV's, recomputed from it alone
     title = 'DOEI sweep: out'
-    assert (out / 'summary.md').read_text() == summary_markdown(rows, title=title)
-    assert (tmp_path / 'docs' / 'summary.md').read_text() == summary_markdown(rows, title=title)
+    expected = summary_markdown(rows, title=title, highlight={s: cooccurring_classes(s) for s in SCENES})
+    assert '| train | base | +1.0 (1) | - (0) | 1.0 | - |' in expected  # 'person': co-occurring in both sets
+    assert (out / 'summary.md').read_text() == expected
+    assert (tmp_path / 'docs' / 'summary.md').read_text() == expected
     assert (tmp_path / 'docs' / 'sweep.csv').read_text() == (out / 'sweep.csv').read_text()
     # every DOEI row is paired with its own baseline: d = 1 + pretrain seed - seed
     e = {(x['dataset'], x['mode'], x['run']): x for x in paired_summary(rows)}
