@@ -370,10 +370,10 @@ def class_split(entry: dict, highlight: Sequence[str]) -> dict:
     there are none).
     """
     changes = {c: d for c, d in (entry.get('class_iou') or {}).items() if c != 'background'}
+    co = set(highlight)
     out = {}
-    for key, names in (('co', [c for c in changes if c in set(highlight)]),
-                       ('other', [c for c in changes if c not in set(highlight)])):
-        values = [changes[c] for c in names]
+    for key, values in (('co', [d for c, d in changes.items() if c in co]),
+                        ('other', [d for c, d in changes.items() if c not in co])):
         out[key] = dict(n=len(values), mean=float(np.mean(values)) if values else math.nan,
                         abs=float(np.mean(np.abs(values))) if values else math.nan)
     return out
