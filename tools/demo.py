@@ -145,7 +145,7 @@ def main() -> None:
     text = (f'# mmdoei demo ({time.time() - t0:.0f} s)\n\n`{cmd.strip()}`\n\n{table}\n\n'
             f'Seeds of the {len(read_split(str(data_root / "ImageSets/Segmentation/train.txt")))} '
             f'synthetic train images, flip, per-class min-max, best background threshold; '
-            f'mIoU, FP and FN over 21 classes (DOEI-SPEC.md).\n\n![comparison]({image.name})\n')
+            f'mIoU, FP and FN over 21 classes (docs/method.md).\n\n![comparison]({image.name})\n')
     with atomic_write(work / 'summary.md', 'w') as f:
         f.write(text)
     with atomic_write(work / 'summary.json', 'w') as f:

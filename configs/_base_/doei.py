@@ -1,4 +1,4 @@
-# DOEI's settings, every option with its value (DOEI-SPEC.md; mmdoei.doei.DOEIConfig
+# DOEI's settings, every option with its value (docs/method.md; mmdoei.doei.DOEIConfig
 # documents each). DOEI configs use it as `model = dict(doei={{_base_.doei}})`.
 # With one class token (TS-CAM, TransCAM) CPDO is a no-op and only PPDO acts.
 doei = dict(

@@ -1,7 +1,7 @@
 # The demo's baseline: MCTformer-V2 at CPU scale on the synthetic VOC-layout
 # set (tools/demo.py writes it): a 4-block, 128-channel ViT with 8 x 8 patches
 # on 64 x 64 images, trained from scratch. At this scale plain class-token
-# attention makes the best CAMs (shared/design/SMALL-SCALE.md measured fused,
+# attention makes the best CAMs (docs/method.md, section 11, measured fused,
 # patchcam and affinity refinement all lower), so the demo uses it.
 _base_ = [
     '../_base_/datasets/voc12aug_cls_224.py',

@@ -2,7 +2,7 @@
 # (6 blocks, 128 channels, 8 x 8 patches) pretrained on the procedural set
 # (configs/pretrain/, `python tools/pretrain.py`), fine-tuned on the synthetic
 # VOC-layout set as the VOC configs fine-tune DeiT-S: the same init_cfg, the
-# class token repeated for the 20 class tokens. shared/design/SMALL-SCALE.md
+# class token repeated for the 20 class tokens. docs/method.md, section 11,
 # measured that DOEI behaves differently on a model trained from scratch, so
 # this, not the from-scratch config, is where the demo and the sweeps measure DOEI.
 _base_ = ['./mctformer-v2_vit-4l128_synthetic-64.py']

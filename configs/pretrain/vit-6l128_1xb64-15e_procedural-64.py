@@ -1,7 +1,7 @@
 # A small ViT (DeiT-tiny-like: 6 blocks, 128 channels, 2 heads, 8 x 8 patches on
 # 64 x 64 images) pretrained on the procedural set of
 # mmdoei.generators.procedural: this machine's stand-in for ImageNet-pretrained
-# DeiT-S (shared/design/SMALL-SCALE.md: DOEI behaves differently on a model
+# DeiT-S (docs/method.md, section 11: DOEI behaves differently on a model
 # trained from scratch). A stock mmpretrain ImageClassifier, so the checkpoint
 # is an ordinary mmpretrain one; the demo configs initialise MCTformer, TS-CAM
 # and TransCAM's transformer from it through init_cfg, as the VOC configs do

@@ -43,7 +43,7 @@ TIED = {
 # 'modules' switches PPDO and CPDO.
 MODULES = {'both': dict(ppdo=True, cpdo=True), 'ppdo': dict(ppdo=True, cpdo=False),
            'cpdo': dict(ppdo=False, cpdo=True)}
-# The spec's provisional suppression factor (DOEI-SPEC.md), used by the
+# The spec's provisional suppression factor (docs/method.md), used by the
 # diagnostic presets so that they keep their meaning whatever the defaults are.
 SPEC_SF = -0.1
 SPEC_AF = 0.5
@@ -452,7 +452,7 @@ def summary_markdown(rows: Sequence[dict], title: str = 'DOEI sweep',
     """
     lines = [f'# {title}', '',
              'Mean ± sample standard deviation over training seeds (n). Seeds: CAMs of the '
-             'train split, best background threshold; mIoU, FP, FN over 21 classes (DOEI-SPEC.md).', '']
+             'train split, best background threshold; mIoU, FP, FN over 21 classes (docs/method.md).', '']
     groups = OrderedDict()
     for row in rows:
         groups.setdefault((row.get('model', ''), row.get('dataset', 'demo')), []).append(row)

@@ -1,4 +1,4 @@
-"""CAM formulas of the stage-1 models, as plain functions (DOEI-SPEC.md, "CAMs").
+"""CAM formulas of the stage-1 models, as plain functions (docs/method.md, "CAMs").
 
 ``attn_maps`` is the list of every block's head-averaged attention
 ``(B, T, T)`` with ``T = C + N`` (class tokens first); ``grid`` the patch grid

@@ -2,7 +2,7 @@
 the one-pass background-threshold sweep, and mIoU, FP (over-activation) and
 FN (under-activation) of seeds and masks.
 
-Definitions (DOEI-SPEC.md, "Metrics"), per class ``c`` with ``TP``, ``P``
+Definitions (docs/method.md, "Metrics"), per class ``c`` with ``TP``, ``P``
 (predicted) and ``T`` (ground truth) pixel counts, GT pixels of value
 ``ignore_index`` left out::
 
@@ -158,7 +158,7 @@ def cams_to_seed(cam: np.ndarray,
                  class_ids: Sequence[int],
                  bg_threshold: float,
                  normalize: bool = True) -> np.ndarray:
-    """Turn an image's CAMs into a seed label map (DOEI-SPEC, "Seeds").
+    """Turn an image's CAMs into a seed label map (docs/method.md, "Seeds").
 
     The maps of the image's labelled classes are min-max normalised per class;
     a pixel gets ``class_id + 1`` of its top class if that score beats the

@@ -1,7 +1,7 @@
 """The attention families DOEI can read: one adapter per family, found by class.
 
 DOEI reads, in each block it acts on, that block's softmax attention averaged
-over heads (``A_i`` of DOEI-SPEC.md), with everything the block adds before the
+over heads (``A_i`` of docs/method.md), with everything the block adds before the
 softmax (relative position bias, RoPE) inside it. Each upstream attention class
 computes it differently, and the fused ones never materialise it. So each family
 gets an adapter: a subclass of the upstream class, registered in mmengine's root

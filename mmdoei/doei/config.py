@@ -17,7 +17,7 @@ def _is_bool(value) -> bool:
 
 @dataclass(frozen=True)
 class DOEIConfig:
-    """Every DOEI setting. The defaults are DOEI-SPEC.md's provisional ones: a
+    """Every DOEI setting. The defaults are the provisional ones of docs/method.md: a
     default moves away from them only where a held-out paired interval excludes
     zero in its favour, and none does yet (``docs/results.md``).
 

@@ -1,4 +1,4 @@
-"""The DOEI operator as plain functions, line by line against DOEI-SPEC.md.
+"""The DOEI operator as plain functions, line by line against docs/method.md.
 
 Shapes follow the spec: ``B`` images, ``C`` class tokens (first), ``N`` patch
 tokens, ``D`` channels; ``attn`` is a block's softmax attention averaged over

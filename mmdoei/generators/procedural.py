@@ -3,7 +3,7 @@
 The paper fine-tunes DeiT-S pretrained on ImageNet, whose classes and looks
 are not VOC's. No such weights can be downloaded on this project's machines,
 and a small ViT trained from scratch on the synthetic VOC set behaves
-differently from a pretrained one (``shared/design/SMALL-SCALE.md``). This
+differently from a pretrained one (``docs/method.md``, section 11). This
 module makes the stand-in for ImageNet: one object per image, the class being
 a (shape, texture) pair, with shapes, textures and backgrounds that the
 synthetic VOC/COCO generator (:mod:`mmdoei.generators.synthetic`) never draws.

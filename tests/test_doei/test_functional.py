@@ -52,7 +52,7 @@ def test_one_update_by_hand(suppress, expected):
 
 
 def test_k_schedule_deit_small():
-    # DOEI-SPEC.md: N = 196, L = 12, ST = 0.01 keeps 22, 12 and 2 patches in blocks 1, 6, 11.
+    # docs/method.md: N = 196, L = 12, ST = 0.01 keeps 22, 12 and 2 patches in blocks 1, 6, 11.
     ks = [Fd.num_confident(i, 12, 196, .01) for i in range(1, 13)]
     assert ks == [22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0]
     assert [Fd.num_confident(i, 12, 20, .01) for i in range(1, 13)] == \

@@ -23,7 +23,7 @@ def pairs(draw):
 
 
 def reference_metrics(pairs_, n):
-    """mIoU / FP / FN by counting pixels one by one (DOEI-SPEC, "Metrics")."""
+    """mIoU / FP / FN by counting pixels one by one (docs/method.md, "Metrics")."""
     tp, t, p = np.zeros(n), np.zeros(n), np.zeros(n)
     for pred, gt in pairs_:
         for g, q in zip(gt.ravel().tolist(), pred.ravel().tolist()):

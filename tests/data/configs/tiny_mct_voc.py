@@ -5,7 +5,7 @@ model = dict(backbone=dict(
     arch=dict(_delete_=True, embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
     img_size=64, patch_size=16, drop_path_rate=0., init_cfg=None),
     # A small model trained from scratch does best with plain class-token
-    # attention (shared/design/SMALL-SCALE.md).
+    # attention (docs/method.md, section 11).
     cam_cfg=dict(type='mct', last_n=2, refine=False))
 train_dataloader = dict(batch_size=8, num_workers=0, dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
