@@ -1,5 +1,5 @@
 # DeepLab-v2 ResNet-101 on the VOC 2012 pseudo masks, the other backbone of the DOEI paper's
-# table 2, with deeplab-pytorch's VOC schedule (configs/voc12.yaml): batch 10 (5 x 2
+# table 2, with deeplab-pytorch's VOC schedule (its voc12.yaml): batch 10 (5 x 2
 # accumulated there), crop 321, SGD lr 2.5e-4 (ASPP 10x), momentum 0.9, weight decay 5e-4,
 # poly 0.9, 20k iterations; scales 0.5..1.5 (there a random choice of five, here uniform);
 # CRF of its test: 10 iterations, Gaussian sxy 1 / compat 3, bilateral sxy 67 / srgb 3 / compat 4.

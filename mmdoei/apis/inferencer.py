@@ -11,7 +11,7 @@ given), a config file or a ``Config`` with ``weights``. Inputs are image
 paths, folders (every file in them), BGR ``uint8`` arrays, or lists of these.
 Per image the result holds the predicted (or given) labels, all class scores,
 the CAMs ``(K, H, W)`` in [0, 1] at the image's size and the seed label map
-(0 = background, class + 1 elsewhere, DOEI-SPEC's "Seeds"); ``show_dir``
+(0 = background, class + 1 elsewhere, docs/method.md, "Seeds"); ``show_dir``
 receives one PNG per image (the image, one CAM overlay per class, the seeds),
 drawn with mmengine's ``Visualizer``.
 """

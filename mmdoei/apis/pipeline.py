@@ -309,7 +309,7 @@ def summary_table(rows: Dict[str, dict]) -> str:
 
 
 def doei_variant_config(config: str, out: Path) -> str:
-    """A config file that is ``config`` with DOEI on (the DOEI-SPEC defaults)."""
+    """A config file that is ``config`` with DOEI on (the defaults of docs/method.md)."""
     if Config.fromfile(config).model.get('doei') is not None:
         raise ValueError(f'{config} already has DOEI on; give the baseline config (or doei_config)')
     if get_rank() == 0:

@@ -1,6 +1,6 @@
 # DeepLab-v2 on ResNet-101 (output stride 8), the "ResNet101" segmentation network of most WSSS
 # methods in the DOEI paper's table 2: ASPP as four dilated 3x3 classifiers (6, 12, 18, 24)
-# whose logits are summed, every BN frozen (kazuto1011/deeplab-pytorch, configs/voc12.yaml).
+# whose logits are summed, every BN frozen (kazuto1011/deeplab-pytorch, its voc12.yaml config).
 # mmseg's ResNetV1c-101 with its ImageNet weights; deeplab-pytorch starts from the authors'
 # COCO-pretrained caffe model, which mmseg does not ship.
 data_preprocessor = dict(
