@@ -509,13 +509,13 @@ def _download_locked(url: str, dst: Path, expected_hash: Optional[str], source: 
                         raise fail(f'the server sent an invalid Content-Length {total!r}') from None
                     if total is not None and total > max_bytes:
                         raise fail(f'the server announces {total} bytes (Content-Length), more than the limit of '
-                                   f'{max_bytes >> 20} MB (${MAX_MB_ENV} raises it); nothing was downloaded')
+                                   f'{max_bytes >> 20} MB (${MAX_MB_ENV} raises it), refused before the body')
                     if total is not None:
                         free = shutil.disk_usage(dst.parent).free
                         if free < total + _FREE_MARGIN:
                             raise fail(f'the file has {total} bytes but only {free} bytes are free on the disk '
                                        f'of {dst.parent} (and {_FREE_MARGIN >> 20} MB must stay free); free some '
-                                       f'space or set TORCH_HOME elsewhere; nothing was downloaded')
+                                       f'space or set TORCH_HOME elsewhere; refused before the body')
                     h = hashlib.sha256()
                     got = 0
                     for chunk in chunks(resp):

@@ -378,3 +378,12 @@ def test_torch_reason_drops_the_advice_to_unpickle_in_full(text, reason):
     """torch 2.6-2.8's and today's texts: the reason stays, the advice goes (finding 8)."""
     import pickle
     assert download._torch_reason(pickle.UnpicklingError(text)) == reason
+
+
+@pytest.mark.parametrize('var', ['MMDOEI_MAX_DOWNLOAD_MB', 'MMDOEI_DOWNLOAD_DEADLINE', 'MMDOEI_DOWNLOAD_TIMEOUT'])
+def test_a_bad_limit_is_named_before_any_request(var, cache, monkeypatch):
+    monkeypatch.setenv(var, 'lots')
+    with pytest.raises(ValueError) as e:
+        download.download_to('http://127.0.0.1:9/x.pth', cache / 'x.pth', progress=False)
+    assert str(e.value) == f"${var}='lots': expected a positive number"
+    assert _files(cache) == []

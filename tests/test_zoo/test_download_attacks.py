@@ -231,12 +231,12 @@ def test_size_and_time_limits(attack):
     _failed(out['endless'], f'{base}/endless/endless.pth', 'sent more than the limit of 1 MB (',
             'MMDOEI_MAX_DOWNLOAD_MB', 'nothing was kept', 'endless.pth into ')
     _failed(out['huge'], f'{base}/huge/huge.pth', f'announces {3 << 30} bytes (Content-Length), more than the '
-            'limit of 1 MB', 'nothing was downloaded')
+            'limit of 1 MB', 'refused before the body')
     assert out['huge']['seconds'] < 5  # refused from the header: the server sends nothing for 10 s
     _failed(out['drip'], f'{base}/drip/drip.pth', 'the download took longer than 2 s', 'MMDOEI_DOWNLOAD_DEADLINE')
     assert out['drip']['seconds'] < 10  # 1000 bytes at 0.3 s each would take 5 minutes
     msg = _failed(out['free_space'], f'{base}/big/big.pth', f'the file has {100 << 20} bytes but only ',
-                  'nothing was downloaded')
+                  'refused before the body')
     free = int(msg.split('but only ')[1].split()[0])
     assert 127 << 20 < free <= 128 << 20  # the 128 MB tmpfs, nearly empty: 100 MB + 64 MB do not fit
     for name, stem in [('endless', 'endless'), ('huge', 'huge'), ('drip', 'drip'), ('free_space', 'big')]:
