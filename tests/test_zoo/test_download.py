@@ -26,7 +26,8 @@ def _hashed(src, folder, stem='tiny'):
 
 
 def _files(folder):
-    return sorted(p.name for p in folder.rglob('*')) if folder.exists() else []
+    """The files of ``folder``, the lock files of cache entries aside (they stay, empty of meaning)."""
+    return sorted(p.name for p in folder.rglob('*') if not p.name.endswith('.lock')) if folder.exists() else []
 
 
 @pytest.mark.slow
@@ -160,7 +161,11 @@ def test_pickled_callable_is_refused_over_http(cache, servers, tmp_path):
     url = servers.start(served) + '/' + evil.name
     with pytest.raises(UnsafeCheckpointError, match='refused to load') as e:
         CheckpointLoader.load_checkpoint(url)
-    assert url in str(e.value) and 'system' in str(e.value)
+    msg = str(e.value)
+    assert url in msg and 'GLOBAL posix.system' in msg  # torch's reason, without its advice
+    assert 'weights_only=False' not in msg and 'set to `False`' not in msg and 'add_safe_globals' not in msg
+    assert f'The download was deleted; nothing was written to {cache / evil.name}.' in msg
+    assert _files(cache) == []
     with pytest.raises(UnsafeCheckpointError):  # the path the Runner takes (load_from, init_cfg)
         load_checkpoint(nn.Linear(2, 2), url)
     assert not marker.exists()
@@ -213,11 +218,14 @@ def test_authors_drive_checkpoint_is_converted_on_load(cache, tmp_path, monkeypa
         torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)
 
 
-def test_drive_large_file_confirmation_form(trained_tiny, cache, servers, tmp_path):
+def test_drive_large_file_confirmation_form(trained_tiny, cache, servers, tmp_path, monkeypatch):
     served = tmp_path / 'drive'
     served.mkdir()
     shutil.copyfile(trained_tiny, served / 'FILEID123')
     base = servers.start(served, mode='drive')
+    # 127.0.0.1 plays Drive, over http; the confirmation is followed on Drive hosts only
+    monkeypatch.setattr(download, '_DRIVE_HOSTS', download._DRIVE_HOSTS + ('127.0.0.1', ))
+    monkeypatch.setattr(download, '_DRIVE_CONFIRM_SCHEMES', ('http', 'https'))
     dst = download.download_to(f'{base}/uc?export=download&id=FILEID123', cache / 'gdrive_FILEID123.pth',
                                progress=False)
     assert dst.read_bytes() == trained_tiny.read_bytes()
@@ -232,6 +240,88 @@ def test_drive_large_file_confirmation_form(trained_tiny, cache, servers, tmp_pa
     page = '<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbCd&amp;id=XYZ">Download</a>'
     assert confirm_url_from_html(page, 'https://drive.google.com/uc?export=download&id=XYZ') == \
         'https://drive.google.com/uc?export=download&confirm=AbCd&id=XYZ'
+
+
+def test_drive_confirmation_to_another_host_is_refused(trained_tiny, cache, servers, tmp_path, monkeypatch):
+    """Drive's page is followed only to a Drive host, over https (here: 127.0.0.1 plays Drive)."""
+    served = tmp_path / 'drive'
+    served.mkdir()
+    shutil.copyfile(trained_tiny, served / 'FILEID123')
+    base = servers.start(served, mode='drive')
+    url = f'{base}/uc?export=download&id=FILEID123'
+    monkeypatch.setattr(download, '_DRIVE_HOSTS', ('127.0.0.1', ))
+    with pytest.raises(CheckpointDownloadError) as e:  # the page's form is http: not Drive's https
+        download.download_to(url, cache / 'gdrive_FILEID123.pth', progress=False)
+    assert f'cannot download {url} as gdrive_FILEID123.pth into {cache}: the page {url} submits to ' \
+        f'{base}/download?id=FILEID123&export=download&confirm=t&uuid=4a7e-11, not to https on a Google Drive ' \
+        'host; refused; nothing was kept' == str(e.value)
+    monkeypatch.setattr(download, '_DRIVE_CONFIRM_SCHEMES', ('http', 'https'))
+    port = base.rsplit(':', 1)[1]  # a Drive URL whose page submits to another host
+    with pytest.raises(CheckpointDownloadError, match=f'submits to http://localhost:{port}/download.*, not to '
+                       'https on a Google Drive host; refused'):
+        download.download_to(f'{url}&form_host=localhost:{port}', cache / 'gdrive_FILEID123.pth', progress=False)
+    monkeypatch.setattr(download, '_DRIVE_HOSTS', ())  # not a Drive URL: no page is followed
+    with pytest.raises(CheckpointDownloadError, match='answered with an HTML page, not a checkpoint'):
+        download.download_to(url, cache / 'gdrive_FILEID123.pth', progress=False)
+    assert _files(cache) == []
+
+
+@pytest.mark.parametrize('url, name', [
+    ('https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth', 'deit_small_patch16_224-cd65a155.pth'),
+    ('https://x/a/epoch_2.pth?x=1', 'epoch_2.pth'),
+    ('https://drive.google.com/uc?export=download&id=1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB',
+     'gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth'),
+])
+def test_ordinary_names_are_torch_hubs(url, name):
+    assert file_name_for(url) == name
+
+
+@pytest.mark.parametrize('url, start, end', [
+    ('http://h/%2Fusr%2Flib%2Fpython3.11%2Fsite-packages%2Fx.pth', 'usr_lib_python3_11_site-packages_x_', '.pth'),
+    ('http://h/..%2F..%2Fx-cd65a155.pth', 'x_', '-cd65a155.pth'),
+    ('http://h/a%2F..%2F..%2Fb.pth', 'a_b_', '.pth'),
+    ('http://h/..', None, None),
+    ('http://h/.hidden.pth', 'hidden_', '.pth'),
+    ('http://h/x%0Ay%00.pth', 'x_y_', '.pth'),
+    ('http://h/' + 'a' * 300 + '.pth', 'a' * 64 + '_', '.pth'),
+    ('https://drive.google.com/uc?id=..%2F..%2Fevil', 'gdrive_evil_', '.pth'),
+])
+def test_unsafe_names_are_rebuilt_with_a_hash_of_the_url(url, start, end):
+    """No separator, no '..', no leading dot, no control character, at most 163 characters (finding 1)."""
+    import re
+    if start is None:
+        with pytest.raises(ValueError, match=re.escape(f'{url}: the URL names no file')):
+            file_name_for(url)
+        return
+    name = file_name_for(url)
+    url_hash = hashlib.sha256(url.encode()).hexdigest()[:16]
+    assert name == f'{start}{url_hash}{end}'
+    assert re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_+.-]*', name) and '..' not in name and len(name) <= 163
+    assert hash_prefix_of(name) == hash_prefix_of(end)  # a hash suffix is still checked
+    if url.startswith('http://h/'):  # the same name from another URL is another cache entry
+        assert file_name_for(url.replace('http://h/', 'http://g/')) != name
+
+
+def test_cache_or_mirror_symlink_pointing_out_is_refused(trained_tiny, cache, tmp_path, monkeypatch):
+    """A symlink in the cache (or the mirror folder) to a file elsewhere is not read (finding 1)."""
+    elsewhere = _hashed(trained_tiny, tmp_path / 'elsewhere')
+    cache.mkdir(parents=True)
+    (cache / elsewhere.name).symlink_to(elsewhere)
+    url = f'http://127.0.0.1:9/r/{elsewhere.name}'  # never requested
+    with pytest.raises(CheckpointDownloadError) as e:
+        download.fetch_checkpoint(url)
+    assert str(e.value) == (f'{url}: its cache file {cache / elsewhere.name} resolves to {elsewhere}, outside the '
+                            f'cache folder {cache} (a symlink pointing out?); refused, nothing was read or written '
+                            'there')
+    (cache / elsewhere.name).unlink()
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    (mirror / elsewhere.name).symlink_to(elsewhere)
+    monkeypatch.setenv('MMDOEI_MIRROR', str(mirror))
+    with pytest.raises(CheckpointDownloadError, match=f'its mirror file {mirror / elsewhere.name} resolves to '
+                       f'{elsewhere}, outside the mirror folder {mirror}'):
+        download.fetch_checkpoint(url)
+    assert _files(cache) == []
 
 
 def test_one_rank_per_node_downloads(trained_tiny, cache, servers, tmp_path, monkeypatch):
@@ -263,3 +353,37 @@ def test_safe_loader_is_registered_when_mmdoei_is_imported():
             'c.CheckpointLoader._get_checkpoint_loader("http://x/y.pth").__name__, c.load_from_http.__name__)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split() == ['load_from_safe_http'] * 3, out.stderr
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('Weights only load failed. This file can still be loaded, to do so you have two options, do those steps only if '
+     'you trust the source of the checkpoint. \n\t(1) In PyTorch 2.6, we changed the default value of the '
+     '`weights_only` argument in `torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set '
+     'to `False` will likely succeed, but it can result in arbitrary code execution. Do it only if you got the file '
+     'from a trusted source.\n\t(2) Alternatively, to load with `weights_only=True` please check the recommended '
+     'steps in the following error message.\n\tWeightsUnpickler error: Unsupported global: GLOBAL posix.system was '
+     'not an allowed global by default. Please use `torch.serialization.add_safe_globals([posix.system])` or the '
+     '`torch.serialization.safe_globals([posix.system])` context manager to allowlist this global if you trust this '
+     'global.\n\nCheck the documentation of torch.load to learn more about types accepted by default with '
+     'weights_only https://pytorch.org/docs/stable/generated/torch.load.html.',
+     'UnpicklingError: Unsupported global: GLOBAL posix.system was not an allowed global by default.'),
+    ('Cannot use ``weights_only=True`` with files saved in the legacy .tar format. In PyTorch 2.6, we changed the '
+     'default value of the `weights_only` argument in `torch.load` from `False` to `True`. Re-running `torch.load` '
+     'with `weights_only` set to `False` will likely succeed, but it can result in arbitrary code execution. Do it '
+     'only if you got the file from a trusted source.',
+     'UnpicklingError: Cannot use ``weights_only=True`` with files saved in the legacy .tar format.'),
+    ('', 'UnpicklingError (the file is empty or ends early)'),
+])
+def test_torch_reason_drops_the_advice_to_unpickle_in_full(text, reason):
+    """torch 2.6-2.8's and today's texts: the reason stays, the advice goes (finding 8)."""
+    import pickle
+    assert download._torch_reason(pickle.UnpicklingError(text)) == reason
+
+
+@pytest.mark.parametrize('var', ['MMDOEI_MAX_DOWNLOAD_MB', 'MMDOEI_DOWNLOAD_DEADLINE', 'MMDOEI_DOWNLOAD_TIMEOUT'])
+def test_a_bad_limit_is_named_before_any_request(var, cache, monkeypatch):
+    monkeypatch.setenv(var, 'lots')
+    with pytest.raises(ValueError) as e:
+        download.download_to('http://127.0.0.1:9/x.pth', cache / 'x.pth', progress=False)
+    assert str(e.value) == f"${var}='lots': expected a positive number"
+    assert _files(cache) == []
