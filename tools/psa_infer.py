@@ -1,14 +1,20 @@
 """Pseudo masks by AffinityNet's random walk (stage 2 of the pipeline).
 
     python tools/psa_infer.py CONFIG CHECKPOINT --cam-dir CAMS --out-dir MASKS
-        [--data-root DIR] [--no-eval] [--work-dir DIR] [--cfg-options k=v ...]
+        [--data-root DIR] [--no-eval] [--work-dir DIR] [--overwrite] [--cfg-options k=v ...]
     torchrun --nproc_per_node=N tools/psa_infer.py ... --launcher pytorch
 
 Writes MASKS/{img_id}.png (VOC-palette PNGs: 0 background, c + 1 class c) for the
 images of the config's test_dataloader, atomically. Images whose mask exists are
-skipped, so rerunning an interrupted job finishes it. Every CAM file still needed
-is checked (present, readable, classes = image labels, size = image size) before
-the model is built. Unless --no-eval, the masks written are scored with the seed
+skipped, so rerunning an interrupted job finishes it. That is only done for the
+same inputs: MASKS/.mmdoei-record.json records what made the folder (the
+checkpoint's sha256, the CAM folder's record, the model and random-walk
+settings, the image list), and a run with other inputs stops with the differing
+fields, unless --overwrite, which deletes MASKS/*.png first and recomputes all.
+One run writes into MASKS at a time: a second one stops at once, naming the
+first. Every CAM file still needed is checked (present, readable, classes =
+image labels, size = image size) before the model is built. Unless --no-eval,
+all the masks in MASKS (earlier runs' included) are then scored with the seed
 metric (mask mode) against the dataset's GT masks.
 """
 import argparse
@@ -35,6 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True, help='where the pseudo-mask PNGs go')
     parser.add_argument('--data-root', help='set every data_root in the config')
     parser.add_argument('--no-eval', action='store_true', help='do not score the masks (no GT masks)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='if --out-dir holds masks made from other inputs, delete them instead of stopping')
     parser.add_argument('--work-dir', help='logs (default work_dirs/psa_infer/CONFIG)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -52,7 +60,7 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     metrics = run_psa_inference(cfg, args.checkpoint, args.cam_dir, args.out_dir, launcher=args.launcher,
-                                evaluate=not args.no_eval, work_dir=args.work_dir)
+                                evaluate=not args.no_eval, work_dir=args.work_dir, overwrite=args.overwrite)
     if metrics:
         print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
     gc.collect()  # the runner's DDP wrapper must be gone before the process group (tools/train.py)

@@ -4,7 +4,7 @@
         [--tta] [--out metrics.json] [--show-dir DIR]
     python tools/test.py CONFIG CHECKPOINT --cam-out DIR      # CAM files for cam_dataloader
         [--cam-protocol ms5 | --scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
-        [--refine | --no-refine] [--overlay] [--eval-seeds] [--amp]
+        [--refine | --no-refine] [--overlay [--overlay-limit N]] [--eval-seeds] [--amp] [--overwrite]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 
 ``--tta`` tests with the config's ``tta_model`` and ``tta_pipeline`` (mmseg's
@@ -15,10 +15,18 @@ prediction overlaid (mmseg's / mmpretrain's visualisation hook).
 CAMs follow the config's ``cam_gen`` protocol (each baseline's authors':
 docs/protocol.md); ``--cam-protocol ms5`` (or ``--scales 0.5 0.75 1.0 1.25 1.5``)
 gives the DOEI paper's 5 scales + flip. CAM generation resumes: images whose
-file exists are skipped, so rerunning an
-interrupted job finishes it. With --eval-seeds, rank 0 then scores the seeds
-(mIoU/FP/FN over a background-threshold sweep) on the config's ``cam_eval``
-split and writes DIR/seed_eval/.
+file exists are skipped, so rerunning an interrupted job finishes it. That
+is only done for the same inputs: DIR/.mmdoei-record.json records what made
+the folder (the checkpoint's sha256, the model config with DOEI, the CAM
+protocol, the image list, the mmdoei version), and a run with other inputs
+(another checkpoint, --scales, --no-flip, ...) stops with the differing
+fields, unless ``--overwrite``, which deletes DIR's CAM files, overlays/ and
+seed_eval/ first. One run writes into DIR at a time: a second one stops at
+once, naming the first. ``--overlay`` writes overlays of the first 50 (or
+``--overlay-limit``) images of the split, each before its CAM file, so a
+resumed run completes that same set. With --eval-seeds,
+rank 0 then scores the seeds (mIoU/FP/FN over a background-threshold sweep)
+on the config's ``cam_eval`` split and writes DIR/seed_eval/.
 """
 import argparse
 import gc
@@ -41,6 +49,7 @@ from mmdoei.evaluation import format_report, write_report  # noqa: E402
 from mmdoei.models.segmentors import apply_tta  # noqa: E402
 from mmdoei.utils import atomic_write, setup_env  # noqa: E402
 from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
+from mmdoei.utils.locks import folder_lock  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,8 +73,12 @@ def parse_args() -> argparse.Namespace:
                      help='patch-affinity refinement on')
     cam.add_argument('--no-refine', dest='refine', action='store_false', help='refinement off')
     cam.add_argument('--overlay', action='store_true', help='also write overlay PNGs (first 50 images)')
+    cam.add_argument('--overlay-limit', type=int, default=50, metavar='N',
+                     help='with --overlay: overlays of the first N images of the split (default 50)')
     cam.add_argument('--eval-seeds', action='store_true', help='score the seeds afterwards (cam_eval)')
     cam.add_argument('--amp', action='store_true', help='CAMs under CUDA autocast, as the authors (GPU only)')
+    cam.add_argument('--overwrite', action='store_true',
+                     help='if --cam-out holds CAMs made with other inputs, delete them instead of stopping')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -97,7 +110,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cam_out:
         cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
                            flip=False if args.no_flip else None, overlay=args.overlay,
-                           protocol=args.cam_protocol, amp=args.amp,
+                           protocol=args.cam_protocol, amp=args.amp, overwrite=args.overwrite,
+                           overlay_limit=args.overlay_limit,
                            cam_cfg=dict(type=args.cam_type, last_n=args.last_n, refine=args.refine))
     return cfg
 
@@ -135,6 +149,8 @@ def main() -> None:
         raise SystemExit('--tta and --show-dir test the config\'s test loop; CAM overlays are --overlay')
     if args.amp and not args.cam_out:
         raise SystemExit('--amp is for CAM generation (--cam-out)')
+    if args.overwrite and not args.cam_out:
+        raise SystemExit('--overwrite is for CAM generation (--cam-out)')
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
@@ -145,9 +161,11 @@ def main() -> None:
     if args.eval_seeds:
         barrier()
         if get_rank() == 0:
-            report = evaluate_seeds(cfg, args.cam_out)
-            print('\n' + format_report(report))
-            write_report(report, osp.join(args.cam_out, 'seed_eval'))
+            # the folder's lock again: no other run may replace the CAMs while they are scored
+            with folder_lock(args.cam_out, 'CAM folder'):
+                report = evaluate_seeds(cfg, args.cam_out)
+                print('\n' + format_report(report))
+                write_report(report, osp.join(args.cam_out, 'seed_eval'))
     # The DDP wrapper must be gone before the process group is (see tools/train.py).
     del runner
     gc.collect()

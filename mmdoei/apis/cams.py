@@ -12,7 +12,7 @@ from mmdoei.utils.files import read_split
 def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[float]] = None,
                        flip: Optional[bool] = None, cam_cfg: Optional[dict] = None,
                        overlay: bool = False, protocol: Optional[str] = None,
-                       amp: bool = False) -> Config:
+                       amp: bool = False, overwrite: bool = False, overlay_limit: int = 50) -> Config:
     """``cfg`` with its test loop switched to :class:`~mmdoei.engine.CAMGenerationLoop`.
 
     The loop reads ``cam_dataloader`` and the config's ``cam_gen``: a named
@@ -20,6 +20,10 @@ def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[floa
     authors'), overridden by the keys given next to it (``scales``, ``sizes``,
     ``flip``, ``interpolation``, ``norm``, ``cam_cfg``), then by the arguments
     here: ``protocol`` replaces the config's, ``scales`` replaces its sizes.
+
+    ``out_dir`` resumes only a folder whose record says the same inputs made
+    it; ``overwrite=True`` deletes CAM outputs made from other ones instead of
+    stopping (see :mod:`mmdoei.utils.record`).
     """
     if 'cam_dataloader' not in cfg:
         raise KeyError(f'{cfg.filename}: the config has no cam_dataloader to generate CAMs for')
@@ -32,7 +36,8 @@ def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[floa
         gen['amp'] = True
     gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in (cam_cfg or {}).items() if v is not None}}
     cfg.test_dataloader = cfg.cam_dataloader
-    cfg.test_cfg = dict(type='CAMGenerationLoop', out_dir=out_dir, overlay=overlay, **gen)
+    cfg.test_cfg = dict(type='CAMGenerationLoop', out_dir=out_dir, overlay=overlay, overlay_limit=overlay_limit,
+                        overwrite=overwrite, **gen)
     cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
     return cfg
 

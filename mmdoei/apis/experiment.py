@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from mmdoei.evaluation import write_report
 from mmdoei.utils import atomic_write, setup_env
 from mmdoei.utils.config import set_data_root, shorten_schedule
+from mmdoei.utils.record import discard
 from .cams import cam_generation_cfg, evaluate_seeds
 
 _KEEP = object()  # "leave the config's DOEI setting as it is"
@@ -102,9 +103,8 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     if same and report_file.exists():
         return json.loads(report_file.read_text())
     if not same:  # other settings made what is there: neither resume from it nor report it
-        for f in Path(cam_dir).glob('*.npz'):
-            f.unlink()
-        shutil.rmtree(report_file.parent, ignore_errors=True)
+        # CAMs, overlays, report and the folder's record (mmdoei.utils.record), so the loop starts afresh
+        discard(cam_dir, 'cams')
         with atomic_write(made_from, 'w') as f:
             f.write(stamp)
     test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=overlay)

@@ -2,9 +2,10 @@
 atomically, show progress, reseed for exact resumes, log test metrics from one
 rank. Registered in mmengine's
 root ``HOOKS`` so every scope finds them."""
+import contextlib
 import os.path as osp
 import random
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -17,6 +18,10 @@ from mmengine.utils import ProgressBar
 from mmdoei.cam.io import check_cam_folder
 from mmdoei.utils.files import label_png_bytes, sample_id
 from mmdoei.utils.io import atomic_write
+from mmdoei.utils.locks import folder_lock
+from mmdoei.utils.record import OutputRecord, file_sha256, read_record, remove_stale_temporaries
+from mmdoei.version import __version__
+from .loops import data_fields
 
 #: Transforms that read ``{cam_dir}/{img_id}.npz``.
 CAM_TRANSFORMS = ('LoadAffinityLabelFromCAM', 'LoadCAMFromFile', 'CAMToSeed')
@@ -113,6 +118,24 @@ class CAMFolderCheckHook(Hook):
         self._check(runner, runner.test_dataloader)
 
 
+def pseudo_mask_record(model_cfg: dict, checkpoint: Optional[str], cam_dir: str, cam_transform: dict,
+                       dataset) -> OutputRecord:
+    """The record of a pseudo-mask folder (:mod:`mmdoei.utils.record`): the
+    AffinityNet checkpoint's sha256, the CAM folder's record fingerprint (its
+    path when it has no record, e.g. CAMs made elsewhere), the model config
+    (the walk settings are its ``test_cfg``), the CAM-reading transform's
+    settings and the image list.
+    """
+    cams = read_record(cam_dir)
+    transform = {k: v for k, v in dict(cam_transform).items() if k not in ('cam_dir', 'cache_dir')}
+    ids = [sample_id(dataset.get_data_info(i)) for i in range(len(dataset))]
+    return OutputRecord('pseudo_masks', dict(
+        checkpoint=file_sha256(checkpoint), model=dict(model_cfg),
+        cams=cams.fingerprint if cams is not None else f'no record: {osp.abspath(cam_dir)}',
+        cam_transform=transform, data=data_fields(dataset, ids), version=__version__),
+        notes=dict(checkpoint=str(checkpoint), cams=osp.abspath(cam_dir)))
+
+
 @HOOKS.register_module()
 class PseudoMaskWriterHook(Hook):
     """Write each test output's ``pred_sem_seg`` as ``{out_dir}/{img_id}.png``
@@ -122,14 +145,27 @@ class PseudoMaskWriterHook(Hook):
     Args:
         out_dir: Output folder (created).
         suffix: File suffix.
+        lock: Hold ``out_dir``'s lock on rank 0 for the test run, so a second run
+            into the folder stops at once, naming this one, and remove the
+            temporary files killed runs left there. False when the caller holds
+            it already (:func:`~mmdoei.apis.run_psa_inference`, which also checks
+            the folder's record).
     """
 
     priority = 'LOW'
 
-    def __init__(self, out_dir: str, suffix: str = '.png') -> None:
+    def __init__(self, out_dir: str, suffix: str = '.png', lock: bool = True) -> None:
         self.out_dir = out_dir
         self.suffix = suffix
+        self.lock = lock
         self.written = 0
+        self._held = contextlib.ExitStack()
+
+    def before_test(self, runner) -> None:
+        """Take the folder's lock (rank 0) and clear a killed run's temporary files."""
+        if self.lock and get_rank() == 0:
+            self._held.enter_context(folder_lock(self.out_dir, 'pseudo-mask folder'))
+            remove_stale_temporaries(self.out_dir, 'pseudo_masks')
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         """Write the batch's masks."""
@@ -142,7 +178,8 @@ class PseudoMaskWriterHook(Hook):
             self.written += 1
 
     def after_test(self, runner) -> None:
-        """Report the count."""
+        """Report the count; release the lock."""
+        self._held.close()
         runner.logger.info(f'rank {get_rank()} wrote {self.written} pseudo masks to {self.out_dir}')
 
 

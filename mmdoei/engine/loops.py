@@ -5,13 +5,20 @@ file per image, must skip images finished by an earlier (interrupted) run
 before loading them, and works on whole images of varying size. So it is a
 loop of its own, run by ``tools/test.py CONFIG CKPT --cam-out DIR`` (and
 ``tools/dist_test.sh``, where ranks split the images).
+
+One run writes into a folder at a time (rank 0 holds the folder's lock for
+the whole run), and a folder is only resumed by a run with the same inputs:
+its record (:mod:`mmdoei.utils.record`) holds the checkpoint's sha256, the
+model config (DOEI included), the CAM protocol, the image list and the
+mmdoei version; a run with other inputs is refused unless ``overwrite``.
 """
+import contextlib
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import barrier, get_rank, get_world_size
+from mmengine.dist import barrier, broadcast_object_list, get_rank, get_world_size
 from mmengine.registry import LOOPS
 from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
@@ -21,6 +28,37 @@ from mmdoei.cam.inference import multiscale_cams, normalise_cam_sum, pass_sizes,
 from mmdoei.cam.io import save_cam
 from mmdoei.utils.config import AMP_CPU_MESSAGE
 from mmdoei.utils.files import sample_id
+from mmdoei.utils.locks import folder_lock
+from mmdoei.utils.record import OutputRecord, claim, file_sha256, remove_stale_temporaries, sha256_text
+from mmdoei.version import __version__
+
+
+def doei_settings(cfg) -> List[dict]:
+    """The ``DOEIHook`` entries of a config's ``custom_hooks`` (DOEI set outside ``model``)."""
+    hooks = cfg.get('custom_hooks') or []
+    return [dict(h) for h in hooks if isinstance(h, dict) and str(h.get('type', '')).split('.')[-1] == 'DOEIHook']
+
+
+def data_fields(dataset, ids: Sequence[str]) -> dict:
+    """The image list of a record: data root, count and the hash of the ordered ids."""
+    return dict(data_root=str(getattr(dataset, 'data_root', None)), num_images=len(ids), ids_sha256=sha256_text(ids))
+
+
+def on_rank0(fn):
+    """``fn()`` on rank 0; its error, if any, raised on every rank (the others would
+    otherwise wait for rank 0 at the next barrier forever)."""
+    error = None
+    if get_rank() == 0:
+        try:
+            fn()
+        except Exception as e:  # re-raised below on every rank, after telling the others
+            error = e
+    message = [None if error is None else f'{type(error).__name__}: {error}']
+    broadcast_object_list(message)
+    if error is not None:
+        raise error
+    if message[0] is not None:
+        raise RuntimeError(f'rank 0 stopped: {message[0]}')
 
 
 @LOOPS.register_module()
@@ -40,10 +78,15 @@ class CAMGenerationLoop(BaseLoop):
             configs set each baseline's in ``cam_gen``.
         amp: Under CUDA autocast (GPU only; refused on the CPU).
         cam_cfg: Overrides of the model's CAM settings (type, last_n, refine).
-        overlay: Also write an overlay PNG per labelled class (first
-            ``overlay_limit`` images only: they are for looking at).
+        overlay: Also write an overlay PNG per labelled class, for the first
+            ``overlay_limit`` images of the dataset (they are for looking at). An
+            image's overlays are written before its CAM file, so an image with
+            a CAM file has its overlays, and a resumed run completes that set.
         skip_existing: Skip images whose file exists (resume after a kill;
             files are written atomically, so an existing file is complete).
+        overwrite: Delete the folder's CAM outputs (``*.npz``, ``overlays/``,
+            ``seed_eval/``) if its record says other inputs made them, instead
+            of stopping.
     """
 
     def __init__(self, runner, dataloader: Union[DataLoader, Dict], out_dir: str,
@@ -51,7 +94,7 @@ class CAMGenerationLoop(BaseLoop):
                  cam_cfg: Optional[dict] = None, overlay: bool = False, overlay_limit: int = 50,
                  skip_existing: bool = True, evaluator=None,
                  sizes: Optional[Sequence[Sequence[int]]] = None, interpolation: str = 'bicubic',
-                 norm: str = 'minmax', amp: bool = False) -> None:
+                 norm: str = 'minmax', amp: bool = False, overwrite: bool = False) -> None:
         # ``evaluator`` is what the Runner hands every test loop; CAM files need none.
         super().__init__(runner, dataloader)
         self.out_dir = Path(out_dir)
@@ -65,6 +108,7 @@ class CAMGenerationLoop(BaseLoop):
         self.overlay = overlay
         self.overlay_limit = overlay_limit
         self.skip_existing = skip_existing
+        self.overwrite = overwrite
         if self.sizes:
             pass_sizes((1, 1), None, self.sizes)  # checks them
         elif not self.scales or any(s <= 0 for s in self.scales):
@@ -74,17 +118,52 @@ class CAMGenerationLoop(BaseLoop):
         if amp and not torch.cuda.is_available():
             raise ValueError(AMP_CPU_MESSAGE)
 
-    def _pending_loader(self) -> Tuple[DataLoader, int, int]:
-        """The loader restricted to images without a CAM file, split across ranks;
-        also the number of images left and in all."""
+    def _ids(self) -> List[str]:
         dataset = self.dataloader.dataset
-        todo = [i for i in range(len(dataset))
-                if not (self.skip_existing and (self.out_dir / f'{sample_id(dataset.get_data_info(i))}.npz').exists())]
+        return [sample_id(dataset.get_data_info(i)) for i in range(len(dataset))]
+
+    def _overlays_missing(self, img_id: str, info: dict, classes) -> bool:
+        """Whether an overlay image of ``img_id`` lacks one of its PNGs."""
+        labels = info.get('gt_label')
+        folder = self.out_dir / 'overlays'
+        if labels is None or classes is None:  # names unknown: any overlay of the image will do
+            return not any(folder.glob(f'{img_id}_*.png'))
+        return not all((folder / f'{img_id}_{classes[int(c)]}.png').is_file() for c in np.atleast_1d(labels))
+
+    def _pending_loader(self) -> Tuple[DataLoader, int, int]:
+        """The loader restricted to images without a CAM file (or, with ``overlay``,
+        without their overlays), split across ranks; also the number of images
+        left and in all."""
+        dataset = self.dataloader.dataset
+        classes = self._classes(dataset)
+        todo = []
+        for i in range(len(dataset)):
+            info = dataset.get_data_info(i)
+            img_id = sample_id(info)
+            if not (self.skip_existing and (self.out_dir / f'{img_id}.npz').exists()):
+                todo.append(i)
+            elif self.overlay and i < self.overlay_limit and self._overlays_missing(img_id, info, classes):
+                todo.append(i)  # e.g. a first run without --overlay: its set is completed
         rank, world = get_rank(), get_world_size()
         mine = todo[rank::world]  # contiguous work needs no padding and no duplicates
         return DataLoader(Subset(dataset, mine), batch_size=1, shuffle=False,
                           num_workers=self.dataloader.num_workers,
                           collate_fn=self.dataloader.collate_fn), len(todo), len(dataset)
+
+    @staticmethod
+    def _classes(dataset):
+        return getattr(dataset, 'CLASSES', None) or dataset.metainfo.get('classes')
+
+    def record(self, model) -> OutputRecord:
+        """The record of what this run's CAM files are made from."""
+        cfg = self.runner.cfg
+        checkpoint = cfg.get('load_from')
+        protocol = dict(scales=self.scales, sizes=self.sizes, flip=self.flip, interpolation=self.interpolation,
+                        norm=self.norm, amp=self.amp, cam_cfg=model.resolve_cam_cfg(self.cam_cfg))
+        return OutputRecord('cams', dict(
+            checkpoint=file_sha256(checkpoint), model=cfg.model.to_dict(), doei_hooks=doei_settings(cfg),
+            protocol=protocol, data=data_fields(self.dataloader.dataset, self._ids()), version=__version__),
+            notes=dict(checkpoint=str(checkpoint)))
 
     def run(self) -> dict:
         runner = self.runner
@@ -92,21 +171,30 @@ class CAMGenerationLoop(BaseLoop):
         runner.call_hook('before_test_epoch')
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         model.eval()
-        if get_rank() == 0:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            # A killed run can leave the hidden temporary file of the image it was
-            # writing; its finished files are all whole (written by rename).
-            for stale in self.out_dir.glob('.*.npz.*.tmp'):
-                stale.unlink()
-        barrier()
+        with contextlib.ExitStack() as lock:
+            claimed = []
+
+            def take_folder():
+                # Held for the whole run: a second run into this folder stops here, naming this one.
+                lock.enter_context(folder_lock(self.out_dir, 'CAM folder'))
+                # Under the lock every temporary file is a killed run's; finished files are whole.
+                remove_stale_temporaries(self.out_dir, 'cams')
+                claimed.append(claim(self.out_dir, self.record(model), self.overwrite))
+
+            on_rank0(take_folder)
+            barrier()
+            return self._run(runner, model, claimed[0] if claimed else None)
+
+    def _run(self, runner, model, claimed: Optional[str]) -> dict:
         loader, n_todo, n_all = self._pending_loader()
-        runner.logger.info(f'CAMs: {n_all - n_todo} of {n_all} images already done in {self.out_dir}; '
+        how = {'new': 'a new folder', 'resume': 'resuming: its record matches these settings',
+               'overwritten': 'its old outputs deleted (--overwrite)', None: 'folder claimed by rank 0'}[claimed]
+        runner.logger.info(f'CAMs: {n_all - n_todo} of {n_all} images already done in {self.out_dir} ({how}); '
                            f'this rank computes {len(loader)}; '
                            f'{f"sizes {self.sizes}" if self.sizes else f"scales {self.scales}"}, '
                            f'flip {self.flip}, resize {self.interpolation} (PIL), norm {self.norm}, amp {self.amp}, '
                            f'cam_cfg {model.resolve_cam_cfg(self.cam_cfg)}')
-        classes = getattr(loader.dataset.dataset, 'CLASSES', None) or \
-            loader.dataset.dataset.metainfo.get('classes')
+        classes = self._classes(loader.dataset.dataset)
         bar = ProgressBar(len(loader)) if get_rank() == 0 and len(loader) else None
         written = 0
         for idx, data_batch in enumerate(loader):
@@ -123,11 +211,12 @@ class CAMGenerationLoop(BaseLoop):
                                    norm=self.norm, amp=self.amp, **self.cam_cfg)
             if self.norm == 'clamp_sum':  # TransCAM's below-zero pixels lose to any background
                 cams = cams.clamp(min=0)
-            save_cam(self.out_dir / f'{img_id}.npz', labels, cams)
-            if self.overlay and written < self.overlay_limit:
+            # Overlays first: an image whose CAM file exists is finished, overlays included.
+            if self.overlay and loader.dataset.indices[idx] < self.overlay_limit:
                 rgb = data_batch['inputs'][0].permute(1, 2, 0).numpy()[..., ::-1]
                 save_overlays(self.out_dir / 'overlays', img_id, np.ascontiguousarray(rgb),
                               labels, cams.cpu().numpy(), classes)
+            save_cam(self.out_dir / f'{img_id}.npz', labels, cams)
             written += 1
             runner.call_hook('after_test_iter', batch_idx=idx, data_batch=data_batch, outputs=None)
             if bar is not None:

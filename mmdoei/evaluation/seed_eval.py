@@ -4,14 +4,18 @@ the report (json, curve and per-class plots).
 Used by ``tools/analysis_tools/eval_seeds.py``; callable from a notebook too.
 Every input file is checked (existence, then sizes read from file headers)
 before the pass over the data, and nothing is written until all numbers are
-computed, each file atomically, so a failed run leaves the output folder as
-it was.
+computed, and then all report files at once (each to a temporary file
+first, renamed into place when all are written), so a failed run leaves the
+output folder as it was.
 """
+import contextlib
 import io
 import json
 import math
+import os
 import os.path as osp
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -22,7 +26,6 @@ from mmdoei.cam.io import load_cam, read_cam_header
 from mmdoei.cam.seeds import SeedSweep, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.utils.files import check_files_exist, image_size, read_label_png
-from mmdoei.utils.io import atomic_write
 
 
 def cam_file_shape(path: str) -> Tuple[int, ...]:
@@ -226,19 +229,56 @@ def render_plots(report: dict) -> Dict[str, bytes]:
     return plots
 
 
-def write_report(report: dict, out_dir: str) -> List[Path]:
-    """Write ``seed_eval.json`` and the plots into ``out_dir``, each atomically.
+def write_files_together(out_dir: str, files: Dict[str, bytes], what: str = 'files') -> List[Path]:
+    """Write every ``{name: data}`` into ``out_dir``, all or none.
 
-    The plots are rendered before anything is written, so an error leaves
-    ``out_dir`` untouched.
+    Each is written to a temporary file in ``out_dir`` (and synced); only
+    when all are complete are they renamed over their targets, so an error
+    while writing (a full disk) leaves the previous files intact, and no
+    temporary file behind.
+
+    Raises:
+        OSError: naming the file that could not be written and saying that
+            none of them was replaced.
+    """
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    temps: List[Tuple[str, Path]] = []
+    try:
+        for name, data in files.items():
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
+                temps.append((name, Path(tmp)))
+                with os.fdopen(fd, 'wb') as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:  # its own message names the temporary file at best: name the target
+                raise OSError(e.errno, f'cannot write {folder / name}: {e.strerror}; none of the {what} '
+                              f'({", ".join(files)}) in {folder} was replaced') from e
+    except BaseException:
+        for _, tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    umask = os.umask(0)
+    os.umask(umask)
+    written = []
+    for name, tmp in temps:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, folder / name)
+        written.append(folder / name)
+    return written
+
+
+def write_report(report: dict, out_dir: str) -> List[Path]:
+    """Write ``seed_eval.json`` and the plots into ``out_dir``, all or none.
+
+    The plots are rendered before anything is written, and the files are
+    renamed into place only when all are written (:func:`write_files_together`),
+    so an error (a full disk) leaves the previous report as it was.
     """
     plots = render_plots(report)
     files = {'seed_eval.json': json.dumps(report, indent=1).encode()}
     files.update(plots)
-    written = []
-    for name, data in files.items():
-        path = Path(out_dir) / name
-        with atomic_write(path, 'wb') as f:
-            f.write(data)
-        written.append(path)
-    return written
+    return write_files_together(out_dir, files, 'report files')

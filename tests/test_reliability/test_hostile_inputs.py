@@ -249,3 +249,51 @@ def test_tools_name_a_bad_checkpoint_and_write_nothing(voc_copy, tmp_path):
     assert res.returncode != 0 and f'ValueError: {paths[0]}: cannot load as a checkpoint' in res.stderr
     assert not list(work.rglob('*.pth'))
     assert not marker.exists()
+
+
+REPORT_ON_A_FULL_DISK = textwrap.dedent('''
+    import os, sys
+    from pathlib import Path
+    from mmdoei.evaluation import write_report
+    disk = Path(sys.argv[1])
+    out = disk / 'seed_eval'
+
+    def report(miou):
+        names = ['background', 'aeroplane', 'bicycle']
+        return dict(mode='cam', num_images=2, num_classes=3, mIoU=miou, FP=10.0, FN=20.0, best_threshold=0.3,
+                    curve=dict(threshold=[0.1, 0.3], mIoU=[miou - 5, miou], FP=[12.0, 10.0], FN=[18.0, 20.0]),
+                    per_class={n: dict(IoU=miou, FP=10.0, FN=20.0) for n in names})
+
+    write_report(report(40.0), str(out))
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    # fill the disk, then free room for the new seed_eval.json but not for the plots
+    fd = os.open(disk / 'filler', os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b'x' * 4096)
+    except OSError:
+        pass
+    os.ftruncate(fd, os.fstat(fd).st_size - 8192)
+    os.close(fd)
+    try:
+        write_report(report(55.0), str(out))
+        print('ERROR none')
+    except OSError as e:
+        print('ERROR', e)
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    print('NAMES', sorted(now), 'UNCHANGED', now == old, 'TMP', [p.name for p in disk.rglob('*.tmp')])
+''')
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and mmengine
+def test_report_on_a_full_disk_keeps_the_previous_report(tmp_path):
+    """write_report (eval_seeds, tools/test.py --eval-seeds): all report files or none."""
+    disk = tmp_path / 'disk'
+    res = _in_mount_namespace('size=1M', REPORT_ON_A_FULL_DISK, str(disk))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = disk / 'seed_eval'
+    error = next(line for line in res.stdout.splitlines() if line.startswith('ERROR'))
+    assert error == (f'ERROR [Errno 28] cannot write {out}/seed_curve.png: No space left on device; none of the '
+                     f'report files (seed_eval.json, seed_curve.png, seed_classes.png) in {out} was replaced')
+    assert ("NAMES ['seed_classes.png', 'seed_curve.png', 'seed_eval.json'] UNCHANGED True TMP []"
+            in res.stdout), res.stdout

@@ -5,7 +5,8 @@ r"""Evaluate CAM seeds (threshold sweep) or label PNGs against GT masks.
         --out-dir work_dirs/seed_eval
 
 Prints the per-class table and writes OUT/seed_eval.json, OUT/seed_curve.png
-(CAM mode) and OUT/seed_classes.png. COCO: ``--num-classes 81 --gt-dir
+(CAM mode) and OUT/seed_classes.png, all or none (a full disk leaves the
+previous report as it was). COCO: ``--num-classes 81 --gt-dir
 SegmentationClass/train2014 --split train_id.txt``.
 """
 import argparse

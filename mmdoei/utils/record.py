@@ -1,0 +1,264 @@
+"""What made an output folder: ``{folder}/.mmdoei-record.json``.
+
+A CAM or pseudo-mask folder resumes: a rerun skips every image whose file
+exists. That is only right if the files there were made by the same thing
+(checkpoint, model settings, protocol, image list). Each folder therefore
+keeps a record of those inputs and their fingerprint (sha256 of the
+canonical JSON), and every run *claims* the folder before computing
+(:func:`claim`): same record, resume; another record, or outputs without a
+record (an older mmdoei, or files put there by hand), and the run stops with
+the differing fields and the flag that overwrites.
+
+The record is a generic ``(kind, fields)`` pair so that other steps (the
+pipeline's and the demo's done-markers) can use it too; a kind only adds
+which files it writes (:data:`KINDS`), which ``overwrite`` deletes.
+
+Callers hold the folder's lock (:func:`mmdoei.utils.locks.folder_lock`)
+around :func:`claim` and the whole run, so nobody else writes meanwhile.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from .io import atomic_write
+
+PathLike = Union[str, os.PathLike]
+
+#: The record's file name in its folder (hidden: not an output of the folder's kind).
+RECORD_FILE = '.mmdoei-record.json'
+#: Version of the record file's layout.
+RECORD_FORMAT = 1
+
+
+class OutputKind:
+    """What a kind of output folder holds.
+
+    Args:
+        what: Its name in messages (``'CAM folder'``).
+        files: Glob patterns of the output files it writes, in the folder itself.
+        dirs: Sub-folders it writes (removed whole by ``overwrite``).
+        overwrite_hint: How a user overwrites (the tools' flag, the API's argument).
+    """
+
+    def __init__(self, what: str, files: Sequence[str], dirs: Sequence[str], overwrite_hint: str) -> None:
+        self.what = what
+        self.files = tuple(files)
+        self.dirs = tuple(dirs)
+        self.overwrite_hint = overwrite_hint
+
+
+#: The kinds of output folders that keep a record.
+KINDS: Dict[str, OutputKind] = {
+    'cams': OutputKind('CAM folder', ('*.npz', ), ('overlays', 'seed_eval'),
+                       'rerun tools/test.py --cam-out with --overwrite (overwrite=True in the API)'),
+    'pseudo_masks': OutputKind('pseudo-mask folder', ('*.png', ), (),
+                               'rerun tools/psa_infer.py with --overwrite (overwrite=True in the API)'),
+}
+
+
+def _canonical(value) -> str:
+    """Canonical JSON: sorted keys, no spaces; tuples as lists; anything else JSON cannot hold as its ``str``."""
+    return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=True, default=str)
+
+
+def sha256_text(items: Sequence[str]) -> str:
+    """sha256 of ``items`` joined by newlines (e.g. an ordered image-id list)."""
+    return hashlib.sha256('\n'.join(items).encode()).hexdigest()
+
+
+class OutputRecord:
+    """The inputs that make a folder's outputs.
+
+    Args:
+        kind: A key of :data:`KINDS`.
+        fields: JSON-able description of the inputs (nested dicts allowed);
+            stored in its canonical JSON form, so tuples compare equal to lists.
+        notes: Shown next to a differing top-level field of the same name but
+            not part of the fingerprint (e.g. the checkpoint's path beside its
+            hash: a moved file is the same checkpoint).
+    """
+
+    def __init__(self, kind: str, fields: dict, notes: Optional[dict] = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f'unknown output kind {kind!r}; known: {sorted(KINDS)}')
+        self.kind = kind
+        self.fields = json.loads(_canonical(dict(fields)))
+        self.notes = json.loads(_canonical(dict(notes or {})))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of ``kind`` and ``fields``."""
+        return hashlib.sha256(_canonical(dict(kind=self.kind, fields=self.fields)).encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        """What the record file holds."""
+        return dict(format=RECORD_FORMAT, kind=self.kind, fingerprint=self.fingerprint, fields=self.fields,
+                    notes=self.notes)
+
+    def differences(self, new: 'OutputRecord', width: int = 70) -> List[str]:
+        """``field: old -> new`` for every leaf that differs (dotted paths; values truncated to ``width``)."""
+        def short(v) -> str:
+            text = '(missing)' if v is _MISSING else _canonical(v)
+            return text if len(text) <= width else text[:width - 3] + '...'
+
+        out = []
+        if self.kind != new.kind:
+            out.append(f'kind: {self.kind} -> {new.kind}')
+        for path, old, now in _diff(self.fields, new.fields):
+            line = f'{path}: {short(old)} -> {short(now)}'
+            top = path.split('.')[0]
+            if top in self.notes or top in new.notes:
+                line += f' (was {self.notes.get(top, "?")}, now {new.notes.get(top, "?")})'
+            out.append(line)
+        return out
+
+
+_MISSING = object()
+
+
+def _diff(a, b, prefix: str = '') -> List[Tuple[str, object, object]]:
+    """The differing leaves of two JSON values, as ``(dotted path, old, new)``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            path = f'{prefix}.{key}' if prefix else str(key)
+            out += _diff(a.get(key, _MISSING), b.get(key, _MISSING), path)
+        return out
+    return [] if a == b else [(prefix or '(all)', a, b)]
+
+
+def read_record(folder: PathLike) -> Optional[OutputRecord]:
+    """The record of ``folder``, or None if it has none.
+
+    Raises:
+        ValueError: naming the file when it is not a record (corrupt, another layout).
+    """
+    path = Path(folder) / RECORD_FILE
+    try:
+        data = json.loads(path.read_text())
+        if data.get('format') != RECORD_FORMAT:
+            raise ValueError(f'format {data.get("format")!r}, expected {RECORD_FORMAT}')
+        record = OutputRecord(data['kind'], data['fields'], data.get('notes'))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f'{path}: not a readable mmdoei output record ({type(e).__name__}: {e}); '
+                         'delete it, and the outputs it described, to start this folder again') from e
+    return record
+
+
+def write_record(folder: PathLike, record: OutputRecord) -> Path:
+    """Write ``record`` into ``folder`` atomically; returns the file."""
+    path = Path(folder) / RECORD_FILE
+    with atomic_write(path, 'w') as f:
+        json.dump(record.to_dict(), f, indent=1, sort_keys=True)
+    return path
+
+
+def outputs_of(folder: PathLike, kind: str) -> List[Path]:
+    """The outputs of ``kind`` in ``folder`` (files of its patterns, its sub-folders that exist)."""
+    folder = Path(folder)
+    spec = KINDS[kind]
+    found = [p for pattern in spec.files for p in sorted(folder.glob(pattern)) if p.is_file()]
+    return found + [folder / d for d in spec.dirs if (folder / d).exists()]
+
+
+def remove_stale_temporaries(folder: PathLike, kind: str) -> List[Path]:
+    """Remove the temporary files :func:`~mmdoei.utils.io.atomic_write` left in
+    ``folder`` (and the kind's sub-folders) when a run was killed.
+
+    Only safe while holding the folder's lock: then no other run is writing, so
+    every temporary file there belongs to a dead run.
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob('.*.tmp') if p.is_file()]
+    for d in KINDS[kind].dirs:
+        stale += [p for p in (folder / d).glob('.*.tmp') if p.is_file()]
+    for p in stale:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return stale
+
+
+def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False) -> str:
+    """Make ``folder`` the output folder of ``record``'s inputs, before computing.
+
+    * the same record: nothing changes, the run resumes (``'resume'``);
+    * no outputs (whatever the record): the record is written (``'new'``);
+    * another record, or outputs without a record: refused;
+    * ``overwrite`` (whatever the record): the old record and the outputs of
+      ``record.kind`` (only those: :data:`KINDS`) are deleted and the new
+      record written, all before any output is (``'overwritten'``). The old
+      record goes first, so a kill during the deletion leaves outputs without
+      a record, which the next run refuses again rather than resumes.
+
+    The caller holds the folder's lock (:func:`~mmdoei.utils.locks.folder_lock`).
+
+    Returns:
+        ``'new'``, ``'resume'`` or ``'overwritten'``.
+
+    Raises:
+        ValueError: naming the folder, listing the differing fields (old ->
+            new) and how to overwrite.
+    """
+    folder = Path(folder)
+    spec = KINDS[record.kind]
+    folder.mkdir(parents=True, exist_ok=True)
+    old = read_record(folder)
+    if old is not None and old.fingerprint == record.fingerprint and not overwrite:
+        return 'resume'
+    outputs = outputs_of(folder, record.kind)
+    if not outputs:  # nothing there to reuse or to lose (a record alone describes nothing)
+        write_record(folder, record)
+        return 'new'
+    if not overwrite:
+        if old is None:
+            more = f' and {len(outputs) - 3} more' if len(outputs) > 3 else ''
+            listed = ', '.join(p.name for p in outputs[:3]) + more
+            why = (f'holds outputs ({listed}) but no {RECORD_FILE} saying what made them (an older mmdoei, '
+                   'or files put there by hand), so they cannot be trusted to match this run')
+        else:
+            diffs = old.differences(record)
+            why = ('holds outputs made with other settings (old -> new):\n  ' + '\n  '.join(diffs[:12]) +
+                   (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else ''))
+        raise ValueError(f'{spec.what} {folder} {why}\nNothing was reused or changed. Write elsewhere, or '
+                         f'{spec.overwrite_hint} to delete its outputs and start again.')
+    discard(folder, record.kind)
+    write_record(folder, record)
+    return 'overwritten'
+
+
+def discard(folder: PathLike, kind: str) -> None:
+    """Delete ``folder``'s record, then its outputs of ``kind`` (nothing else).
+
+    The record goes first: a kill in between leaves outputs without a record,
+    which :func:`claim` refuses rather than resumes.
+    """
+    folder = Path(folder)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / RECORD_FILE).unlink()
+    for path in outputs_of(folder, kind):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def file_sha256(path: Optional[str]) -> Optional[str]:
+    """The sha256 of the checkpoint a run loads: a local file's, an ``http(s)://``
+    URL's cached copy's (the file actually loaded), else the name itself (e.g.
+    ``open-mmlab://``, whose file mmengine keeps elsewhere); None stays None.
+    """
+    if path is None:
+        return None
+    from .download import fetch_checkpoint, sha256_of
+    if os.path.isfile(path):
+        return sha256_of(path)
+    if str(path).startswith(('http://', 'https://')):
+        return sha256_of(fetch_checkpoint(str(path), download=False))
+    return f'unhashed: {path}'
