@@ -1,7 +1,7 @@
 """Pseudo masks by AffinityNet's random walk (stage 2 of the pipeline).
 
     python tools/psa_infer.py CONFIG CHECKPOINT --cam-dir CAMS --out-dir MASKS
-        [--data-root DIR] [--no-eval] [--work-dir DIR] [--cfg-options k=v ...]
+        [--data-root DIR] [--no-eval] [--work-dir DIR] [--partial-load] [--cfg-options k=v ...]
     torchrun --nproc_per_node=N tools/psa_infer.py ... --launcher pytorch
 
 Writes MASKS/{img_id}.png (VOC-palette PNGs: 0 background, c + 1 class c) for the
@@ -36,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--data-root', help='set every data_root in the config')
     parser.add_argument('--no-eval', action='store_true', help='do not score the masks (no GT masks)')
     parser.add_argument('--work-dir', help='logs (default work_dirs/psa_infer/CONFIG)')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='accept a checkpoint that does not fit the model (only its matching tensors load)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -52,7 +54,8 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     metrics = run_psa_inference(cfg, args.checkpoint, args.cam_dir, args.out_dir, launcher=args.launcher,
-                                evaluate=not args.no_eval, work_dir=args.work_dir)
+                                evaluate=not args.no_eval, work_dir=args.work_dir,
+                                partial_load=args.partial_load)
     if metrics:
         print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
     gc.collect()  # the runner's DDP wrapper must be gone before the process group (tools/train.py)

@@ -41,6 +41,7 @@ from mmdoei.evaluation import format_report, write_report  # noqa: E402
 from mmdoei.models.segmentors import apply_tta  # noqa: E402
 from mmdoei.utils import atomic_write, setup_env  # noqa: E402
 from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
+from mmdoei.utils.weights import check_fit  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,6 +67,8 @@ def parse_args() -> argparse.Namespace:
     cam.add_argument('--overlay', action='store_true', help='also write overlay PNGs (first 50 images)')
     cam.add_argument('--eval-seeds', action='store_true', help='score the seeds afterwards (cam_eval)')
     cam.add_argument('--amp', action='store_true', help='CAMs under CUDA autocast, as the authors (GPU only)')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='accept a checkpoint that does not fit the model (only its matching tensors load)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -138,6 +141,9 @@ def main() -> None:
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # The Runner loads load_from with strict=False (another model's checkpoint only warns, and
+    # the model is scored with random weights), so the fit is checked here first.
+    check_fit(runner.model, cfg.load_from, partial=args.partial_load, flag='--partial-load')
     metrics = runner.test()
     if args.out and get_rank() == 0:
         with atomic_write(args.out, 'w') as f:

@@ -17,6 +17,7 @@ from mmdoei.cam.io import check_cam_folder
 from mmdoei.engine.hooks import CAM_TRANSFORMS
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import sample_id
+from mmdoei.utils.weights import check_fit
 
 CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix='.npz')
 
@@ -66,7 +67,8 @@ def run_psa_inference(cfg: Config,
                       out_dir: str,
                       launcher: str = 'none',
                       evaluate: bool = True,
-                      work_dir: Optional[str] = None) -> dict:
+                      work_dir: Optional[str] = None,
+                      partial_load: bool = False) -> dict:
     """Write random-walk pseudo masks for ``cfg.test_dataloader``'s images.
 
     1. Points the test pipeline's CAM transform at ``cam_dir`` and adds the
@@ -76,7 +78,9 @@ def run_psa_inference(cfg: Config,
     3. Checks the CAM files of those images (existence, readability, classes
        against the image labels, size against the image) from their headers
        and raises one error listing every bad file, before any model work.
-    4. Runs mmengine's test loop on them (``DefaultSampler`` splits them over
+    4. Checks that ``checkpoint`` fits the model (refused unless
+       ``partial_load``: see :func:`mmdoei.utils.weights.check_fit`).
+    5. Runs mmengine's test loop on them (``DefaultSampler`` splits them over
        the ranks under ``torchrun``); ``test_evaluator`` (the seed metric in
        mask mode) scores the masks of this run unless ``evaluate`` is False.
 
@@ -126,6 +130,8 @@ def run_psa_inference(cfg: Config,
 
     cfg.test_dataloader.dataset.indices = todo
     runner = Runner.from_cfg(cfg)
+    # The Runner loads load_from with strict=False: a wrong checkpoint would only warn.
+    check_fit(runner.model, checkpoint, partial=partial_load, flag='--partial-load (partial_load=True)')
     metrics = runner.test()
     if evaluate and len(todo) < len(dataset):
         print_log('the metrics above cover only the masks written in this run; score the whole folder with '

@@ -2,17 +2,20 @@
 file writes, split files and label PNGs, dense CRF, config surgery, the
 registration helper and :func:`setup_env`, the mmengine/torch fixes, and safe
 checkpoint downloads."""
-from .compat import setup_env
+from .compat import register_safe_loaders, setup_env
 from .download import register_safe_http_loader
 from .files import label_png_bytes, read_label_png, read_split, sample_id, voc_palette
 from .io import atomic_write, load_npz, save_npz_atomic
 
-# Whenever mmdoei is imported, http(s) checkpoints load with weights_only=True and hash
-# checks (mmengine's own loader unpickles them in full): see download.py. This is the one
-# change an import makes to mmengine, and it only tightens loading.
+# Whenever mmdoei is imported, every checkpoint mmengine's CheckpointLoader reads (local
+# files, http(s) with hash checks, s3/petrel, pavi, open-mmlab) is loaded with an explicit
+# weights_only=True and mmengine's allow-list for that load only (see compat.py and
+# download.py). This is the one change an import makes to mmengine, and it only tightens
+# loading: mmengine's own loaders leave weights_only to torch's default and its env vars.
+register_safe_loaders()
 register_safe_http_loader()
 
 __all__ = [
     'atomic_write', 'label_png_bytes', 'load_npz', 'read_label_png', 'read_split', 'register_safe_http_loader',
-    'sample_id', 'save_npz_atomic', 'setup_env', 'voc_palette'
+    'register_safe_loaders', 'sample_id', 'save_npz_atomic', 'setup_env', 'voc_palette'
 ]
