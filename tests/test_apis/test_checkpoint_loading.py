@@ -1,9 +1,9 @@
 """One safe loading path for checkpoints, and a strict fit (issues 21 and 22), as a user meets them.
 
 Every scenario runs in ONE fresh interpreter (a module-scoped fixture), with only
-``import mmdoei`` (no ``setup_env()``, no conftest) and with
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set, the variable that makes torch unpickle
-fully wherever the caller left ``weights_only`` to torch's default:
+``import mmdoei`` (no ``setup_env()``, no conftest); the hostile file is loaded
+with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set, the variable that makes torch
+unpickle fully wherever the caller left ``weights_only`` to torch's default:
 
 - a checkpoint that mmengine's Runner wrote (message hub included) loads through
   ``init_model``, ``get_model``, ``CAMInferencer`` and ``CheckpointLoader``;
@@ -59,7 +59,8 @@ SCRIPT = textwrap.dedent(r'''
     set_data_root(cfg, data_root)
     Runner.from_cfg(cfg).train()
     own = str(tmp / 'train' / 'epoch_1.pth')
-    raw = torch.load(own, weights_only=False)  # our own file, to look at what the Runner saved
+    from mmdoei.utils.download import safe_torch_load
+    raw = safe_torch_load(own)  # to look at what the Runner saved
     out['own_has_message_hub'] = 'message_hub' in raw and 'cfg' in raw['meta']
     state = raw['state_dict']
     key = 'backbone.layers.0.attn.qkv.weight'
@@ -78,7 +79,9 @@ SCRIPT = textwrap.dedent(r'''
     record('own_inferencer', lambda: same_weights(CAMInferencer(TINY, weights=own).model))
     record('own_loader', lambda: sorted(CheckpointLoader.load_checkpoint(own)))
 
-    # A file that runs os.system when unpickled in full.
+    # A file that runs os.system when unpickled in full, loaded where torch is told to unpickle in
+    # full whenever the caller did not choose (torch reads the variable at every load).
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
     class RunsCode:
         def __reduce__(self):
             return os.system, (f'touch {marker}', )
@@ -100,6 +103,10 @@ SCRIPT = textwrap.dedent(r'''
     attempt('evil_runner_resume', lambda: runner_with(load_from=evil, resume=True))
     attempt('evil_loader', lambda: CheckpointLoader.load_checkpoint(evil))
     out['marker_exists'] = marker.exists()
+    del os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD']
+    # ... and the file is hostile indeed: a full unpickling runs its code.
+    torch.load(evil, weights_only=False)
+    out['evil_runs_code_when_unpickled'] = marker.exists()
 
     # Checkpoints of other models.
     other = str(tmp / 'other.pth')  # e.g. a DeepLab checkpoint: none of the keys
@@ -126,7 +133,6 @@ SCRIPT = textwrap.dedent(r'''
     # publish_model.py: training state and config text gone, harmless meta kept.
     sys.path.insert(0, str(Path.cwd() / 'tools' / 'model_converters'))
     import publish_model
-    from mmdoei.utils.download import safe_torch_load
 
     def publish():
         published = safe_torch_load(publish_model.publish(own, str(tmp / 'release' / 'tiny.pth')))
@@ -143,7 +149,8 @@ SCRIPT = textwrap.dedent(r'''
 def outcomes(synthetic_voc, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('loading')
     marker = tmp / 'code_ran'
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', OMP_NUM_THREADS='1')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)  # as torch is by default; the script sets it for one part
     res = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp), str(synthetic_voc), str(marker), TINY],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-5000:]
@@ -187,7 +194,8 @@ def test_pickled_code_is_refused_on_every_path(outcomes, path):
     assert 'UnpicklingError: Trying to load unsupported GLOBAL posix.system' in res['msg']
     assert 'weights_only=True' in res['msg'] and 'weights_only=False' not in res['msg']
     assert 'add_safe_globals' not in res['msg']  # no advice to allow the file's callable
-    assert outcomes['marker_exists'] is False and not outcomes['marker'].exists()
+    assert outcomes['marker_exists'] is False  # after all six
+    assert outcomes['evil_runs_code_when_unpickled'] is True
 
 
 @pytest.mark.parametrize('path', ['init_model', 'get_model', 'inferencer'])
