@@ -19,7 +19,7 @@ in ``torch.load`` (local files, ``http(s)://`` with hash checks and through it
 ``torchvision://``/``mmcls://``, ``s3://``/``petrel://``, ``pavi://``,
 ``open-mmlab://``) loads with an explicit ``weights_only=True`` and mmengine's
 allow-list of checkpoint globals applied for that one load
-(:mod:`mmdoei.utils.compat`, :mod:`mmdoei.utils.download`). That only tightens
+(:mod:`mmdoei.utils.weights`, :mod:`mmdoei.utils.download`). That only tightens
 mmengine's loading; nothing else is patched and torch's global allow-list is
 left as it is. Each class is registered
 where it is defined, by a decorator, in the registry of the library whose

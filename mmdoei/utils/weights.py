@@ -1,6 +1,22 @@
-"""Load a checkpoint into a model only if it fits: :func:`load_weights`, :func:`fit_report`.
+"""Checkpoints: one safe loading path (:func:`register_safe_loaders`) and a strict fit (:func:`load_weights`).
 
-mmengine's ``load_checkpoint`` and the Runner's ``load_from`` load with
+**Loading.** :func:`register_safe_loaders` (called when :mod:`mmdoei.utils` is
+imported) replaces every ``torch.load`` route of mmengine's
+``CheckpointLoader`` (``mmengine/runner/checkpoint.py``: ``load_from_local``,
+``load_from_pavi``, ``load_from_ceph``, the local-file branch of
+``load_from_openmmlab``) by one that passes ``weights_only=True`` explicitly
+with mmengine's allow-list applied for that one load
+(:func:`mmdoei.utils.download.safe_torch_load`, which also serves
+``http(s)://`` and, through mmengine's calls of ``load_from_http``,
+``torchvision://`` and ``mmcls://``). So ``init_model``, ``get_model``,
+``CAMInferencer``, a hand-built Runner's ``load_from``/``resume`` and
+``CheckpointLoader.load_checkpoint`` depend neither on torch's default nor on
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` nor on the torch version, and need no
+:func:`mmdoei.utils.setup_env`. A file that is not a checkpoint gets a
+``ValueError`` naming it and the reason, without torch's advice to unpickle
+fully.
+
+**Fit.** mmengine's ``load_checkpoint`` and the Runner's ``load_from`` load with
 ``strict=False``: a checkpoint of another model (other keys, other shapes)
 only prints a warning and the model keeps its random initialisation, so a
 wrong file is scored as if it were right. Here the checkpoint's state dict
@@ -13,21 +29,159 @@ in the API, ``--partial-load`` in the tools).
 Not compared: BatchNorm's ``num_batches_tracked`` when the checkpoint lacks it
 (mmengine ignores it too: older releases did not save it, and it does not
 change inference). Everything else a model saves (parameters and persistent
-buffers) must be there with its shape; the checkpoints the Runner writes for
-every model family of mmdoei (MCTformer, TS-CAM, TransCAM, AffinityNet,
-DeepLab) fit exactly (tests/test_apis/test_checkpoint_loading.py).
+buffers) must be there with its shape: checkpoints the Runner wrote after one
+epoch on the synthetic set fit exactly for MCTformer-V2 (with and without
+DOEI), TS-CAM, TransCAM, AffinityNet and DeepLab (measured on the configs of
+``configs/demo``, ``configs/psa`` and ``configs/deeplab`` at tiny scale).
 
 Backbone ``init_cfg=dict(type='Pretrained', ...)`` is not affected: an
 initialisation keeps mmengine's partial-load semantics.
 """
+import io
 import logging
+import os
+import os.path as osp
 import re
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import List, Mapping, Tuple, Union
+from typing import IO, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
+
+from .download import safe_torch_load
+
+#: Lines of torch's weights_only errors that give advice rather than the reason: to unpickle
+#: fully (which runs the file's code) or to allow-list the file's globals.
+_ADVICE = ('Weights only load failed', 'Check the documentation', 'Re-running', '(1)', '(2)', 'Please file an issue',
+           'Please use', 'Do it only if')
+
+
+def _reason(error: BaseException) -> str:
+    """``'Type: reason'`` of torch's error, without its advice to unpickle fully or allow-list globals."""
+    cause = error
+    while cause.__cause__ is not None:  # UnsafeCheckpointError wraps torch's UnpicklingError
+        cause = cause.__cause__
+    text = str(cause).split('WeightsUnpickler error:')[-1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(_ADVICE) and 'weights_only' not in ln]
+    reason = keep[0].split(' Please use ')[0] if keep else 'the file is empty or ends early'
+    return f'{type(cause).__name__}: {reason}'
+
+
+def safe_load(file: Union[str, os.PathLike, IO[bytes]], map_location=None, name: Optional[str] = None) -> object:
+    """``torch.load(file, weights_only=True)`` with mmengine's checkpoint globals allowed for this load only.
+
+    ``weights_only=True`` is passed explicitly: in torch 2.14.1's
+    ``torch/serialization.py`` (``load``), ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    turns full unpickling on only ``if weights_only_not_set`` ("can only
+    override if callsite did not explicitly set weights_only"), and an older
+    torch's default (``False`` before 2.6) applies only when it is not passed,
+    so neither changes what happens here.
+
+    Args:
+        file: A path or a binary file object.
+        map_location: As for ``torch.load``.
+        name: What errors call the file (a URL, an ``s3://`` path); by default the path.
+
+    Raises:
+        ValueError: naming the file and what torch found wrong when it is not a
+            checkpoint, is truncated, or pickles objects other than tensors and
+            mmengine's (never retried with full unpickling, never advising it).
+    """
+    name = name or str(file)
+    try:
+        return safe_torch_load(file, map_location=map_location, source=name)
+    except Exception as e:  # anything torch raises for a bad file: re-raised with the file named
+        raise ValueError(f'{name}: cannot load as a checkpoint ({_reason(e)}); mmdoei '
+                         'loads checkpoints with weights_only=True and never unpickles fully (that would run '
+                         'code from the file), so a file that is not a torch checkpoint, is truncated, or '
+                         'pickles other objects is refused') from e
+
+
+def load_from_local(filename: str, map_location=None) -> object:
+    """mmengine's local checkpoint loader, through :func:`safe_load`.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file and what torch found wrong, when it is
+            not a checkpoint (never retried with full unpickling).
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_load(filename, map_location=map_location)
+
+
+def load_from_pavi(filename: str, map_location=None) -> object:
+    """mmengine's ``pavi://`` loader (download to a temporary folder), through :func:`safe_load`."""
+    if not filename.startswith('pavi://'):
+        raise ValueError(f'{filename}: a pavi checkpoint path starts with pavi://')
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(f'{filename}: install pavi to load checkpoints from its modelcloud') from None
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        downloaded = osp.join(tmp_dir, model.name)
+        model.download(downloaded)
+        return safe_load(downloaded, map_location=map_location, name=filename)
+
+
+def load_from_ceph(filename: str, map_location=None, backend: str = 'petrel') -> object:
+    """mmengine's ``s3://``/``petrel://`` loader (read through the file backend), through :func:`safe_load`."""
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(filename, backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return safe_load(buffer, map_location=map_location, name=filename)
+
+
+def load_from_openmmlab(filename: str, map_location=None) -> object:
+    """mmengine's ``open-mmlab://`` loader: a URL goes to the (safe) http loader, a
+    file under ``$MMENGINE_HOME`` through :func:`load_from_local`."""
+    import mmengine.runner.checkpoint as mm_ckpt
+    from mmengine.logging import print_log
+    prefix = 'open-mmlab://' if filename.startswith('open-mmlab://') else 'openmmlab://'
+    model_name = filename[len(prefix):]
+    deprecated = mm_ckpt.get_deprecated_model_names()
+    if model_name in deprecated:
+        print_log(f'{prefix}{model_name} is deprecated in favor of {prefix}{deprecated[model_name]}',
+                  logger='current', level=logging.WARNING)
+        model_name = deprecated[model_name]
+    model_urls = mm_ckpt.get_external_models()
+    if model_name not in model_urls:
+        raise KeyError(f'{filename}: no model named {model_name!r} in mmengine\'s open-mmlab list')
+    model_url = model_urls[model_name]
+    if model_url.startswith(('http://', 'https://')):
+        return mm_ckpt.load_from_http(model_url, map_location=map_location)
+    return load_from_local(osp.join(mm_ckpt._get_mmengine_home(), model_url), map_location=map_location)
+
+
+#: mmengine's scheme prefixes -> the loaders above (``http(s)://`` is :mod:`mmdoei.utils.download`'s).
+SAFE_LOADERS = {
+    '': load_from_local,
+    'pavi://': load_from_pavi,
+    r'(\S+\:)?s3://': load_from_ceph,
+    r'(\S+\:)?petrel://': load_from_ceph,
+    'open-mmlab://': load_from_openmmlab,
+    'openmmlab://': load_from_openmmlab,
+}
+
+
+def register_safe_loaders() -> None:
+    """Make the loaders above mmengine's for their schemes (and rebind its module functions). Idempotent.
+
+    Called when :mod:`mmdoei.utils` is imported. ``torchvision://``/``modelzoo://``
+    and ``mmcls://`` need nothing here: mmengine's loaders for them call
+    ``load_from_http`` by its module name, which :mod:`mmdoei.utils.download` rebinds.
+    """
+    import mmengine.runner.checkpoint as mm_ckpt
+    for prefix, loader in SAFE_LOADERS.items():
+        mm_ckpt.CheckpointLoader.register_scheme(prefixes=prefix, loader=loader, force=True)
+    for loader in set(SAFE_LOADERS.values()):
+        setattr(mm_ckpt, loader.__name__, loader)
+
 
 #: Keys a checkpoint may lack (mmengine's ``load_state_dict`` ignores them too).
 IGNORED_MISSING = re.compile(r'(^|\.)num_batches_tracked$')
