@@ -102,6 +102,13 @@ SCRIPT = textwrap.dedent(r'''
     attempt('evil_runner_load_from', lambda: runner_with(load_from=evil))
     attempt('evil_runner_resume', lambda: runner_with(load_from=evil, resume=True))
     attempt('evil_loader', lambda: CheckpointLoader.load_checkpoint(evil))
+    # open-mmlab:// names a file under $MMENGINE_HOME: mmengine's branch for it calls torch.load too
+    home = tmp / 'mmengine_home'
+    home.mkdir()
+    (home / 'open_mmlab.json').write_text(json.dumps({'evil_model': 'evil.pth'}))
+    (home / 'evil.pth').write_bytes(Path(evil).read_bytes())
+    os.environ['MMENGINE_HOME'] = str(home)
+    attempt('evil_openmmlab', lambda: CheckpointLoader.load_checkpoint('open-mmlab://evil_model'))
     out['marker_exists'] = marker.exists()
     del os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD']
     # ... and the file is hostile indeed: a full unpickling runs its code.
@@ -184,17 +191,17 @@ def test_own_training_checkpoint_loads_without_setup_env(outcomes, path):
 
 
 @pytest.mark.parametrize('path', ['init_model', 'get_model', 'inferencer', 'runner_load_from', 'runner_resume',
-                                  'loader'])
+                                  'loader', 'openmmlab'])
 def test_pickled_code_is_refused_on_every_path(outcomes, path):
     res = outcomes[f'evil_{path}']
-    evil = str(outcomes['tmp'] / 'evil.pth')
+    evil = str(outcomes['tmp'] / ('mmengine_home/evil.pth' if path == 'openmmlab' else 'evil.pth'))
     assert not res['ok']
     assert res['type'] == 'ValueError', res['tb']
     assert res['msg'].startswith(f'{evil}: cannot load as a checkpoint (')
     assert 'UnpicklingError: Trying to load unsupported GLOBAL posix.system' in res['msg']
     assert 'weights_only=True' in res['msg'] and 'weights_only=False' not in res['msg']
     assert 'add_safe_globals' not in res['msg']  # no advice to allow the file's callable
-    assert outcomes['marker_exists'] is False  # after all six
+    assert outcomes['marker_exists'] is False  # after all seven
     assert outcomes['evil_runs_code_when_unpickled'] is True
 
 
