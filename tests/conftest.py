@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
-from mmdoei.utils import setup_env
 
 # One fixed hypothesis profile for every run (CI and local): the same examples
 # each time (derandomize), a bounded number of them, no example database
@@ -25,10 +24,22 @@ settings.register_profile('mmdoei', derandomize=True, max_examples=60, deadline=
                           print_blob=False, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile('mmdoei')
 
-# The tests build Runners themselves (resume, torchrun on the CPU), as the tools do.
-setup_env()
-
 VOC_KW = dict(num_train=30, num_val=10, img_size=(48, 64), seed=0)
+
+
+@pytest.fixture(scope='session')
+def mmdoei_setup_env():
+    """:func:`mmdoei.setup_env`, for the tests that do what the tools do after calling it.
+
+    Requested explicitly (never autouse), by the modules that launch Runners
+    with ``launcher='pytorch'``/``'slurm'`` in-process or ``torch.load`` Runner
+    checkpoints with ``weights_only=True`` themselves: anything else runs as in
+    a user's notebook, where ``import mmdoei`` alone must be enough (an autouse
+    call here once hid that loading a checkpoint needed it). Not undone: the
+    patches stay for the rest of the session, as in a tool's process.
+    """
+    from mmdoei.utils import setup_env
+    setup_env()
 
 
 @pytest.fixture(scope='session')

@@ -1,7 +1,7 @@
-"""``import mmdoei`` registers classes and the safe http(s) checkpoint loader, and changes nothing else.
+"""``import mmdoei`` registers classes and the safe checkpoint loaders, and changes nothing else.
 
-Run in a fresh interpreter: this test session applies :func:`mmdoei.setup_env`
-(tests/conftest.py), so in-process the patches are already there.
+Run in a fresh interpreter: tests in this session may have applied
+:func:`mmdoei.setup_env` in-process (the ``mmdoei_setup_env`` fixture).
 """
 import json
 import subprocess
@@ -46,6 +46,7 @@ PROBE = textwrap.dedent('''
                   schemes_changed=sorted(k for k, v in mm_ckpt.CheckpointLoader._schemes.items()
                                          if schemes.get(k) is not v),
                   http_loader=getattr(mm_ckpt.load_from_http, '__module__', ''),
+                  loaders={k: getattr(v, '__module__', '') for k, v in mm_ckpt.CheckpointLoader._schemes.items()},
                   http_rebound=mm_ckpt.load_from_http is not load_from_http)
     mmdoei.setup_env()
     result['patched_after_setup_env'] = torch.cuda.is_available() or Runner.wrap_model is not wrap_model
@@ -72,10 +73,15 @@ def test_custom_imports_in_a_stock_mmpretrain_config_change_nothing_else(tmp_pat
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result['wrap_model'] and result['init_dist'] and result['safe_globals']
     assert result['changed'] == []  # no registered name now means another class
-    # The one deliberate change: http(s) checkpoints load through mmdoei's safe loader
-    # (weights_only=True, hash checks), which only tightens what mmengine does.
-    assert result['schemes_changed'] == ['http://', 'https://']
+    # The one deliberate change: every scheme that ends in torch.load loads through mmdoei's safe
+    # loaders (weights_only=True explicitly; hash checks for http), which only tightens mmengine.
+    assert result['schemes_changed'] == sorted(['', 'http://', 'https://', 'pavi://', r'(\S+\:)?s3://',
+                                                r'(\S+\:)?petrel://', 'open-mmlab://', 'openmmlab://'])
     assert result['http_rebound'] and result['http_loader'] == 'mmdoei.utils.download'
+    # torchvision:// and mmcls:// stay mmengine's: they call the (rebound) load_from_http
+    assert {k: m for k, m in result['loaders'].items() if not m.startswith('mmdoei.')} == {
+        'modelzoo://': 'mmengine.runner.checkpoint', 'torchvision://': 'mmengine.runner.checkpoint',
+        'mmcls://': 'mmengine.runner.checkpoint'}
     assert 'mmengine.hook.DOEIHook' in result['added'] and 'mmpretrain.model.MCTformerV2' in result['added']
     assert 'mmseg.model.LargeFOVHead' in result['added'] and 'mmseg.model.ResNet38d' in result['added']
     assert result['patched_after_setup_env']  # the explicit call is what patches (on a CPU machine)

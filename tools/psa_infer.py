@@ -1,7 +1,7 @@
 """Pseudo masks by AffinityNet's random walk (stage 2 of the pipeline).
 
     python tools/psa_infer.py CONFIG CHECKPOINT --cam-dir CAMS --out-dir MASKS
-        [--data-root DIR] [--no-eval] [--work-dir DIR] [--overwrite] [--cfg-options k=v ...]
+        [--data-root DIR] [--no-eval] [--work-dir DIR] [--overwrite] [--partial-load] [--cfg-options k=v ...]
     torchrun --nproc_per_node=N tools/psa_infer.py ... --launcher pytorch
 
 Writes MASKS/{img_id}.png (VOC-palette PNGs: 0 background, c + 1 class c) for the
@@ -44,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--overwrite', action='store_true',
                         help='if --out-dir holds masks made from other inputs, delete them instead of stopping')
     parser.add_argument('--work-dir', help='logs (default work_dirs/psa_infer/CONFIG)')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='accept a checkpoint that does not fit the model (only its matching tensors load)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -60,7 +62,8 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     metrics = run_psa_inference(cfg, args.checkpoint, args.cam_dir, args.out_dir, launcher=args.launcher,
-                                evaluate=not args.no_eval, work_dir=args.work_dir, overwrite=args.overwrite)
+                                evaluate=not args.no_eval, work_dir=args.work_dir, overwrite=args.overwrite,
+                                partial_load=args.partial_load)
     if metrics:
         print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
     gc.collect()  # the runner's DDP wrapper must be gone before the process group (tools/train.py)

@@ -50,6 +50,7 @@ from mmdoei.models.segmentors import apply_tta  # noqa: E402
 from mmdoei.utils import atomic_write, setup_env  # noqa: E402
 from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
 from mmdoei.utils.locks import folder_lock  # noqa: E402
+from mmdoei.utils.weights import check_fit  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,6 +80,8 @@ def parse_args() -> argparse.Namespace:
     cam.add_argument('--amp', action='store_true', help='CAMs under CUDA autocast, as the authors (GPU only)')
     cam.add_argument('--overwrite', action='store_true',
                      help='if --cam-out holds CAMs made with other inputs, delete them instead of stopping')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='accept a checkpoint that does not fit the model (only its matching tensors load)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
@@ -154,6 +157,9 @@ def main() -> None:
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # The Runner loads load_from with strict=False (another model's checkpoint only warns, and
+    # the model is scored with random weights), so the fit is checked here first.
+    check_fit(runner.model, cfg.load_from, partial=args.partial_load, flag='--partial-load')
     metrics = runner.test()
     if args.out and get_rank() == 0:
         with atomic_write(args.out, 'w') as f:

@@ -14,25 +14,30 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
 from mmdoei.cam.inference import cam_overlay, multiscale_cams
 from mmdoei.utils import atomic_write
 from mmdoei.utils.config import replace_entries
+from mmdoei.utils.weights import load_weights
 from .hub import is_model_name, model_info, resolve_model
 
 ImageLike = Union[str, Path, np.ndarray]
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
-               device: str = 'cpu', **cfg_options) -> nn.Module:
+               device: str = 'cpu', partial: bool = False, **cfg_options) -> nn.Module:
     """Build a stage-1 classifier from a config (or a zoo model's name) and load its weights.
 
     ``cfg_options`` update ``model`` (e.g. ``doei=dict(...)`` to switch DOEI on
     for CAM extraction only). The backbone's pretrained ``init_cfg`` is dropped
     when a checkpoint is given (its weights are replaced anyway).
+
+    The checkpoint (a path or URL, loaded with ``weights_only=True``) must fit
+    the model: a checkpoint with missing, unexpected or mis-shaped tensors
+    raises ``ValueError`` naming it, unless ``partial=True`` (then only the
+    matching tensors are loaded; see :func:`mmdoei.utils.weights.load_weights`).
     """
     if isinstance(config, str) and not Path(config).is_file():
         if is_model_name(config):  # its config; weights come from `checkpoint` (or use get_model)
@@ -46,7 +51,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         model_cfg['data_preprocessor'] = cfg.data_preprocessor
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_weights(model, checkpoint, partial=partial, flag='partial=True', map_location='cpu')
     else:
         model.init_weights()
     model.cfg = cfg
@@ -54,7 +59,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
 
 
 def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
-              device: str = 'cpu', **cfg_options) -> nn.Module:
+              device: str = 'cpu', partial: bool = False, **cfg_options) -> nn.Module:
     """A model of the zoo by name (or from a config), ready for inference.
 
     Args:
@@ -64,6 +69,8 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
             weights, ``False`` for a freshly initialised model (no ``Pretrained``
             ``init_cfg`` is loaded either).
         device: Where to put the model.
+        partial: Load a checkpoint that does not fit the model (its matching
+            tensors only) instead of refusing it, as :func:`init_model`.
         **cfg_options: Updates of ``model`` (e.g. ``doei=dict(...)``), as
             :func:`mmdoei.apis.init_model`.
 
@@ -81,7 +88,7 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
     # Built in the config's registry scope, as the Runner does: parts such as a data
     # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
-        return init_model(cfg, checkpoint, device=device, **cfg_options)
+        return init_model(cfg, checkpoint, device=device, partial=partial, **cfg_options)
 
 
 def _load(model: nn.Module, img: ImageLike) -> Dict:

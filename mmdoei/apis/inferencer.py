@@ -43,6 +43,8 @@ class CAMInferencer(BaseInferencer):
             ``Config``, or a model built by :func:`mmdoei.apis.get_model`.
         weights: A checkpoint path or URL; for a zoo name, by default its Weights.
         device: ``'cpu'``, ``'cuda'``...
+        partial: Load a checkpoint that does not fit the model (its matching
+            tensors only) instead of refusing it (see :func:`mmdoei.apis.init_model`).
         class_names: Names of the foreground classes for the overlays; by
             default VOC's or COCO's by the number of classes.
         **cfg_options: Updates of ``model`` (e.g. ``doei=dict()`` for DOEI at
@@ -55,8 +57,15 @@ class CAMInferencer(BaseInferencer):
     postprocess_kwargs: set = set()
 
     def __init__(self, model: Union[str, Config], weights: Optional[str] = None, device: str = 'cpu',
-                 class_names: Optional[Sequence[str]] = None, **cfg_options) -> None:
+                 class_names: Optional[Sequence[str]] = None, partial: bool = False, **cfg_options) -> None:
+        if model is None:
+            # mmengine's BaseInferencer would rebuild the model from the config text saved in the
+            # checkpoint's meta, i.e. execute Python from the file: never from a checkpoint.
+            raise ValueError(f'CAMInferencer needs the model as a zoo name, a config file or a Config '
+                             f'(weights={weights!r} alone is not enough: mmdoei does not build a model from the '
+                             'config text inside a checkpoint, which would run code from the file)')
         self._cfg_options = cfg_options
+        self._partial = partial
         if isinstance(model, torch.nn.Module):  # e.g. from get_model: used as it is
             if weights is not None or cfg_options:
                 raise ValueError('CAMInferencer: weights and model options apply to names and configs, '
@@ -75,7 +84,7 @@ class CAMInferencer(BaseInferencer):
         return resolve_model(model, pretrained=True)
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
-        return init_model(cfg, weights, device=device, **self._cfg_options)
+        return init_model(cfg, weights, device=device, partial=self._partial, **self._cfg_options)
 
     def _init_pipeline(self, cfg: Config):
         # Loading and preprocessing is inference_cams' (the config's cam_pipeline), per image.

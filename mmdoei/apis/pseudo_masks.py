@@ -27,6 +27,7 @@ from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import read_label_png, sample_id
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import claim, remove_stale_temporaries
+from mmdoei.utils.weights import check_fit
 
 CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix='.npz')
 
@@ -105,7 +106,7 @@ def run_psa_inference(cfg: Config,
                       launcher: str = 'none',
                       evaluate: bool = True,
                       work_dir: Optional[str] = None,
-                      overwrite: bool = False) -> dict:
+                      overwrite: bool = False, partial_load: bool = False) -> dict:
     """Write random-walk pseudo masks for ``cfg.test_dataloader``'s images.
 
     1. Points the test pipeline's CAM transform at ``cam_dir`` and adds the
@@ -121,7 +122,9 @@ def run_psa_inference(cfg: Config,
        against the image labels, size against the image) from their headers
        and raises one error listing every bad file, before any model work
        (and before the mask folder is created or claimed).
-    4. Runs mmengine's test loop on them (``DefaultSampler`` splits them over
+    4. Checks that ``checkpoint`` fits the model (refused unless
+       ``partial_load``: see :func:`mmdoei.utils.weights.check_fit`).
+    5. Runs mmengine's test loop on them (``DefaultSampler`` splits them over
        the ranks under ``torchrun``). Unless ``evaluate`` is False,
        ``test_evaluator`` (the seed metric in mask mode) then scores every
        mask of the dataset in ``out_dir``, those of earlier runs included.
@@ -186,7 +189,10 @@ def run_psa_inference(cfg: Config,
         if todo:
             print_log(f'checked {len(todo)} CAM files in {cam_dir}', logger='current')
             cfg.test_dataloader.dataset.indices = todo
-            Runner.from_cfg(cfg).test()
+            runner = Runner.from_cfg(cfg)
+            # The Runner loads load_from with strict=False: a wrong checkpoint would only warn.
+            check_fit(runner.model, checkpoint, partial=partial_load, flag='--partial-load (partial_load=True)')
+            runner.test()
         if not evaluator_cfg:
             return {}
         metrics = score_mask_folder(evaluator_cfg, dataset, out_dir)

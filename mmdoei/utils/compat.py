@@ -1,11 +1,20 @@
-"""Make mmengine 0.10.7 work with today's torch: :func:`setup_env`.
+"""Make mmengine 0.10.7 run with today's torch: :func:`setup_env`, and the checkpoint allow-list.
 
-Importing mmdoei changes nothing in mmengine or torch. :func:`setup_env` is
-called where a Runner is about to run: by the tools, by the ``mmdoei.apis``
-functions that run stages, and by anyone who builds a Runner by hand and
-needs one of the two fixes below. It is idempotent.
+Importing this module changes nothing. What ``import mmdoei`` changes is the
+loading of checkpoints (:mod:`mmdoei.utils.weights` and
+:mod:`mmdoei.utils.download`: every ``torch.load`` route of mmengine's
+``CheckpointLoader`` passes ``weights_only=True`` explicitly, with
+:func:`checkpoint_safe_globals` applied for that one load, never added to
+torch's list at import).
 
-Two gaps, both described in ENVIRONMENT.md, and one message:
+:func:`setup_env` is called where a Runner is about to run: by the tools, by
+the ``mmdoei.apis`` functions that run stages, and by anyone who launches a
+Runner with ``launcher='pytorch'``/``'slurm'`` on a CPU-only machine or calls
+``torch.load(weights_only=True)`` on a Runner checkpoint directly. It is
+idempotent. Loading a checkpoint through mmengine (``init_model``,
+``load_from``, ``resume``...) does not need it.
+
+Two gaps, both described in ENVIRONMENT.md:
 
 1. Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
    the few non-tensor objects mmengine pickles into its checkpoints (the
@@ -19,20 +28,17 @@ Two gaps, both described in ENVIRONMENT.md, and one message:
    resolves to an inert token that only that function accepts (the class
    itself is never handed to the unpickler, so a file cannot call it).
    Nothing here ever falls back to full unpickling, which would run code from
-   the file.
+   the file. The loaders apply the list per load; :func:`setup_env` also adds
+   it to torch's list for the process (code that calls
+   ``torch.load(weights_only=True)`` on a Runner checkpoint itself needs it).
 2. ``launcher='pytorch'`` calls ``torch.cuda.set_device`` unconditionally and
    wraps the model with ``device_ids=[LOCAL_RANK]``, so ``torchrun`` fails on a
-   machine without a GPU. When CUDA is unavailable (and only then) we start the
-   process group with ``gloo`` and wrap with ``device_ids=None``. On a machine
-   with a GPU nothing is patched: mmengine's functions stay as they are.
-3. A local file that is not a checkpoint (random bytes, a truncated file, a
-   pickle of other objects) fails in ``torch.load`` with a message that names
-   no file and suggests ``weights_only=False``, i.e. running code from the
-   file. mmengine's local loader is replaced by :func:`load_from_local` (same name, so mmengine logs "local backend"),
-   which loads the same way (``weights_only=True``) and names the file.
+   machine without a GPU. When CUDA is unavailable (and only then),
+   :func:`setup_env` starts the process group with ``gloo`` and wraps with
+   ``device_ids=None``. On a machine with a GPU nothing is patched: mmengine's
+   functions stay as they are.
 """
 import os
-import os.path as osp
 import pickle
 from typing import List
 
@@ -115,36 +121,6 @@ def _allow_checkpoint_globals() -> None:
         torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
-def load_from_local(filename: str, map_location=None) -> object:
-    """mmengine's local checkpoint loader (``torch.load``, ``weights_only=True``)
-    with an error that names the file.
-
-    Raises:
-        FileNotFoundError: naming the file when it does not exist.
-        ValueError: naming the file and what torch found wrong, when it is
-            not a checkpoint (never retried with full unpickling).
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except Exception as e:
-        text = str(e)
-        # torch's message ends with the reason, after advice to unpickle fully; keep the reason only
-        reason = text.split('WeightsUnpickler error:')[-1].strip().splitlines()[0] if text.strip() else (
-            'the file is empty or ends early')
-        raise ValueError(f'{filename}: cannot load as a checkpoint ({type(e).__name__}: {reason}); mmdoei '
-                         'loads checkpoints with weights_only=True and never unpickles fully (that would run '
-                         'code from the file), so a file that is not a torch checkpoint, is truncated, or '
-                         'pickles other objects is refused') from e
-
-
-def _register_local_loader() -> None:
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-
-
 def _patch_cpu_distributed() -> None:
     """Let ``torchrun`` and ``srun`` (launcher='pytorch' / 'slurm') run on CPU-only machines with gloo."""
     import mmengine.dist.utils as dist_utils
@@ -198,16 +174,17 @@ def _patch_cpu_distributed() -> None:
 def setup_env() -> None:
     """Apply the fixes once (idempotent).
 
-    The checkpoint globals are allow-listed wherever torch has
-    ``add_safe_globals`` (mmengine's resume needs them with any device); the
-    distributed patches are applied only when CUDA is unavailable, so on a GPU
-    machine ``Runner.wrap_model`` and ``_init_dist_pytorch`` stay mmengine's.
+    The checkpoint globals are added to torch's allow-list for the process
+    wherever torch has ``add_safe_globals`` (for code that calls
+    ``torch.load(weights_only=True)`` on a Runner checkpoint itself; mmengine's
+    loaders do not need it since ``import mmdoei``); the distributed patches
+    are applied only when CUDA is unavailable, so on a GPU machine
+    ``Runner.wrap_model`` and ``_init_dist_pytorch`` stay mmengine's.
     """
     global _APPLIED
     if _APPLIED:
         return
     _allow_checkpoint_globals()
-    _register_local_loader()
     if not torch.cuda.is_available():
         _patch_cpu_distributed()
     _APPLIED = True

@@ -44,7 +44,8 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import import_modules_from_strings
 from PIL import Image
 
-pytestmark = [pytest.mark.dist, pytest.mark.slow]
+# The checkpoints are compared with torch.load(weights_only=True), as after the tools' setup_env.
+pytestmark = [pytest.mark.dist, pytest.mark.slow, pytest.mark.usefixtures('mmdoei_setup_env')]
 
 ROOT = Path(__file__).resolve().parents[2]
 MCT = ROOT / 'tests/data/configs/tiny_mct_voc.py'

@@ -13,7 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-import mmdoei  # noqa: F401  registers everything (tests/conftest.py applies setup_env)
+import mmdoei  # noqa: F401  registers everything
+
+# Runner checkpoints are read here with torch.load(weights_only=True), as the tools do after setup_env().
+pytestmark = pytest.mark.usefixtures('mmdoei_setup_env')
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_vit_doei.py'

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
@@ -22,6 +23,7 @@ from mmdoei.generators import make_standin_cams, make_synthetic_voc
 from mmdoei.utils.config import set_data_root
 from mmdoei.utils.locks import FOLDER_LOCK
 from mmdoei.utils.record import RECORD_FILE
+from mmdoei.utils.weights import safe_load
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'
@@ -126,3 +128,24 @@ def test_bad_cams_stop_training_before_the_first_iteration(stage, tmp_path):
                                          r'image size 64x96'):
         Runner.from_cfg(cfg).train()
     assert not list((tmp_path / 'train').rglob('*.pth'))
+
+
+def test_checkpoint_of_another_model_stops_inference_before_any_mask(stage, tmp_path):
+    """The Runner loads load_from with strict=False; a stage-1 checkpoint here would give random masks."""
+    state = safe_load(str(stage['ckpt']), map_location='cpu')['state_dict']
+    wrong = tmp_path / 'mct.pth'
+    key = next(k for k, v in state.items() if v.dim() == 4)  # a conv weight, now with another shape
+    torch.save({'state_dict': dict(state, **{key: torch.zeros(3, 3, 1, 1), 'backbone.cls_token': torch.zeros(1)})},
+               wrong)
+    out = tmp_path / 'masks'
+    with pytest.raises(ValueError) as err:
+        run_psa_inference(stage['cfg'], str(wrong), str(stage['cam_dir']), str(out), work_dir=str(tmp_path / 'w'))
+    msg = str(err.value)
+    assert msg.startswith(f'{wrong} does not fit AffinityNet: 1 unexpected (e.g. backbone.cls_token); '
+                          f'1 mis-shaped (e.g. {key}: checkpoint (3, 3, 1, 1), model {tuple(state[key].shape)})')
+    assert 'Pass --partial-load (partial_load=True) to load the matching tensors anyway' in msg
+    assert not out.exists() or not os.listdir(out)
+    # asked for, the matching tensors load and the masks are written
+    run_psa_inference(stage['cfg'], str(wrong), str(stage['cam_dir']), str(out), work_dir=str(tmp_path / 'w'),
+                      evaluate=False, partial_load=True)
+    assert len(os.listdir(out)) == NUM_IMAGES

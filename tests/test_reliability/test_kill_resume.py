@@ -31,7 +31,8 @@ import torch
 
 from mmdoei.generators import make_standin_cams, make_synthetic_voc
 
-pytestmark = pytest.mark.slow
+# The checkpoints are compared with torch.load(weights_only=True), as after the tools' setup_env.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('mmdoei_setup_env')]
 
 ROOT = Path(__file__).resolve().parents[2]
 PSA = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'

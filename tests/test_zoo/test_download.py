@@ -16,6 +16,9 @@ from mmdoei.utils.download import (CheckpointDownloadError, CheckpointHashError,
                                    confirm_url_from_html, file_name_for, hash_prefix_of, sha256_of)
 from .conftest import ROOT, TINY_CONFIG, write_index
 
+# trained_tiny (message hub included) is compared with torch.load(weights_only=True) as after setup_env().
+pytestmark = pytest.mark.usefixtures('mmdoei_setup_env')
+
 
 def _hashed(src, folder, stem='tiny'):
     """``src`` copied to ``folder/<stem>-<sha256[:8]>.pth``."""

@@ -6,7 +6,11 @@
 
 Reads IN with ``weights_only=True``, keeps only ``state_dict`` and ``meta``
 (drops the optimizer, the schedulers, the message hub and any other training
-state), writes it atomically, names it ``<stem>-<first 8 hex digits of its
+state), drops the config text mmengine saves in ``meta['cfg']`` (and any other
+multi-line text in ``meta``): inferencers such as mmseg's
+``MMSegInferencer(model=None, weights=...)`` execute that text as Python, so a
+published file must not carry it; the harmless entries (epoch, iter, seed,
+dataset_meta, versions, time...) stay. Writes it atomically, names it ``<stem>-<first 8 hex digits of its
 sha256>.pth`` (torch.hub's convention, which mmdoei's loader checks) and prints
 the metafile entry for it. The entry says ``Published: false`` until the file
 is uploaded to the release named by ``--base-url`` (pass ``--published`` then):
@@ -28,6 +32,15 @@ from mmdoei.utils.download import safe_torch_load, sha256_of  # noqa: E402
 #: Where the project's releases will be (not live yet: the project has published none).
 RELEASE_BASE = 'https://github.com/mmdoei/mmdoei/releases/download/v0.1.0/'
 KEEP = ('state_dict', 'meta')
+#: ``meta`` entries that hold a config as Python text (mmengine's Runner, mmcv 1.x).
+CONFIG_TEXT_KEYS = ('cfg', 'config')
+
+
+def harmless_meta(meta: dict) -> dict:
+    """``meta`` without config text: the :data:`CONFIG_TEXT_KEYS` and any multi-line string
+    (a one-line value such as a time or a version cannot hold a config)."""
+    return {k: v for k, v in meta.items()
+            if k not in CONFIG_TEXT_KEYS and not (isinstance(v, str) and '\n' in v)}
 
 
 def publish(src: str, dst: str) -> str:
@@ -37,6 +50,8 @@ def publish(src: str, dst: str) -> str:
         raise ValueError(f'{src}: not an mmengine checkpoint (no state_dict); keys: '
                          f'{sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__}')
     out = {k: ckpt[k] for k in KEEP if k in ckpt}
+    if isinstance(out.get('meta'), dict):
+        out['meta'] = harmless_meta(out['meta'])
     stem = osp.splitext(dst)[0]
     tmp = stem + '.unhashed.pth'
     with atomic_write(tmp) as f:
