@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -246,9 +247,34 @@ def test_9000_pixel_image_named_under_the_memory_cap(planted):
 
 # --------------------------------------------------------------------------- readers, in-process
 
+def _vm_size() -> int:
+    return next(int(line.split()[1]) << 10 for line in open('/proc/self/status') if line.startswith('VmSize:'))
+
+
+def _hung(signum, frame):
+    raise TimeoutError('still running after 20 s: blocked on a FIFO or reading without end')
+
+
 @pytest.fixture
-def specials(tmp_path):
-    """A FIFO, a link to /dev/zero, a folder, and a link to a regular file."""
+def guarded():
+    """A regression fails this process's test instead of hanging it on a FIFO or filling memory from
+    /dev/zero: an alarm, and a soft address-space cap of what it holds plus HEADROOM (both undone after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _vm_size() + HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.fixture
+def specials(tmp_path, guarded):
+    """A FIFO, a link to /dev/zero, a folder, and a link to a regular file (tests run guarded)."""
     fifo, zero, folder, link = (tmp_path / n for n in ('fifo', 'zero', 'folder', 'link'))
     os.mkfifo(fifo)
     zero.symlink_to('/dev/zero')
@@ -269,7 +295,7 @@ def test_split_refuses_special_files_and_reads_a_link(specials, tmp_path):
     assert read_split(str(link)) == ['a', 'b']
 
 
-def test_split_larger_than_the_cap_is_refused_unread(tmp_path):
+def test_split_larger_than_the_cap_is_refused_unread(tmp_path, guarded):
     path = tmp_path / 'huge.txt'
     with open(path, 'wb') as f:
         f.truncate((64 << 20) + 1)  # sparse: nothing is written or read
