@@ -20,6 +20,7 @@ from torch import nn
 from mmdoei.cam.inference import cam_overlay, multiscale_cams
 from mmdoei.utils import atomic_write
 from mmdoei.utils.config import replace_entries
+from mmdoei.utils.files import image_size
 from mmdoei.utils.weights import load_weights
 from .hub import is_model_name, model_info, resolve_model
 
@@ -99,6 +100,7 @@ def _load(model: nn.Module, img: ImageLike) -> Dict:
         pipeline = [p for p in pipeline if p['type'] != 'LoadImageFromFile']
         data = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
     else:
+        image_size(str(img))  # header first: a FIFO, a bomb or an image over the pixel budget is named, not decoded
         data = dict(img_path=str(img))
     data = Compose([TRANSFORMS.build(t) for t in pipeline])(data)  # mmpretrain's scope
     batch = model.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)

@@ -11,6 +11,11 @@ transforms); :func:`read_cam_header` reads the classes and the map size
 without the maps; :func:`check_cam_folder` checks a whole folder against a
 dataset from the headers only, so a run stops before its long work with one
 error listing every bad file.
+
+Every reader checks the declared arrays before it reads any (a CAM file is a
+zip: a few hundred kB of deflated zeros can declare gigabytes of maps): at
+most ``num_classes - 1`` maps, each the image's size where that is known,
+else at most :func:`~mmdoei.utils.files.max_image_pixels` pixels.
 """
 import io
 import os.path as osp
@@ -24,7 +29,7 @@ import torch
 from mmengine.utils import track_iter_progress
 from torch import Tensor
 
-from mmdoei.utils.files import image_size, sample_id
+from mmdoei.utils.files import image_size, max_image_pixels, pixel_limit_text, sample_id
 from mmdoei.utils.io import load_npz, npz_headers, save_npz_atomic
 
 #: How far outside ``[0, 1]`` a stored value may be (float16 rounding).
@@ -49,34 +54,71 @@ def save_cam(path: Union[str, Path], labels: Sequence[int], cams: Union[Tensor, 
     save_npz_atomic(path, keys=np.asarray(list(labels), dtype=np.int64), cams=cams.astype(np.float16))
 
 
-def load_cam(path: str, num_classes: int = 21) -> Tuple[np.ndarray, np.ndarray]:
+def _size_problem(cam_hw: Sequence[int], img_hw: Sequence[int]) -> Optional[str]:
+    cam_hw, img_hw = tuple(int(s) for s in cam_hw), tuple(int(s) for s in img_hw)
+    if cam_hw == img_hw:
+        return None
+    return (f'CAM size {cam_hw[0]}x{cam_hw[1]} differs from the image size {img_hw[0]}x{img_hw[1]} '
+            '(CAMs must be stored at the original image size)')
+
+
+def _declared_problem(headers: Mapping, num_classes: int, img_shape: Optional[Sequence[int]]) -> Optional[str]:
+    """What is wrong with a CAM file's declared arrays (``{name: (shape, dtype)}``
+    from :func:`~mmdoei.utils.io.npz_headers`); None if nothing. Reads no data,
+    so it bounds what loading the file allocates."""
+    missing = {'keys', 'cams'} - set(headers)
+    if missing:
+        return (f'missing array(s) {sorted(missing)}; a CAM file holds "keys" (K,) and "cams" (K, H, W), '
+                f'found {sorted(headers)}')
+    (kshape, kdtype), (shape, dtype) = headers['keys'], headers['cams']
+    if len(kshape) != 1 or not np.issubdtype(kdtype, np.integer):
+        return f'"keys" must be a 1-D integer array, got {kdtype} {kshape}'
+    if len(shape) != 3 or not np.issubdtype(dtype, np.floating):
+        return f'"cams" must be a float (K, H, W) array, got {dtype} {shape}'
+    if shape[0] != kshape[0]:
+        return f'{kshape[0]} keys but {shape[0]} maps in "cams" {shape}'
+    if shape[0] > num_classes - 1:
+        return (f'"cams" declares {shape[0]} maps {shape}, more than the {num_classes - 1} foreground classes; '
+                'refused before reading it')
+    if img_shape is not None:
+        problem = _size_problem(shape[1:], img_shape[:2])
+        return f'{problem}; "cams" declares shape {shape}, refused before reading it' if problem else None
+    limit = max_image_pixels()
+    if shape[1] * shape[2] > limit:
+        return (f'"cams" declares shape {shape}: {shape[1] * shape[2]} pixels a map, more than the limit of '
+                f'{limit} {pixel_limit_text()}; refused before reading it')
+    return None
+
+
+def load_cam(path: str, num_classes: int = 21,
+             img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Load and check one CAM file on its own (format in the module docstring).
+
+    The declared arrays are checked before any is read: at most
+    ``num_classes - 1`` maps of ``img_shape`` when it is given, else of at
+    most :func:`~mmdoei.utils.files.max_image_pixels` pixels.
 
     Args:
         path: The ``{img_id}.npz`` file.
         num_classes: Classes including background; keys must be in
             ``0..num_classes-2``.
+        img_shape: ``(H, W)`` of the image, when known; the maps must have it.
 
     Returns:
         ``(keys int64 (K,), cams float32 (K, H, W))``.
 
     Raises:
-        ValueError: naming the file, when it is truncated or corrupt, lacks
-            ``keys``/``cams``, has wrong dtypes or shapes, repeated or
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file, when it is not a regular file, truncated
+            or corrupt, lacks ``keys``/``cams``, has wrong dtypes or shapes,
+            declares more maps or pixels than allowed, repeated or
             out-of-range keys, or non-finite values.
     """
-    data = load_npz(path)
-    missing = {'keys', 'cams'} - set(data)
-    if missing:
-        raise ValueError(f'{path}: missing array(s) {sorted(missing)}; a CAM file holds '
-                         f'"keys" (K,) and "cams" (K, H, W), found {sorted(data)}')
+    problem = _declared_problem(npz_headers(path, what='CAM file'), num_classes, img_shape)
+    if problem:
+        raise ValueError(f'{path}: {problem}')
+    data = load_npz(path, what='CAM file', names=('keys', 'cams'))
     keys, cams = data['keys'], data['cams']
-    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
-        raise ValueError(f'{path}: "keys" must be a 1-D integer array, got {keys.dtype} {keys.shape}')
-    if cams.ndim != 3 or not np.issubdtype(cams.dtype, np.floating):
-        raise ValueError(f'{path}: "cams" must be a float (K, H, W) array, got {cams.dtype} {cams.shape}')
-    if cams.shape[0] != keys.size:
-        raise ValueError(f'{path}: {keys.size} keys but {cams.shape[0]} maps in "cams" {cams.shape}')
     if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
         raise ValueError(f'{path}: keys {keys.tolist()} out of range 0..{num_classes - 2} '
                          f'(0-based foreground classes of {num_classes - 1})')
@@ -101,14 +143,6 @@ def _class_problem(keys: Sequence[int], labels: Sequence[int]) -> Optional[str]:
             'the CAMs were made for other labels or another dataset')
 
 
-def _size_problem(cam_hw: Sequence[int], img_hw: Sequence[int]) -> Optional[str]:
-    cam_hw, img_hw = tuple(int(s) for s in cam_hw), tuple(int(s) for s in img_hw)
-    if cam_hw == img_hw:
-        return None
-    return (f'CAM size {cam_hw[0]}x{cam_hw[1]} differs from the image size {img_hw[0]}x{img_hw[1]} '
-            '(CAMs must be stored at the original image size)')
-
-
 def read_cam(path: str,
              num_classes: int = 21,
              labels: Optional[Sequence[int]] = None,
@@ -125,36 +159,47 @@ def read_cam(path: str,
         ``(keys int64 (K,), cams float32 (K, H, W))``, sorted by class.
 
     Raises:
-        ValueError: naming the file: missing, truncated or corrupt, wrong
-            arrays/dtypes, values outside ``[0, 1]``, classes that disagree
-            with ``labels``, or a size other than ``img_shape``.
+        ValueError: naming the file: missing, not a regular file, truncated
+            or corrupt, wrong arrays/dtypes, a size other than ``img_shape``
+            (from the header, before the maps are read), values outside
+            ``[0, 1]``, or classes that disagree with ``labels``.
     """
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise ValueError(f'{path}: CAM file does not exist (run the CAM stage for this image, '
                          'or check cam_dir)')
-    keys, cams = load_cam(path, num_classes)
+    keys, cams = load_cam(path, num_classes, img_shape[:2] if img_shape is not None else None)
     if cams.size and (cams.min() < -RANGE_TOLERANCE or cams.max() > 1 + RANGE_TOLERANCE):
         raise ValueError(f'{path}: CAM values span [{cams.min():.4g}, {cams.max():.4g}], expected per-class '
                          'min-max normalised maps in [0, 1]')
-    problem = (_class_problem(keys, labels) if labels is not None else None) or (
-        _size_problem(cams.shape[1:], img_shape[:2]) if img_shape is not None else None)
+    problem = _class_problem(keys, labels) if labels is not None else None
     if problem:
         raise ValueError(f'{path}: {problem}')
     order = np.argsort(keys, kind='stable')
     return keys[order], np.clip(cams[order], 0, 1)
 
 
-def read_cam_header(path: str) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
+def read_cam_header(path: str, num_classes: int = 21,
+                    img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
     """``(keys, shape of cams, dtype of cams)`` without reading the maps.
 
+    The declared arrays are checked as in :func:`load_cam` before the (small)
+    ``keys`` array is read.
+
+    Args:
+        path: The ``.npz`` file.
+        num_classes: Classes including background; at most ``num_classes - 1`` maps.
+        img_shape: ``(H, W)`` of the image, when known; the maps must have it.
+
     Raises:
-        ValueError: naming the file when it is not a readable npz (a
-            truncated file has lost the zip directory at its end) or lacks
-            ``keys``/``cams``.
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is not a regular file or a
+            readable npz (a truncated file has lost the zip directory at its
+            end), or its declared arrays are not a CAM file's.
     """
-    headers = npz_headers(path)
-    if not {'keys', 'cams'} <= set(headers):
-        raise ValueError(f'{path}: a CAM file holds "keys" and "cams", found {sorted(headers)}')
+    headers = npz_headers(path, what='CAM file')
+    problem = _declared_problem(headers, num_classes, img_shape)
+    if problem:
+        raise ValueError(f'{path}: {problem}')
     try:
         with zipfile.ZipFile(path) as z:
             keys = np.load(io.BytesIO(z.read('keys.npy')), allow_pickle=False)
@@ -168,24 +213,16 @@ def read_cam_header(path: str) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
 def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Optional[Sequence[int]],
                    num_classes: int = 21) -> Optional[str]:
     """What is wrong with one CAM file, from its header; None if nothing."""
-    if not osp.isfile(path):
+    if not osp.exists(path):  # a FIFO or device exists: read_cam_header names what it is
         return 'CAM file does not exist'
     try:
-        keys, shape, dtype = read_cam_header(path)
+        keys, shape, dtype = read_cam_header(path, num_classes, img_shape)
     except ValueError as e:
         return str(e)[len(path) + 2:] if str(e).startswith(path) else str(e)
-    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
-        return f'"keys" must be a 1-D integer array, got {keys.dtype} {keys.shape}'
-    if len(shape) != 3 or not np.issubdtype(dtype, np.floating) or shape[0] != keys.size:
-        return f'"cams" must be float (K, H, W) with K = {keys.size} keys, got {dtype} {shape}'
     if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
         return f'keys {keys.tolist()} out of range 0..{num_classes - 2}'
     if labels is not None:
-        problem = _class_problem(keys.tolist(), labels)
-        if problem:
-            return problem
-    if img_shape is not None:
-        return _size_problem(shape[1:], img_shape[:2])
+        return _class_problem(keys.tolist(), labels)
     return None
 
 

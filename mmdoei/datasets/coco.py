@@ -8,7 +8,8 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from mmdoei.utils.files import check_files_exist, check_inside, missing_files_message, read_split
+from mmdoei.utils.files import check_files_exist, check_inside, is_local, missing_files_message, read_split
+from mmdoei.utils.io import check_regular_file
 from .categories import COCO_CLASSES
 from .voc import _WSSSDatasetMixin, resolve
 
@@ -65,6 +66,8 @@ class COCOWSSSDataset(_WSSSDatasetMixin, MultiLabelDataset):
 
     def load_data_list(self) -> List[dict]:
         """Read the instances json, check every file up front, attach labels."""
+        if is_local(self.ann_file):  # a FIFO or /dev/zero would hang or fill memory in json.load
+            check_regular_file(self.ann_file, 'annotation file')
         try:
             doc = load(self.ann_file)
             categories, images, annotations = doc['categories'], doc['images'], doc['annotations']

@@ -8,7 +8,10 @@ from mmengine.fileio import get, get_file_backend, join_path
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from mmdoei.utils.files import check_files_exist, check_inside, image_size, read_label_png, read_split
+from mmdoei.utils import files as file_utils
+from mmdoei.utils.files import (check_files_exist, check_inside, image_size, is_local, read_label_png, read_split,
+                                read_text_file)
+from mmdoei.utils.io import read_bytes_bounded
 from .categories import VOC_CLASSES
 
 
@@ -26,15 +29,15 @@ def read_cls_labels(path: str, num_classes: int) -> Dict[str, List[int]]:
     19 = tvmonitor). Every error names the file and the line.
 
     Raises:
-        ValueError: on a row with no class or more classes than exist, a class
-            that is not an integer in ``0..num_classes-1``, a repeated class,
-            or an image listed twice.
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: when the file is not a regular file, larger than
+            :data:`~mmdoei.utils.files.MAX_LIST_BYTES` or not UTF-8; on a row
+            with no class or more classes than exist, a class that is not an
+            integer in ``0..num_classes-1``, a repeated class, or an image
+            listed twice.
     """
-    backend = get_file_backend(path)
-    if not backend.exists(path):
-        raise FileNotFoundError(f'label file {path} does not exist')
     labels: Dict[str, List[int]] = {}
-    for lineno, line in enumerate(backend.get_text(path).splitlines(), 1):
+    for lineno, line in enumerate(read_text_file(path, 'label file').splitlines(), 1):
         tokens = line.split()
         if not tokens:
             continue
@@ -65,11 +68,13 @@ def labels_from_xml(path: str, classes: Sequence[str]) -> List[int]:
     (part names such as ``head`` are not classes and are skipped).
 
     Raises:
-        FileNotFoundError / ValueError: naming the file when it is missing or not
-            well-formed XML.
+        FileNotFoundError / ValueError: naming the file when it is missing, not
+            a regular file (a FIFO, ``/dev/zero``), larger than
+            :data:`~mmdoei.utils.files.MAX_LIST_BYTES` or not well-formed XML.
     """
     try:
-        root = ElementTree.fromstring(get(path))
+        data = read_bytes_bounded(path, file_utils.MAX_LIST_BYTES, 'annotation file') if is_local(path) else get(path)
+        root = ElementTree.fromstring(data)
     except FileNotFoundError:
         raise FileNotFoundError(f'annotation file {path} does not exist') from None
     except ElementTree.ParseError as e:

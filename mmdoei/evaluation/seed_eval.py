@@ -28,14 +28,15 @@ from mmdoei.datasets.categories import seg_class_names
 from mmdoei.utils.files import check_files_exist, image_size, read_label_png
 
 
-def cam_file_shape(path: str) -> Tuple[int, ...]:
+def cam_file_shape(path: str, num_classes: int = 21) -> Tuple[int, ...]:
     """Shape ``(K, H, W)`` of the ``cams`` array of a CAM file, from its header only.
 
     Raises:
         ValueError: naming the file when it is not a readable CAM file (e.g.
-            truncated: the zip directory at its end is gone).
+            truncated: the zip directory at its end is gone), or declares more
+            maps or pixels than a CAM of ``num_classes`` may have.
     """
-    _, shape, _ = read_cam_header(path)
+    _, shape, _ = read_cam_header(path, num_classes)
     if len(shape) != 3:
         raise ValueError(f'{path}: "cams" must be a (K, H, W) array, got shape {tuple(shape)}')
     return shape
@@ -83,15 +84,17 @@ def evaluate_cam_dir(cam_dir: str,
 
     Raises:
         FileNotFoundError: listing missing CAM files / GT masks (before any work).
-        ValueError: naming the file(s): size mismatch (checked up front from
+        ValueError: naming the file(s): not regular files (FIFOs, devices;
+            before any is opened), size mismatch (checked up front from
             headers), corrupt CAM file, NaN/inf, bad keys, bad GT values.
     """
     pairs = _inputs(cam_dir, gt_dir, img_ids, '.npz', 'CAM', listed_by)
-    _check_sizes(pairs, 'CAM', lambda p: cam_file_shape(p)[1:])
+    _check_sizes(pairs, 'CAM', lambda p: cam_file_shape(p, num_classes)[1:])
     sweep = SeedSweep(num_classes, thresholds, ignore_index)
     for cam_path, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):
-        keys, cams = load_cam(cam_path, num_classes)
         gt = read_label_png(gt_path)
+        # the GT's size bounds what the CAM file may declare, checked before its maps are read
+        keys, cams = load_cam(cam_path, num_classes, gt.shape)
         try:
             sweep.add(cams, keys, gt)
         except ValueError as e:

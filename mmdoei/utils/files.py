@@ -3,6 +3,7 @@
 Only numpy, PIL and mmengine.fileio are used, so these work without mmcv.
 """
 import io
+import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -10,8 +11,99 @@ import numpy as np
 from mmengine.fileio import get, get_file_backend
 from PIL import Image
 
+from mmdoei.utils.io import check_regular_file, read_bytes_bounded
+
 # How many missing files an error message lists before it says "... and N more".
 MAX_LISTED = 5
+
+#: The largest split or label file read (bytes). COCO's train list is about
+#: 2 MB; anything far larger is not a list of ids (or is /dev/zero).
+MAX_LIST_BYTES = 64 << 20
+
+#: Environment variable that sets the image pixel budget (:func:`max_image_pixels`).
+PIXEL_BUDGET_ENV = 'MMDOEI_MAX_IMAGE_PIXELS'
+#: The default budget: 50 Mpx. The largest VOC image is 500 x 500 (0.25 Mpx),
+#: COCO's 640 x 640 (0.4 Mpx), so real data has a margin of over 100x.
+DEFAULT_PIXEL_BUDGET = 50_000_000
+
+
+def is_local(path: Any) -> bool:
+    """Whether ``path`` is a local path rather than a URI (``s3://...``)."""
+    return '://' not in str(path)
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image, label PNG or CAM may have: the smaller of
+    ``$MMDOEI_MAX_IMAGE_PIXELS`` (default :data:`DEFAULT_PIXEL_BUDGET`, 50
+    Mpx) and Pillow's decompression-bomb limit (89 Mpx, which mmdoei never lifts).
+
+    Why stricter than Pillow: Pillow's limit bounds what Pillow itself
+    decodes (89 Mpx RGB is 268 MB), but a run holds many copies of an image
+    at once: OpenCV's BGR decode, the float32 tensor (4 bytes a channel),
+    every scale and flip of CAM generation, and a float32 map per class
+    (a CAM file of 4 classes at 81 Mpx took 6 GB to evaluate). At 50 Mpx one
+    image is still 600 MB as a float32 tensor, and every VOC/COCO image fits
+    with a 100x margin. Raise the budget through the variable for larger
+    data, on a machine that has the memory.
+
+    Raises:
+        ValueError: naming the variable when it is not a positive integer.
+    """
+    raw = os.environ.get(PIXEL_BUDGET_ENV, '').strip()
+    budget = DEFAULT_PIXEL_BUDGET
+    if raw:
+        try:
+            budget = int(raw)
+        except ValueError:
+            budget = 0  # not a number: refused below, like a number that is not positive
+        if budget <= 0:
+            raise ValueError(f'${PIXEL_BUDGET_ENV}={raw!r}: expected a positive number of pixels '
+                             f'(default {DEFAULT_PIXEL_BUDGET})')
+    pil = Image.MAX_IMAGE_PIXELS
+    return budget if pil is None else min(budget, int(pil))
+
+
+def pixel_limit_text() -> str:
+    """Where the pixel limit comes from, for error messages."""
+    return (f'(${PIXEL_BUDGET_ENV}, default {DEFAULT_PIXEL_BUDGET}, and at most '
+            f'PIL.Image.MAX_IMAGE_PIXELS {Image.MAX_IMAGE_PIXELS})')
+
+
+def pixel_problem(width: int, height: int) -> Optional[str]:
+    """Why an image of ``width x height`` is refused (:func:`max_image_pixels`); None if it is not."""
+    limit = max_image_pixels()
+    if width * height <= limit:
+        return None
+    return (f'declares {width} x {height} = {width * height} pixels, more than the limit of {limit} '
+            f'{pixel_limit_text()}; refused before decoding as a possible decompression bomb '
+            f'({width * height * 3 >> 20} MB as 8-bit RGB)')
+
+
+def read_text_file(path: str, what: str, limit: Optional[int] = None) -> str:
+    """The UTF-8 text of a small file (a split or label list) of at most
+    ``limit`` bytes (default :data:`MAX_LIST_BYTES`); a local one must be a
+    regular file (checked before it is opened:
+    :func:`~mmdoei.utils.io.check_regular_file`).
+
+    Raises:
+        FileNotFoundError: naming ``what`` and the file when it does not exist.
+        ValueError: naming the file when it is not a regular file, larger
+            than ``limit`` or not UTF-8 text.
+    """
+    limit = MAX_LIST_BYTES if limit is None else limit
+    if is_local(path):
+        data = read_bytes_bounded(path, limit, what)
+    else:
+        backend = get_file_backend(path)
+        if not backend.exists(path):
+            raise FileNotFoundError(f'{what} {path} does not exist')
+        data = backend.get(path)
+        if len(data) > limit:
+            raise ValueError(f'{path}: {what} holds {len(data)} bytes, more than the limit of {limit}; refused')
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{what} {path} is not UTF-8 text ({e})') from None
 
 
 def split_token_id(token: str, where: str) -> str:
@@ -49,16 +141,11 @@ def read_split(path: str) -> List[str]:
 
     Raises:
         FileNotFoundError: naming the split file when it does not exist.
-        ValueError: naming the file (and line) when it is not UTF-8 text,
-            lists no ids, an id twice, or a path instead of an id.
+        ValueError: naming the file (and line) when it is not a regular file
+            (a FIFO, ``/dev/zero``), larger than :data:`MAX_LIST_BYTES`, not
+            UTF-8 text, lists no ids, an id twice, or a path instead of an id.
     """
-    backend = get_file_backend(path)
-    if not backend.exists(path):
-        raise FileNotFoundError(f'split file {path} does not exist')
-    try:
-        text = backend.get_text(path)
-    except UnicodeDecodeError as e:
-        raise ValueError(f'split file {path} is not UTF-8 text ({e})') from None
+    text = read_text_file(path, 'split file')
     ids, seen = [], set()
     for lineno, line in enumerate(text.splitlines(), 1):
         tokens = line.split()
@@ -102,18 +189,23 @@ def read_label_png(path: str) -> np.ndarray:
 
     A palette PNG holds the class indices themselves (the palette only colours
     them), so no colour-to-class mapping is needed, unlike an RGB rendering.
+    A local file must be a regular file, and its size (from the header) must
+    be within :func:`max_image_pixels` before it is decoded.
 
     Raises:
-        ValueError: naming the file when it cannot be decoded or is not a
-            single-channel 8-bit label image.
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is not a regular file, declares
+            too many pixels, cannot be decoded (a failed allocation included)
+            or is not a single-channel 8-bit label image.
     """
+    if is_local(path):
+        check_regular_file(path, 'label PNG')
     try:
         with Image.open(io.BytesIO(get(path))) as img:
             mode = img.mode
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit is not None and img.width * img.height > limit:
-                raise ValueError(f'declares {img.width} x {img.height} pixels, more than the limit of {limit} '
-                                 '(PIL.Image.MAX_IMAGE_PIXELS): a possible decompression bomb')
+            problem = pixel_problem(img.width, img.height)
+            if problem:
+                raise ValueError(problem)
             arr = np.asarray(img)
     except FileNotFoundError:
         raise
@@ -136,15 +228,20 @@ def image_size(path: str) -> Tuple[int, int]:
     mmcv's ``LoadImageFromFile`` (OpenCV) applies the EXIF orientation, so an
     image tagged as rotated by 90 degrees loads with height and width
     swapped; so does this size (Pillow reports TIFF sizes already oriented).
-    The size is also checked against Pillow's decompression-bomb limit
-    (``PIL.Image.MAX_IMAGE_PIXELS``, which mmdoei never lifts): OpenCV has a
-    far higher one, so this is the check that stops a small file from
-    decoding into gigabytes.
+    The size is also checked against the pixel budget
+    (:func:`max_image_pixels`: at most Pillow's decompression-bomb limit,
+    which mmdoei never lifts): OpenCV has a far higher one, so this is the
+    check that stops a small file from decoding into gigabytes. A local file
+    must be a regular file (checked before it is opened, so a FIFO cannot
+    block the run).
 
     Raises:
-        ValueError: naming the file when its header cannot be read, or when
-            it declares more pixels than the limit.
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is not a regular file, its header
+            cannot be read, or it declares more pixels than the limit.
     """
+    if is_local(path):
+        check_regular_file(path, 'image')
     try:
         with Image.open(path) as img:
             w, h = img.size
@@ -154,10 +251,9 @@ def image_size(path: str) -> Tuple[int, int]:
         raise
     except Exception as e:
         raise ValueError(f'{path}: cannot read the image header ({type(e).__name__}: {e})') from e
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and w * h > limit:
-        raise ValueError(f'{path}: image declares {w} x {h} = {w * h} pixels, more than the limit of {limit} '
-                         '(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb')
+    problem = pixel_problem(w, h)
+    if problem:
+        raise ValueError(f'{path}: image {problem}')
     return (w, h) if orientation in _EXIF_TRANSPOSED else (h, w)
 
 
@@ -170,24 +266,49 @@ def missing_files_message(missing: Sequence[str], total: int, what: str, listed_
 
 
 def check_files_exist(paths: Dict[str, Sequence[Optional[str]]], listed_by: str) -> None:
-    """Raise one ``FileNotFoundError`` for all missing files of all kinds.
+    """Raise one error for all missing (or not regular) files of all kinds.
+
+    Local files must be regular files (symlinks to them are fine): a FIFO
+    would block the run that opens it and a link to ``/dev/zero`` would fill
+    its memory, so they are refused here, before any is opened.
 
     Args:
         paths: ``{kind: [path, ...]}``, e.g. ``{'images': [...], 'masks': [...]}``;
             ``None`` entries are skipped.
         listed_by: what listed them (the split file), for the message.
+
+    Raises:
+        FileNotFoundError: listing the missing files of every kind.
+        ValueError: listing the files that exist but are not regular files
+            (FIFOs, devices, folders), when none is missing.
     """
-    messages = []
+    messages, irregular = [], []
     for what, group in paths.items():
         group = [p for p in group if p is not None]
         if not group:
             continue
-        backend = get_file_backend(group[0])
-        missing = [p for p in group if not backend.exists(p)]
+        missing, bad = [], []
+        if is_local(group[0]):
+            for p in group:
+                try:
+                    check_regular_file(p, 'file')
+                except FileNotFoundError:
+                    missing.append(p)
+                except ValueError as e:
+                    bad.append(str(e))
+        else:
+            backend = get_file_backend(group[0])
+            missing = [p for p in group if not backend.exists(p)]
         if missing:
             messages.append(missing_files_message(missing, len(group), what, listed_by))
+        if bad:
+            more = f'\n  ... and {len(bad) - MAX_LISTED} more' if len(bad) > MAX_LISTED else ''
+            irregular.append(f'{len(bad)} of {len(group)} {what} listed by {listed_by} are not regular files:\n  '
+                             + '\n  '.join(bad[:MAX_LISTED]) + more)
     if messages:
         raise FileNotFoundError('\n'.join(messages))
+    if irregular:
+        raise ValueError('\n'.join(irregular))
 
 
 def sample_id(sample: Any) -> str:

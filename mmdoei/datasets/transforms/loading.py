@@ -154,7 +154,7 @@ class LoadPseudoMask(BaseTransform):
             path = results['seg_map_path']
         else:
             raise KeyError('LoadPseudoMask needs mask_dir or a seg_map_path in the sample')
-        if not osp.isfile(path):
+        if not osp.exists(path):  # a FIFO or device exists: read_label_png refuses it, naming what it is
             raise ValueError(f'{path}: pseudo mask does not exist (run the pseudo-label stage for this image)')
         mask = read_label_png(path)
         img_hw = _image_hw(results, path)
