@@ -391,7 +391,7 @@ _TORCH_ADVICE = ('weights_only` set to', 'weights_only=False', 'default value of
                  'internal miniz error', 'If you are seeing this error', 'This can happen if')
 
 
-def _torch_reason(e: BaseException) -> str:
+def torch_reason(e: BaseException) -> str:
     """What a ``torch.load`` error says is wrong, without torch's advice to unpickle in full.
 
     torch's message says the file "can still be loaded" with ``weights_only``
@@ -551,7 +551,7 @@ def _download_locked(url: str, dst: Path, expected_hash: Optional[str], source: 
         except UnsafeCheckpointError as e:
             raise UnsafeCheckpointError(f'{e} The download was deleted; nothing was written to {dst}.') from e
         except Exception as e:  # whatever torch finds wrong: the file is not a checkpoint
-            raise fail(f'the file ({got} bytes) is not a checkpoint torch can load ({_torch_reason(e)})') from e
+            raise fail(f'the file ({got} bytes) is not a checkpoint torch can load ({torch_reason(e)})') from e
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -646,7 +646,7 @@ def safe_torch_load(path: os.PathLike, map_location=None, source: Optional[str] 
         where = f'{source} (file {path})' if source else str(path)
         raise UnsafeCheckpointError(
             f'{where}: refused to load, the checkpoint asks for objects that weights_only=True does not '
-            f'allow, so it could run code when unpickled. Nothing from it was executed. ({_torch_reason(e)})'
+            f'allow, so it could run code when unpickled. Nothing from it was executed. ({torch_reason(e)})'
         ) from e
 
 
@@ -685,7 +685,7 @@ def load_from_safe_http(filename: str, map_location=None, model_dir: Optional[st
     except Exception as e:  # a file placed or downloaded before downloads were checked: truncated, a page
         raise CheckpointDownloadError(
             f'{filename}: the {"cached" if in_cache else "mirror"} file {path} is not a checkpoint torch can load '
-            f'({_torch_reason(e)}); {fix}') from e
+            f'({torch_reason(e)}); {fix}') from e
     if filename in _CONVERTERS:
         conv_name, fn = _CONVERTERS[filename]
         ckpt = dict(state_dict=fn(ckpt), meta=dict(converted_from=filename, converter=conv_name))

@@ -50,24 +50,14 @@ from typing import IO, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .download import safe_torch_load
-
-#: Lines of torch's weights_only errors that give advice rather than the reason: to unpickle
-#: fully (which runs the file's code) or to allow-list the file's globals.
-_ADVICE = ('Weights only load failed', 'Check the documentation', 'Re-running', '(1)', '(2)', 'Please file an issue',
-           'Please use', 'Do it only if')
-
+from .download import safe_torch_load, torch_reason
 
 def _reason(error: BaseException) -> str:
-    """``'Type: reason'`` of torch's error, without its advice to unpickle fully or allow-list globals."""
+    """``'Type: reason'`` of the torch error behind ``error``, without its advice to unpickle fully."""
     cause = error
     while cause.__cause__ is not None:  # UnsafeCheckpointError wraps torch's UnpicklingError
         cause = cause.__cause__
-    text = str(cause).split('WeightsUnpickler error:')[-1]
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    keep = [ln for ln in lines if not ln.startswith(_ADVICE) and 'weights_only' not in ln]
-    reason = keep[0].split(' Please use ')[0] if keep else 'the file is empty or ends early'
-    return f'{type(cause).__name__}: {reason}'
+    return torch_reason(cause)
 
 
 def safe_load(file: Union[str, os.PathLike, IO[bytes]], map_location=None, name: Optional[str] = None) -> object:

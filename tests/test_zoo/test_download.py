@@ -380,7 +380,7 @@ def test_safe_loader_is_registered_when_mmdoei_is_imported():
 def test_torch_reason_drops_the_advice_to_unpickle_in_full(text, reason):
     """torch 2.6-2.8's and today's texts: the reason stays, the advice goes (finding 8)."""
     import pickle
-    assert download._torch_reason(pickle.UnpicklingError(text)) == reason
+    assert download.torch_reason(pickle.UnpicklingError(text)) == reason
 
 
 @pytest.mark.parametrize('var', ['MMDOEI_MAX_DOWNLOAD_MB', 'MMDOEI_DOWNLOAD_DEADLINE', 'MMDOEI_DOWNLOAD_TIMEOUT'])
