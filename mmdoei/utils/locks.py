@@ -10,12 +10,18 @@ Written with :mod:`fcntl` because mmengine has no file lock and the
 is ``flock``: the kernel drops it when the holder's process dies (``kill -9``
 included), so a lock file left behind by a killed run never blocks the next
 one; its text only says who held it last.
+
+The lock file is opened without following a symbolic link and must be a
+regular file with one link: anyone who can write to the folder could
+otherwise plant ``.x.lock -> /somewhere/precious`` (or a hard link to it) and
+have the next run empty and overwrite that file, or create one outside.
 """
 import contextlib
 import errno
 import fcntl
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Iterator, Optional, Union
@@ -28,6 +34,41 @@ FOLDER_LOCK = '.mmdoei.lock'
 
 class LockedError(RuntimeError):
     """Another run holds the lock; the message names it and the holder."""
+
+
+class UnsafeLockFileError(RuntimeError):
+    """The lock file is a symbolic link, a hard link or not a regular file: never written through."""
+
+
+def _open_lock_file(lock_file: Path, what: str) -> int:
+    """Open (or create) ``lock_file`` for reading and writing, refusing anything but a plain file of its own.
+
+    ``O_NOFOLLOW`` refuses a symlink (dangling ones included, so nothing is
+    created where it points); ``fstat`` after the open refuses a hard link to
+    another file and anything that is not a regular file, before a byte is written.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0) | os.O_NOFOLLOW
+    try:
+        fd = os.open(lock_file, flags, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafeLockFileError(
+                f'the lock file {lock_file} of {what} is a symbolic link; refused, nothing was written through '
+                'it (delete it if you did not make it)') from None
+        raise
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        kind = 'not a regular file' if not stat.S_ISREG(st.st_mode) else \
+            f'a hard link ({st.st_nlink} names for one file)'
+        raise UnsafeLockFileError(
+            f'the lock file {lock_file} of {what} is {kind}; refused, nothing was written to it '
+            '(delete it if you did not make it)')
+    return fd
 
 
 def _holder(fd: int) -> str:
@@ -58,10 +99,12 @@ def exclusive(lock_file: PathLike, what: str, timeout: Optional[float] = 0.0,
     Raises:
         LockedError: another process holds the lock after ``timeout`` seconds;
             the message names ``what``, the holder's host and pid and the lock file.
+        UnsafeLockFileError: the lock file is a symbolic link (even a dangling
+            one), a hard link or not a regular file; nothing was written or created.
     """
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o666)
+    fd = _open_lock_file(lock_file, what)
     try:
         start = time.monotonic()
         while True:
