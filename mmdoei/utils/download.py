@@ -13,13 +13,15 @@ or the URL:
   allow-list of globals as local mmengine checkpoints
   (:func:`mmdoei.utils.compat.checkpoint_safe_globals`); no message of ours
   repeats torch's advice to load with full unpickling.
-- Where it is written: one file name per URL (:func:`file_name_for`), made of
-  letters, digits and ``._+-`` only, never starting with a dot, never holding
-  ``..``, at most 163 characters; ordinary names are torch.hub's own
-  (``name-<sha256 prefix>.ext``), so existing caches and hash checks keep
-  working, and a name that had to be changed gets a hash of the full URL, so
-  two URLs never share an entry. The cache file (and a mirror folder's file)
-  must resolve inside its folder: a symlink pointing out is refused.
+- Where it is written: one cache file name per URL (:func:`file_name_for`),
+  made of letters, digits and ``._+-`` only, never starting with a dot, never
+  holding ``..``, at most 163 characters. Only names checked by their content
+  are shared between URLs: torch.hub's ``name-<sha256 prefix>.ext`` (so
+  existing caches and hash checks keep working) and ``gdrive_<id>.pth`` of a
+  real Drive URL; any other name gets a hash of the full URL, so a file from
+  another host with the same name never takes a zoo entry's place. The cache
+  file (and a mirror folder's file) must resolve inside its folder: a symlink
+  pointing out is refused.
 - What is followed: only ``http``/``https``, in the first request and in every
   redirect (at most 5); ``file:``, ``ftp:``, ``data:`` are refused. An HTML
   answer is an error, except Google Drive's large-file warning for a Drive URL,
@@ -45,9 +47,9 @@ or the URL:
   wait at a barrier and read the cached file (as mmengine does).
 - ``$MMDOEI_MIRROR`` (a base URL or a local folder) replaces the download
   hosts, for clusters without internet: a URL's file is looked up there under
-  its cache file name. Without network, the error names the URL, the file
-  name, its sha256 prefix and the cache path where the file can be placed by
-  hand.
+  its plain file name (:func:`mirror_name_for`). Without network, the error
+  names the URL, its sha256 prefix, the cache path where the file can be
+  placed by hand and the name the mirror must hold.
 
 Cache: ``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME``), the folder
 mmengine and torch.hub use, so files they downloaded before are reused (and
@@ -169,22 +171,48 @@ def drive_download_url(file_id: str) -> str:
     return f'https://drive.google.com/uc?export=download&id={urllib.parse.quote(file_id, safe="")}'
 
 
-def file_name_for(url: str) -> str:
-    """The cache (and mirror) file name of a URL, safe to join to a folder.
+def mirror_name_for(url: str) -> str:
+    """The plain file name of a URL, as a mirror (``$MMDOEI_MIRROR``) holds it; safe to join to a folder.
 
-    Ordinary names are the URL's last path part as torch.hub names it
-    (``deit_small_patch16_224-cd65a155.pth``), ``gdrive_<id>.pth`` for Drive.
-    A name with anything but letters, digits and ``._+-``, a leading dot,
-    ``..``, or over 128 characters (a ``%2F``, ``..%2F``, a control
-    character) is rebuilt from its last 64 letters and digits, keeps its hash suffix
-    and extension, and gets the first 16 hex digits of the sha256 of the full
-    URL: ``x_<16 hex>.pth``, so two URLs never share a cache entry.
+    The URL's last path part (``deit_small_patch16_224-cd65a155.pth``),
+    ``gdrive_<id>.pth`` for Drive. A name with anything but letters, digits and
+    ``._+-``, a leading dot, ``..``, or over 128 characters (a ``%2F``,
+    ``..%2F``, a control character) is rebuilt from its last 64 letters and
+    digits, keeps its hash suffix and extension, and gets the first 16 hex
+    digits of the sha256 of the full URL: ``x_<16 hex>.pth``.
 
     Raises:
         ValueError: the URL names no file (its path ends with ``/``), or is a
             Drive URL without a file id.
     """
-    if is_drive_url(url):
+    return _names(url)[0]
+
+
+def file_name_for(url: str) -> str:
+    """The cache file name of a URL: unique to the URL unless its content is checked by name.
+
+    :func:`mirror_name_for`'s name as it is when it carries a sha256 prefix
+    (torch.hub's ``name-<hash>.ext``, checked on every use) or is a real Drive
+    URL's ``gdrive_<id>.pth``; any other name gets ``_<16 hex of the sha256 of
+    the URL>`` before its extension (``demo_3f0c...9a.pth``), so a file of the
+    same name from another URL (``http://evil/demo.pth``,
+    ``http://evil/gdrive_<id>.pth``) never becomes that entry.
+
+    Raises:
+        ValueError: as :func:`mirror_name_for`.
+    """
+    return _names(url)[1]
+
+
+def _url_hash(url: str) -> str:
+    """16 hex digits of the sha256 of the full URL: what makes a cache name unique to it."""
+    return hashlib.sha256(url.encode('utf-8', 'surrogatepass')).hexdigest()[:16]
+
+
+def _names(url: str) -> Tuple[str, str]:
+    """(mirror name, cache name) of ``url``: see :func:`mirror_name_for` and :func:`file_name_for`."""
+    drive = is_drive_url(url)
+    if drive:
         file_id = drive_file_id(url)
         if not file_id:
             raise ValueError(f'{url}: a Google Drive URL without a file id')
@@ -194,12 +222,16 @@ def file_name_for(url: str) -> str:
     if not raw.strip('.'):
         raise ValueError(f'{url}: the URL names no file')
     if _SAFE_NAME.fullmatch(raw) and '..' not in raw:
-        return raw
+        if drive or hash_prefix_of(raw):
+            return raw, raw
+        stem, ext = os.path.splitext(raw)
+        return raw, f'{stem}_{_url_hash(url)}{ext}'
     m = _NAME_TAIL.search(raw)
     tail = m.group(0) if m else ''
     # the end of a path is the file's own name: keep it
     stem = re.sub(r'[^A-Za-z0-9+-]+', '_', raw[:len(raw) - len(tail)])[-64:].strip('_+-') or 'download'
-    return f'{stem}_{hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]}{tail}'
+    name = f'{stem}_{_url_hash(url)}{tail}'  # already unique to the URL
+    return name, name
 
 
 def _inside(folder: Path, name: str, url: str, what: str) -> Path:
@@ -327,10 +359,11 @@ def confirm_url_from_html(page: str, base_url: str) -> Optional[str]:
 
 
 def _offline_error(url: str, dst: Path, expected: Optional[str], reason: str) -> CheckpointDownloadError:
+    """The error of a file that cannot be fetched: where to place it by hand (its cache name), or a mirror."""
     sha = f'sha256 starting {expected}' if expected else 'sha256 not known (no hash in its name)'
     return CheckpointDownloadError(
-        f'cannot download {url}: {reason}. Place the file {dst.name} ({sha}) by hand at {dst}, '
-        f'or set {MIRROR_ENV} to a base URL or a folder that holds {dst.name}')
+        f'cannot download {url}: {reason}. Place the file ({sha}) by hand at {dst} (its cache name, '
+        f'{dst.name}), or set {MIRROR_ENV} to a base URL or a folder that holds {mirror_name_for(url)}')
 
 
 class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -584,7 +617,7 @@ def fetch_checkpoint(url: str, sha256: Optional[str] = None, download: bool = Tr
     Raises:
         CheckpointHashError, CheckpointDownloadError, UnsafeCheckpointError.
     """
-    name = file_name_for(url)
+    plain, name = _names(url)
     expected = sha256 or hash_prefix_of(name)
     folder = cache_dir()
     dst = _inside(folder, name, url, 'cache')
@@ -593,7 +626,7 @@ def fetch_checkpoint(url: str, sha256: Optional[str] = None, download: bool = Tr
         return dst
     mirror = _mirror()
     if mirror and not re.match(r'^https?://', mirror):
-        local = _inside(Path(mirror).expanduser(), name, url, 'mirror')
+        local = _inside(Path(mirror).expanduser(), plain, url, 'mirror')
         if local.is_file():
             _check_hash_readonly(local, expected, url)
             return local
@@ -610,7 +643,7 @@ def fetch_checkpoint(url: str, sha256: Optional[str] = None, download: bool = Tr
             _check_hash(dst, expected, f'{url} (cached at {dst})')
             return dst
         if mirror and re.match(r'^https?://', mirror):
-            target = mirror.rstrip('/') + '/' + urllib.parse.quote(name)
+            target = mirror.rstrip('/') + '/' + urllib.parse.quote(plain)
         else:
             target = drive_download_url(drive_file_id(url)) if is_drive_url(url) else url
         return _download_locked(target, dst, expected, url, progress)

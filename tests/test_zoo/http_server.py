@@ -11,7 +11,8 @@ answers with the large-file warning page (an HTML form), whose submission
 ``hostile``: a server that attacks the client, by the first part of the path
 (the rest is any name, percent-encoded separators included):
 
-- ``/ckpt/...``: ``DIR/good.pth``; ``/junk/...``: bytes that are no checkpoint;
+- ``/ckpt/...``: ``DIR/good.pth``; ``/right/...``: ``DIR/right.pth`` (the file a
+  mirror really holds); ``/junk/...``: bytes that are no checkpoint;
   ``/truncated/...``: the first half of ``good.pth``, with that as its length;
 - ``/slow/...``: ``good.pth`` in 4 parts over about 2 s;
 - ``/html-file/...``: an HTML page linking ``file://DIR/secret.pth#confirm=1``;
@@ -112,6 +113,8 @@ def make_handler(root: Path, mode: str):
             page = '<!DOCTYPE html><html><body>{}</body></html>'
             if kind == 'ckpt':
                 self.send_bytes(good, 'application/octet-stream')
+            elif kind == 'right':
+                self.send_bytes((root / 'right.pth').read_bytes(), 'application/octet-stream')
             elif kind == 'junk':
                 self.send_bytes(b'this is not a checkpoint\n' * 40, 'application/octet-stream')
             elif kind == 'truncated':

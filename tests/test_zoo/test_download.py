@@ -271,12 +271,29 @@ def test_drive_confirmation_to_another_host_is_refused(trained_tiny, cache, serv
 
 @pytest.mark.parametrize('url, name', [
     ('https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth', 'deit_small_patch16_224-cd65a155.pth'),
-    ('https://x/a/epoch_2.pth?x=1', 'epoch_2.pth'),
     ('https://drive.google.com/uc?export=download&id=1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB',
      'gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth'),
 ])
-def test_ordinary_names_are_torch_hubs(url, name):
+def test_hash_checked_names_are_torch_hubs(url, name):
+    """Names whose content is checked (a sha256 prefix, a real Drive id) are the cache and the mirror name."""
     assert file_name_for(url) == name
+    assert download.mirror_name_for(url) == name
+
+
+@pytest.mark.parametrize('url, plain', [
+    ('https://x/a/epoch_2.pth?x=1', 'epoch_2.pth'),
+    ('https://github.com/mmdoei/mmdoei/releases/download/v0.1.0/mctformer-v2_vit-6l128_synthvoc_demo.pth',
+     'mctformer-v2_vit-6l128_synthvoc_demo.pth'),
+    ('http://127.0.0.1:8765/gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth',
+     'gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth'),
+    ('http://h/model', 'model'),
+])
+def test_unchecked_names_are_cached_under_a_hash_of_the_url(url, plain):
+    """Any other name is unique to its URL in the cache; the mirror keeps the plain name (hole 2)."""
+    stem, ext = os.path.splitext(plain)
+    assert file_name_for(url) == f'{stem}_{hashlib.sha256(url.encode()).hexdigest()[:16]}{ext}'
+    assert download.mirror_name_for(url) == plain
+    assert hash_prefix_of(file_name_for(url)) is None
 
 
 @pytest.mark.parametrize('url, start, end', [

@@ -1,4 +1,5 @@
-"""A hostile download server against a user's fresh interpreter (issue 21, findings 1, 3, 4, 6b, 8).
+"""A hostile download server against a user's fresh interpreter (issue 21, findings 1, 3, 4, 6b, 8;
+planted lock files and cache poisoning by file name).
 
 One subprocess runs every scenario as a user would (``import mmdoei``, then
 ``get_model``, ``CheckpointLoader.load_checkpoint``, ``tools/test.py``)
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmdoei.utils.download import file_name_for
 from .conftest import ROOT, TINY_CONFIG, Servers
 
 pytestmark = pytest.mark.slow  # one fresh interpreter (import mmdoei) for the whole module
@@ -32,6 +34,7 @@ SCRIPT = textwrap.dedent(r'''
     import mmdoei  # noqa: registers the http(s) loader, as for any user
     from mmengine.runner import CheckpointLoader
     from mmdoei.apis import get_model
+    from mmdoei.utils.download import file_name_for
     cache = os.path.join(torch_home, 'hub', 'checkpoints')
     results = {}
 
@@ -101,10 +104,13 @@ SCRIPT = textwrap.dedent(r'''
             return dict(first=mine, other=json.load(f))
 
     run('concurrent', concurrent)
+    # partial: good.pth does not fit the model; what is tested is where the download is written
     run('get_model_abs', lambda: repr(type(get_model(
-        'mctformer-v2_vit-6l128_synthvoc_demo', pretrained=base + '/ckpt/' + esc(outside + '/via_get_model.pth')))))
+        'mctformer-v2_vit-6l128_synthvoc_demo', pretrained=base + '/ckpt/' + esc(outside + '/via_get_model.pth'),
+        partial=True))))
     run('get_model_rel', lambda: repr(type(get_model(
-        'mctformer-v2_vit-6l128_synthvoc_demo', pretrained=base + '/ckpt/..%2F..%2F..%2Fescaped_rel.pth'))))
+        'mctformer-v2_vit-6l128_synthvoc_demo', pretrained=base + '/ckpt/..%2F..%2F..%2Fescaped_rel.pth',
+        partial=True))))
     run('loader_dotdot', lambda: load(base + '/ckpt/' + esc(outside + '/../escaped_loader.pth')))
     run('html_file', lambda: load(base + '/html-file/stolen-file.pth'))
     run('html_form', lambda: load(base + '/html-form/stolen-form.pth'))
@@ -120,12 +126,41 @@ SCRIPT = textwrap.dedent(r'''
     run('truncated_again', lambda: load(base + '/truncated/trunc-model.pth'))
     run('junk', lambda: load(base + '/junk/junk-model.pth'))
     os.makedirs(cache, exist_ok=True)
-    with open(os.path.join(cache, 'handplaced-model.pth'), 'wb') as f:
+    with open(os.path.join(cache, file_name_for(base + '/ckpt/handplaced-model.pth')), 'wb') as f:
         f.write(b'PK\x03\x04 half a zip')
     run('cached_broken', lambda: load(base + '/ckpt/handplaced-model.pth'))
     import urllib.request
     with open(os.path.join(work, 'counts.json'), 'w') as f:
         f.write(urllib.request.urlopen(base + '/count').read().decode())
+
+    def tensors(url):  # the names of the tensors a URL loads as
+        ckpt = CheckpointLoader.load_checkpoint(url, map_location='cpu')
+        return sorted(ckpt.get('state_dict') or ckpt['model'])
+
+    # Planted lock files: a symlink to a file outside, a dangling one, a hard link (same tmpfs).
+    hub = os.path.dirname(cache)
+    planted = dict(lock_symlink=os.path.join(work, 'precious'), lock_dangling=os.path.join(work, 'ghost'),
+                   lock_hardlink=os.path.join(hub, 'precious3'))
+    for name, target in planted.items():
+        if name != 'lock_dangling':
+            with open(target, 'w') as f:
+                f.write('precious\n')
+        lock = os.path.join(cache, '.' + file_name_for(base + f'/ckpt/{name}.pth') + '.lock')
+        (os.link if name == 'lock_hardlink' else os.symlink)(target, lock)
+        run(name, lambda: load(base + f'/ckpt/{name}.pth'))
+        results[name]['target'] = open(target).read() if os.path.exists(target) else None
+        results[name]['lock'] = lock
+    # Cache poisoning by name: the attacker's URL first, then the zoo entry (mirror: /right/ holds the real file).
+    mirror = [('MMDOEI_MIRROR', base + '/right')]
+    zoo_url = 'https://github.com/mmdoei/mmdoei/releases/download/v0.1.0/mctformer-v2_vit-6l128_synthvoc_demo.pth'
+    drive_url = 'https://drive.google.com/uc?export=download&id=1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB'
+    run('poison_zoo_step1', lambda: tensors(base + '/ckpt/mctformer-v2_vit-6l128_synthvoc_demo.pth?f=x'))
+    run('poison_zoo_get_model', lambda: repr(type(get_model('mctformer-v2_vit-6l128_synthvoc_demo',
+                                                            pretrained=True))))
+    run('poison_zoo', lambda: tensors(zoo_url), env=mirror)
+    run('poison_drive_step1', lambda: tensors(base + '/ckpt/gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth'))
+    run('poison_drive', lambda: tensors(drive_url), env=mirror)
+    results['names'] = dict(zoo=file_name_for(zoo_url), drive=file_name_for(drive_url))
     sys.argv = ['tools/test.py', os.environ['TINY_CONFIG'],
                 base + '/junk/' + esc(outside + '/via_tools.pth'), '--data-root', voc, '--work-dir', work]
     run('tools', lambda: runpy.run_path('tools/test.py', run_name='__main__'))
@@ -153,6 +188,7 @@ def attack(tmp_path_factory, synthetic_voc):
         d.mkdir()
     torch.save({'state_dict': {'w': torch.arange(4.0)}, 'meta': {'epoch': 1}}, served / 'good.pth')
     torch.save({'state_dict': {'secret': torch.ones(2)}}, served / 'secret.pth')
+    torch.save({'model': {'right_tensor': torch.full((3, ), 7.0)}}, served / 'right.pth')
     servers = Servers()
     base = servers.start(served, mode='hostile')
     try:
@@ -229,7 +265,7 @@ def test_redirects_only_to_http_and_at_most_five(attack):
 def test_size_and_time_limits(attack):
     out, _, _, base, _ = attack
     _failed(out['endless'], f'{base}/endless/endless.pth', 'sent more than the limit of 1 MB (',
-            'MMDOEI_MAX_DOWNLOAD_MB', 'nothing was kept', 'endless.pth into ')
+            'MMDOEI_MAX_DOWNLOAD_MB', 'nothing was kept', file_name_for(f'{base}/endless/endless.pth') + ' into ')
     _failed(out['huge'], f'{base}/huge/huge.pth', f'announces {3 << 30} bytes (Content-Length), more than the '
             'limit of 1 MB', 'refused before the body')
     assert out['huge']['seconds'] < 5  # refused from the header: the server sends nothing for 10 s
@@ -245,19 +281,21 @@ def test_size_and_time_limits(attack):
 
 def test_two_nodes_share_one_cache_entry(attack):
     """The second waits for the first's lock, then uses its file: one download, one file, no partials."""
-    out, _, _, _, counts = attack
+    out, _, _, base, counts = attack
     res = out['concurrent']
     assert res['ok'], res
     assert res['value']['first'] == ['meta', 'state_dict']
     assert res['value']['other'] == dict(ok=True, pid=1, value=['meta', 'state_dict'])
-    assert res['cache'] == ['.shared-model.pth.lock', 'shared-model.pth']
+    name = file_name_for(f'{base}/slow/shared-model.pth')
+    assert res['cache'] == [f'.{name}.lock', name]
     assert counts['slow'] == 1
 
 
 def test_broken_downloads_are_not_cached(attack):
     out, _, _, base, _ = attack
     for name in ('truncated', 'truncated_again'):
-        _failed(out[name], f'{base}/truncated/trunc-model.pth', 'trunc-model.pth into ',
+        _failed(out[name], f'{base}/truncated/trunc-model.pth',
+                file_name_for(f'{base}/truncated/trunc-model.pth') + ' into ',
                 'is not a checkpoint torch can load', 'nothing was kept')
         assert _entries(out[name], 'trunc-model') == []
     _failed(out['junk'], f'{base}/junk/junk-model.pth', 'is not a checkpoint torch can load')
@@ -268,5 +306,37 @@ def test_broken_downloads_are_not_cached(attack):
 def test_a_broken_cached_file_is_named_with_the_fix(attack):
     out, tmp, _, base, _ = attack
     msg = _failed(out['cached_broken'], f'{base}/ckpt/handplaced-model.pth', 'the cached file ',
-                  'handplaced-model.pth is not a checkpoint torch can load', 'delete it to download again')
-    assert str(tmp / 'th' / 'hub' / 'checkpoints' / 'handplaced-model.pth') in msg
+                  file_name_for(f'{base}/ckpt/handplaced-model.pth') + ' is not a checkpoint torch can load',
+                  'delete it to download again')
+    assert str(tmp / 'th' / 'hub' / 'checkpoints' / file_name_for(f'{base}/ckpt/handplaced-model.pth')) in msg
+
+
+@pytest.mark.parametrize('name, kind', [('lock_symlink', 'a symbolic link'), ('lock_dangling', 'a symbolic link'),
+                                        ('lock_hardlink', 'a hard link (2 names for one file)')])
+def test_a_planted_lock_file_is_refused_and_its_target_untouched(attack, name, kind):
+    """A lock file linked to a file outside the cache is never emptied, written or created through."""
+    out, _, _, base, _ = attack
+    url = f'{base}/ckpt/{name}.pth'
+    _failed(out[name], f'the lock file {out[name]["lock"]} of the download of {url} into ', f'is {kind}; refused, '
+            'nothing was written')
+    assert out[name]['type'] == 'UnsafeLockFileError'
+    assert out[name]['target'] == (None if name == 'lock_dangling' else 'precious\n')
+    assert _entries(out[name], name) == []  # nothing was downloaded
+
+
+def test_a_file_of_the_same_name_from_another_url_never_becomes_a_zoo_entry(attack):
+    """The attacker's URL ends with a zoo file's name (or a Drive entry's cache name); the entry loads the
+    right file or fails, never the attacker's tensors."""
+    out, _, _, _, _ = attack
+    assert out['poison_zoo_step1'] == dict(out['poison_zoo_step1'], ok=True, value=['w'])
+    assert out['poison_drive_step1'] == dict(out['poison_drive_step1'], ok=True, value=['w'])
+    # through the mirror: its plain file name, the real file (and the Drive entry's converter ran on that)
+    assert out['poison_zoo'] == dict(out['poison_zoo'], ok=True, value=['right_tensor'])
+    assert out['poison_drive'] == dict(out['poison_drive'], ok=True, value=['backbone.right_tensor'])
+    # unpublished, no mirror: the error names the entry's own cache file, not the attacker's
+    names = out['names']
+    _failed(out['poison_zoo_get_model'], 'not live yet', f'hub/checkpoints/{names["zoo"]}',
+            'MMDOEI_MIRROR to a base URL or a folder that holds mctformer-v2_vit-6l128_synthvoc_demo.pth')
+    assert names['zoo'].startswith('mctformer-v2_vit-6l128_synthvoc_demo_') and names['drive'] == \
+        'gdrive_1w5LDoS_CHtDRXgFSqFtPvIiCajk4ZtMB.pth'
+    assert names['zoo'] in out['poison_zoo']['cache'] and names['drive'] in out['poison_drive']['cache']
