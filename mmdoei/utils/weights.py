@@ -52,6 +52,7 @@ from torch import nn
 
 from .download import safe_torch_load, torch_reason
 
+
 def _reason(error: BaseException) -> str:
     """``'Type: reason'`` of the torch error behind ``error``, without its advice to unpickle fully."""
     cause = error
