@@ -13,9 +13,13 @@ dataset from the headers only, so a run stops before its long work with one
 error listing every bad file.
 
 Every reader checks the declared arrays before it reads any (a CAM file is a
-zip: a few hundred kB of deflated zeros can declare gigabytes of maps): at
-most ``num_classes - 1`` maps, each the image's size where that is known,
-else at most :func:`~mmdoei.utils.files.max_image_pixels` pixels.
+zip: a few hundred kB of deflated zeros can declare gigabytes of maps):
+``cams`` is float16 (what :func:`save_cam` writes) or float32, at most as many
+maps as the image has labels where they are known (else ``num_classes - 1``),
+each the image's size where that is known, else at most
+:func:`~mmdoei.utils.files.max_image_pixels` pixels, and all the maps together
+at most :func:`max_cam_bytes` bytes. Each map alone being within the pixel
+budget is not enough: 20 float64 maps of 7000x7000 declare 7.3 GB.
 """
 import io
 import os.path as osp
@@ -36,6 +40,20 @@ from mmdoei.utils.io import load_npz, npz_headers, save_npz_atomic
 RANGE_TOLERANCE = 1e-3
 #: How many bad files one error message lists.
 MAX_LISTED = 10
+#: The dtypes a CAM file's maps may have: float16 (what :func:`save_cam` writes) or float32.
+CAM_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
+#: :func:`max_cam_bytes` allows this many float32 maps of the largest image allowed.
+CAM_BYTES_MAPS = 4
+
+
+def max_cam_bytes() -> int:
+    """The most bytes the maps of one CAM file may declare: :data:`CAM_BYTES_MAPS`
+    float32 maps of :func:`~mmdoei.utils.files.max_image_pixels` pixels (800 MB
+    at the default 50 Mpx; the reader holds about twice that for a float16
+    file, which it converts to float32). A VOC or COCO image's file is a few
+    MB; raise ``$MMDOEI_MAX_IMAGE_PIXELS`` to allow larger ones.
+    """
+    return max_image_pixels() * 4 * CAM_BYTES_MAPS
 
 
 def sample_labels(results: Mapping) -> Optional[List[int]]:
@@ -62,10 +80,13 @@ def _size_problem(cam_hw: Sequence[int], img_hw: Sequence[int]) -> Optional[str]
             '(CAMs must be stored at the original image size)')
 
 
-def _declared_problem(headers: Mapping, num_classes: int, img_shape: Optional[Sequence[int]]) -> Optional[str]:
+def _declared_problem(headers: Mapping, num_classes: int, img_shape: Optional[Sequence[int]],
+                      labels: Optional[Sequence[int]] = None) -> Optional[str]:
     """What is wrong with a CAM file's declared arrays (``{name: (shape, dtype)}``
     from :func:`~mmdoei.utils.io.npz_headers`); None if nothing. Reads no data,
-    so it bounds what loading the file allocates."""
+    so it bounds what loading the file allocates: the dtype, the number of
+    maps (the image's label count when ``labels`` is given), their size and
+    their total bytes (:func:`max_cam_bytes`)."""
     missing = {'keys', 'cams'} - set(headers)
     if missing:
         return (f'missing array(s) {sorted(missing)}; a CAM file holds "keys" (K,) and "cams" (K, H, W), '
@@ -77,32 +98,48 @@ def _declared_problem(headers: Mapping, num_classes: int, img_shape: Optional[Se
         return f'"cams" must be a float (K, H, W) array, got {dtype} {shape}'
     if shape[0] != kshape[0]:
         return f'{kshape[0]} keys but {shape[0]} maps in "cams" {shape}'
+    if np.dtype(dtype) not in CAM_DTYPES:
+        return (f'"cams" has dtype {dtype}; a CAM file holds float16 (as mmdoei writes) or float32 maps; '
+                'refused before reading it')
     if shape[0] > num_classes - 1:
         return (f'"cams" declares {shape[0]} maps {shape}, more than the {num_classes - 1} foreground classes; '
                 'refused before reading it')
+    if labels is not None and shape[0] > len(labels):
+        return (f'"cams" declares {shape[0]} maps {shape}, more than the image\'s {len(labels)} labels '
+                f'{sorted(int(c) for c in labels)}; refused before reading it')
     if img_shape is not None:
         problem = _size_problem(shape[1:], img_shape[:2])
-        return f'{problem}; "cams" declares shape {shape}, refused before reading it' if problem else None
-    limit = max_image_pixels()
-    if shape[1] * shape[2] > limit:
-        return (f'"cams" declares shape {shape}: {shape[1] * shape[2]} pixels a map, more than the limit of '
-                f'{limit} {pixel_limit_text()}; refused before reading it')
+        if problem:
+            return f'{problem}; "cams" declares shape {shape}, refused before reading it'
+    else:
+        limit = max_image_pixels()
+        if shape[1] * shape[2] > limit:
+            return (f'"cams" declares shape {shape}: {shape[1] * shape[2]} pixels a map, more than the limit of '
+                    f'{limit} {pixel_limit_text()}; refused before reading it')
+    declared, budget = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, max_cam_bytes()
+    if declared > budget:
+        return (f'"cams" declares {shape} {dtype}: {declared} bytes of maps, more than the limit of {budget} '
+                f'({CAM_BYTES_MAPS} float32 maps of {max_image_pixels()} pixels, {pixel_limit_text()}); '
+                'refused before reading it')
     return None
 
 
-def load_cam(path: str, num_classes: int = 21,
-             img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+def load_cam(path: str, num_classes: int = 21, img_shape: Optional[Sequence[int]] = None,
+             labels: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Load and check one CAM file on its own (format in the module docstring).
 
-    The declared arrays are checked before any is read: at most
-    ``num_classes - 1`` maps of ``img_shape`` when it is given, else of at
-    most :func:`~mmdoei.utils.files.max_image_pixels` pixels.
+    The declared arrays are checked before any is read: float16 or float32,
+    at most ``len(labels)`` (when given, else ``num_classes - 1``) maps of
+    ``img_shape`` when it is given, else of at most
+    :func:`~mmdoei.utils.files.max_image_pixels` pixels, and at most
+    :func:`max_cam_bytes` bytes in all.
 
     Args:
         path: The ``{img_id}.npz`` file.
         num_classes: Classes including background; keys must be in
             ``0..num_classes-2``.
         img_shape: ``(H, W)`` of the image, when known; the maps must have it.
+        labels: The image's labels, when known; at most that many maps.
 
     Returns:
         ``(keys int64 (K,), cams float32 (K, H, W))``.
@@ -111,10 +148,13 @@ def load_cam(path: str, num_classes: int = 21,
         FileNotFoundError: naming the file when it does not exist.
         ValueError: naming the file, when it is not a regular file, truncated
             or corrupt, lacks ``keys``/``cams``, has wrong dtypes or shapes,
-            declares more maps or pixels than allowed, repeated or
+            declares more maps, pixels or bytes than allowed, repeated or
             out-of-range keys, or non-finite values.
+        MemoryError: naming the file and its declared size when its maps,
+            within the limits, still do not fit in memory.
     """
-    problem = _declared_problem(npz_headers(path, what='CAM file'), num_classes, img_shape)
+    headers = npz_headers(path, what='CAM file')
+    problem = _declared_problem(headers, num_classes, img_shape, labels)
     if problem:
         raise ValueError(f'{path}: {problem}')
     data = load_npz(path, what='CAM file', names=('keys', 'cams'))
@@ -124,7 +164,11 @@ def load_cam(path: str, num_classes: int = 21,
                          f'(0-based foreground classes of {num_classes - 1})')
     if np.unique(keys).size != keys.size:
         raise ValueError(f'{path}: repeated keys {keys.tolist()}')
-    cams = cams.astype(np.float32)
+    try:
+        cams = cams.astype(np.float32, copy=False)
+    except MemoryError:
+        raise MemoryError(f'{path}: not enough memory to convert its maps {cams.shape} {cams.dtype} to float32 '
+                          f'({cams.size * 4} bytes)') from None
     if not np.all(np.isfinite(cams)):
         bad = int((~np.isfinite(cams)).sum())
         raise ValueError(f'{path}: "cams" holds {bad} NaN/inf values')
@@ -167,7 +211,7 @@ def read_cam(path: str,
     if not osp.exists(path):
         raise ValueError(f'{path}: CAM file does not exist (run the CAM stage for this image, '
                          'or check cam_dir)')
-    keys, cams = load_cam(path, num_classes, img_shape[:2] if img_shape is not None else None)
+    keys, cams = load_cam(path, num_classes, img_shape[:2] if img_shape is not None else None, labels)
     if cams.size and (cams.min() < -RANGE_TOLERANCE or cams.max() > 1 + RANGE_TOLERANCE):
         raise ValueError(f'{path}: CAM values span [{cams.min():.4g}, {cams.max():.4g}], expected per-class '
                          'min-max normalised maps in [0, 1]')
@@ -178,8 +222,8 @@ def read_cam(path: str,
     return keys[order], np.clip(cams[order], 0, 1)
 
 
-def read_cam_header(path: str, num_classes: int = 21,
-                    img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
+def read_cam_header(path: str, num_classes: int = 21, img_shape: Optional[Sequence[int]] = None,
+                    labels: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, Tuple[int, ...], np.dtype]:
     """``(keys, shape of cams, dtype of cams)`` without reading the maps.
 
     The declared arrays are checked as in :func:`load_cam` before the (small)
@@ -189,6 +233,7 @@ def read_cam_header(path: str, num_classes: int = 21,
         path: The ``.npz`` file.
         num_classes: Classes including background; at most ``num_classes - 1`` maps.
         img_shape: ``(H, W)`` of the image, when known; the maps must have it.
+        labels: The image's labels, when known; at most that many maps.
 
     Raises:
         FileNotFoundError: naming the file when it does not exist.
@@ -197,7 +242,7 @@ def read_cam_header(path: str, num_classes: int = 21,
             end), or its declared arrays are not a CAM file's.
     """
     headers = npz_headers(path, what='CAM file')
-    problem = _declared_problem(headers, num_classes, img_shape)
+    problem = _declared_problem(headers, num_classes, img_shape, labels)
     if problem:
         raise ValueError(f'{path}: {problem}')
     try:
@@ -216,7 +261,7 @@ def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Option
     if not osp.exists(path):  # a FIFO or device exists: read_cam_header names what it is
         return 'CAM file does not exist'
     try:
-        keys, shape, dtype = read_cam_header(path, num_classes, img_shape)
+        keys, shape, dtype = read_cam_header(path, num_classes, img_shape, labels)
     except ValueError as e:
         return str(e)[len(path) + 2:] if str(e).startswith(path) else str(e)
     if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):

@@ -9,10 +9,14 @@ loop of its own, run by ``tools/test.py CONFIG CKPT --cam-out DIR`` (and
 One run writes into a folder at a time (rank 0 holds the folder's lock for
 the whole run), and a folder is only resumed by a run with the same inputs:
 its record (:mod:`mmdoei.utils.record`) holds the checkpoint's sha256, the
-model config (DOEI included), the CAM protocol, the image list and the
-mmdoei version; a run with other inputs is refused unless ``overwrite``.
+model config (DOEI included), the input normalisation the model actually
+applies (its data preprocessor as built, which a top-level
+``data_preprocessor`` of the config also sets), the CAM dataset's pipeline
+and data prefix, the CAM protocol, the image list and the mmdoei version; a
+run with other inputs is refused unless ``overwrite``.
 """
 import contextlib
+import copy
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -42,6 +46,42 @@ def doei_settings(cfg) -> List[dict]:
 def data_fields(dataset, ids: Sequence[str]) -> dict:
     """The image list of a record: data root, count and the hash of the ordered ids."""
     return dict(data_root=str(getattr(dataset, 'data_root', None)), num_images=len(ids), ids_sha256=sha256_text(ids))
+
+
+def preprocessor_fields(model) -> dict:
+    """The input normalisation ``model`` applies, read from its data preprocessor as built.
+
+    The built module, not ``cfg.model.data_preprocessor``: mmpretrain merges a
+    config's top-level ``data_preprocessor`` into it, so a ``--cfg-options
+    data_preprocessor.mean=...`` changes every CAM without touching ``cfg.model``.
+    """
+    pre = getattr(model, 'data_preprocessor', None)
+    if pre is None:
+        return dict(type=None)
+
+    def values(name):
+        v = getattr(pre, name, None)
+        # float32 buffers: their 7 significant digits, so the record reads 123.675, not 123.67500305175781
+        return [float(f'{x:.7g}') for x in v.flatten().tolist()] if isinstance(v, torch.Tensor) else v
+
+    normalise = getattr(pre, '_enable_normalize', None)
+    return dict(type=type(pre).__name__, normalize=normalise,
+                mean=values('mean') if normalise is not False else None,
+                std=values('std') if normalise is not False else None,
+                to_rgb=getattr(pre, 'to_rgb', getattr(pre, '_channel_conversion', None)),
+                pad_size_divisor=getattr(pre, 'pad_size_divisor', None), pad_value=getattr(pre, 'pad_value', None))
+
+
+def dataset_fields(dataset_cfg: Optional[dict], dataset) -> dict:
+    """The CAM dataset's loading: its pipeline (decoder backend, resizes) and data prefix.
+
+    From the loop's dataloader config when it has one (the configs'
+    ``cam_dataloader``); else from the built dataset (its pipeline's ``repr``).
+    """
+    if isinstance(dataset_cfg, dict):
+        return dict(pipeline=copy.deepcopy(dataset_cfg.get('pipeline')),
+                    data_prefix=copy.deepcopy(dataset_cfg.get('data_prefix', getattr(dataset, 'data_prefix', None))))
+    return dict(pipeline=repr(getattr(dataset, 'pipeline', None)), data_prefix=getattr(dataset, 'data_prefix', None))
 
 
 def on_rank0(fn):
@@ -96,6 +136,9 @@ class CAMGenerationLoop(BaseLoop):
                  sizes: Optional[Sequence[Sequence[int]]] = None, interpolation: str = 'bicubic',
                  norm: str = 'minmax', amp: bool = False, overwrite: bool = False) -> None:
         # ``evaluator`` is what the Runner hands every test loop; CAM files need none.
+        # The dataset's config, kept for the record before the loader is built from it.
+        self._dataset_cfg = (copy.deepcopy(dict(dataloader.get('dataset') or {}))
+                             if isinstance(dataloader, dict) else None)
         super().__init__(runner, dataloader)
         self.out_dir = Path(out_dir)
         self.scales = tuple(scales) if scales else None
@@ -162,7 +205,9 @@ class CAMGenerationLoop(BaseLoop):
                         norm=self.norm, amp=self.amp, cam_cfg=model.resolve_cam_cfg(self.cam_cfg))
         return OutputRecord('cams', dict(
             checkpoint=file_sha256(checkpoint), model=cfg.model.to_dict(), doei_hooks=doei_settings(cfg),
-            protocol=protocol, data=data_fields(self.dataloader.dataset, self._ids()), version=__version__),
+            preprocessor=preprocessor_fields(model),
+            dataset=dataset_fields(self._dataset_cfg, self.dataloader.dataset), protocol=protocol,
+            data=data_fields(self.dataloader.dataset, self._ids()), version=__version__),
             notes=dict(checkpoint=str(checkpoint)))
 
     def run(self) -> dict:

@@ -230,13 +230,22 @@ def load_npz(path: PathLike, max_bytes: Optional[int] = None, what: str = '.npz 
         ValueError: naming the file when it is not a regular file, truncated,
             not an npz, holds object arrays, declares arrays larger than its
             data or than ``max_bytes``.
+        MemoryError: naming the file and the bytes its arrays declare, when
+            they do not fit in memory (the file is not corrupt, only large).
     """
-    npz_headers(path, max_bytes, what)
+    headers = npz_headers(path, max_bytes, what)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files if names is None or k in names}
     except FileNotFoundError:
         raise
+    except MemoryError:
+        # The file is whole (its headers matched its sizes): it is too large for this machine, not corrupt.
+        wanted = {k: v for k, v in headers.items() if names is None or k in names}
+        declared = sum(math.prod(shape) * dtype.itemsize for shape, dtype in wanted.values())
+        arrays = ', '.join(f'{k} {shape} {dtype}' for k, (shape, dtype) in sorted(wanted.items()))
+        raise MemoryError(f'{path}: not enough memory to load this {what}: its arrays ({arrays}) declare '
+                          f'{declared} bytes') from None
     except Exception as e:  # zipfile/BadZipFile/ValueError/EOFError all mean "corrupt"
         raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e}); '
                          'the file is truncated or corrupt, delete it and rerun') from e

@@ -187,6 +187,8 @@ class FitReport:
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
+    #: Model keys absent from the checkpoint but not counted as missing (:data:`IGNORED_MISSING`).
+    ignored: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -195,8 +197,8 @@ class FitReport:
 
     @property
     def num_matching(self) -> int:
-        """Tensors that would be loaded."""
-        return self.num_model_keys - len(self.missing) - len(self.mismatched)
+        """Tensors that would be loaded (a BN counter the checkpoint lacks is not one)."""
+        return self.num_model_keys - len(self.missing) - len(self.mismatched) - len(self.ignored)
 
     def describe(self, examples: int = 3) -> str:
         """What differs, e.g. ``'1 of the model's 40 tensors missing (e.g. a); 1 unexpected (e.g. b);
@@ -241,8 +243,7 @@ def fit_report(model: nn.Module, state_dict: Mapping) -> FitReport:
     report = FitReport(num_model_keys=len(expected), num_checkpoint_keys=len(state_dict))
     for key, value in expected.items():
         if key not in state_dict:
-            if not IGNORED_MISSING.search(key):
-                report.missing.append(key)
+            (report.ignored if IGNORED_MISSING.search(key) else report.missing).append(key)
             continue
         got = state_dict[key]
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else None
@@ -286,7 +287,8 @@ def check_fit(model: nn.Module, checkpoint: Union[str, Mapping], partial: bool =
 
     Raises:
         ValueError: naming the checkpoint, the model class, the counts and the
-            first few keys of what is missing, unexpected or mis-shaped, and ``flag``.
+            first few keys of what is missing, unexpected or mis-shaped, and ``flag``;
+            with ``partial`` too when not one tensor fits (a partial load of nothing).
     """
     from mmengine.logging import print_log
     ckpt, name = read_checkpoint(checkpoint, map_location)
@@ -297,6 +299,10 @@ def check_fit(model: nn.Module, checkpoint: Union[str, Mapping], partial: bool =
         if not partial:
             raise ValueError(f'{what}. Is it the checkpoint of another model or config? Pass {flag} to load '
                              'the matching tensors anyway (the others keep their initialisation)')
+        if report.num_matching == 0:
+            # A partial load of nothing is the model as initialised (random), under the checkpoint's name.
+            raise ValueError(f'{what}. Not one of its tensors fits, so even {flag} would load nothing and leave '
+                             'the model as initialised; is it the checkpoint of another model or config?')
         print_log(f'{what}; loading the matching tensors only ({flag})', logger='current', level=logging.WARNING)
     return ckpt, report
 

@@ -11,12 +11,14 @@ unpickle fully wherever the caller left ``weights_only`` to torch's default:
   Runner's ``load_from`` and ``resume`` included, and its code never runs;
 - a checkpoint of another model (other keys; mis-shaped, missing and extra keys)
   is refused with a message that names the file, the counts, a key and the flag,
-  and loads with ``partial=True``;
+  and loads with ``partial=True`` unless not one tensor matches;
 - ``CAMInferencer(None, weights=...)`` says what to give;
-- ``publish_model.py`` leaves no config text (which inferencers execute) in meta.
+- ``publish_model.py`` leaves no config text (which inferencers execute) in meta,
+  whatever its key or nesting: only an allow-list of plain entries stays.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -132,6 +134,9 @@ SCRIPT = textwrap.dedent(r'''
     kept = 'backbone.layers.1.attn.proj.weight'
     record('mis_partial_init_model', lambda: bool(torch.equal(init_model(TINY, mis, partial=True).state_dict()[kept],
                                                               state[kept])))
+    attempt('mis_partial_get_model', lambda: get_model(TINY, pretrained=mis, partial=True))
+    # partial of a checkpoint that matches nothing: the model as initialised, under the checkpoint's name
+    attempt('other_partial_init_model', lambda: init_model(TINY, other, partial=True))
     attempt('other_partial_get_model', lambda: get_model(TINY, pretrained=other, partial=True))
     attempt('mis_partial_inferencer', lambda: CAMInferencer(TINY, weights=mis, partial=True))
 
@@ -148,6 +153,20 @@ SCRIPT = textwrap.dedent(r'''
                     cfg_text=any(isinstance(v, str) and 'model = dict' in v for v in meta.values()),
                     epoch=meta.get('epoch'), dataset_meta=meta.get('dataset_meta') == raw['meta'].get('dataset_meta'))
     record('publish', publish)
+
+    # ... and config text under any other name, or nested, goes too: meta keeps an allow-list of plain data.
+    planted = dict(raw, meta=dict(raw['meta'], mmdoei_config="import os; os.system('touch pwned')",
+                                  notes={'cfg': 'model = dict(type="X")'},
+                                  dataset_meta=dict(raw['meta']['dataset_meta'], cfg='import os; os.getcwd()',
+                                                    nested={'config': 'x = 1'})))
+    torch.save(planted, tmp / 'planted.pth')
+
+    def publish_planted():
+        meta = safe_torch_load(publish_model.publish(str(tmp / 'planted.pth'), str(tmp / 'release' / 'p.pth')))['meta']
+        return dict(meta_keys=sorted(meta), dataset_meta_keys=sorted(meta.get('dataset_meta', {})),
+                    raw_dataset_meta_keys=sorted(raw['meta']['dataset_meta']),
+                    text=[v for v in map(repr, meta.values()) if 'import' in v or 'dict(' in v or '= 1' in v])
+    record('publish_planted', publish_planted)
     print('RESULT' + json.dumps(out))
 ''')
 
@@ -231,9 +250,20 @@ def test_misshaped_checkpoint_is_refused(outcomes, path):
 
 
 def test_partial_loads_the_matching_tensors(outcomes):
-    for name in ('mis_partial_init_model', 'other_partial_get_model', 'mis_partial_inferencer'):
+    for name in ('mis_partial_init_model', 'mis_partial_get_model', 'mis_partial_inferencer'):
         _ok(outcomes, name)
     assert outcomes['mis_partial_init_model_result'] is True
+
+
+@pytest.mark.parametrize('path', ['init_model', 'get_model'])
+def test_partial_refuses_a_checkpoint_that_matches_nothing(outcomes, path):
+    other = str(outcomes['tmp'] / 'other.pth')
+    res = outcomes[f'other_partial_{path}']
+    assert not res['ok'] and res['type'] == 'ValueError', res.get('tb')
+    assert res['msg'].startswith(f'{other} does not fit MCTformerV2: ')
+    assert re.search(r' \(0 of \d+ tensors match\)\. Not one of its tensors fits, so even partial=True would '
+                     'load nothing and leave the model as initialised; is it the checkpoint of another model or '
+                     r'config\?$', res['msg']), res['msg']
 
 
 def test_inferencer_without_a_model_says_what_to_give(outcomes):
@@ -251,7 +281,20 @@ def test_published_checkpoint_has_no_config_text(outcomes):
     assert pub['keys'] == ['meta', 'state_dict']
     assert 'cfg' not in pub['meta_keys'] and not pub['cfg_text']
     assert pub['epoch'] == 1 and pub['dataset_meta'] is True
-    assert set(pub['meta_keys']) == set(pub['raw_meta_keys']) - {'cfg'}
+    assert set(pub['raw_meta_keys']) == {'cfg', 'dataset_meta', 'epoch', 'experiment_name', 'iter',
+                                         'mmengine_version', 'seed', 'time'}
+    assert pub['meta_keys'] == ['dataset_meta', 'epoch', 'experiment_name', 'iter', 'mmengine_version', 'seed',
+                                'time']
+
+
+def test_published_checkpoint_keeps_only_allowed_meta(outcomes):
+    """meta['mmdoei_config'] (one line of Python), a nested 'cfg' and config keys inside dataset_meta all go."""
+    _ok(outcomes, 'publish_planted')
+    pub = outcomes['publish_planted_result']
+    assert pub['meta_keys'] == ['dataset_meta', 'epoch', 'experiment_name', 'iter', 'mmengine_version', 'seed',
+                                'time']
+    assert pub['dataset_meta_keys'] == pub['raw_dataset_meta_keys'] and 'classes' in pub['dataset_meta_keys']
+    assert pub['text'] == []
 
 
 def test_test_tool_refuses_another_models_checkpoint(outcomes, synthetic_voc, tmp_path):
@@ -266,6 +309,8 @@ def test_test_tool_refuses_another_models_checkpoint(outcomes, synthetic_voc, tm
     assert '2 unexpected (e.g. backbone.conv1a.weight, decode_head.conv_seg.weight)' in res.stderr
     assert 'Pass --partial-load to load the matching tensors anyway' in res.stderr
     assert not list((tmp_path / 'cams').glob('*.npz'))
+    # --partial-load of a checkpoint that matches in part (one that matches nothing is refused even then)
+    cmd[3] = str(outcomes['tmp'] / 'misshaped.pth')
     res = subprocess.run(cmd + ['--partial-load'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'loading the matching tensors only (--partial-load)' in res.stdout + res.stderr

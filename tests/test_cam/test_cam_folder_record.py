@@ -44,12 +44,12 @@ SCRIPT = textwrap.dedent('''
     root, config, data_root, ckpt_a, ckpt_b, tmp = sys.argv[1:7]
     out = {}
 
-    def argv(cam_out, ckpt, name, *extra):
+    def argv(cam_out, ckpt, name, *extra, cfg=()):
         return ['tools/test.py', config, ckpt, '--data-root', data_root, '--work-dir', f'{tmp}/work_{name}',
-                '--cam-out', cam_out, *extra, '--cfg-options', f'experiment_name={name}']
+                '--cam-out', cam_out, *extra, '--cfg-options', f'experiment_name={name}', *cfg]
 
-    def tool(name, cam_out, ckpt, *extra):
-        sys.argv = argv(cam_out, ckpt, name, *extra)
+    def tool(name, cam_out, ckpt, *extra, cfg=()):
+        sys.argv = argv(cam_out, ckpt, name, *extra, cfg=cfg)
         err = None
         try:
             runpy.run_path(f'{root}/tools/test.py', run_name='__main__')
@@ -73,6 +73,10 @@ SCRIPT = textwrap.dedent('''
     out['other_ckpt'] = dict(tool('other_ckpt', A, ckpt_b, '--overlay'), after=state(A))
     out['no_flip'] = dict(tool('no_flip', A, ckpt_a, '--overlay', '--no-flip'), after=state(A))
     out['scales'] = dict(tool('scales', A, ckpt_a, '--overlay', '--scales', '1.0', '0.5'), after=state(A))
+    # the classifier's input normalisation (top-level data_preprocessor) and the CAM images' decoder
+    out['mean'] = dict(tool('mean', A, ckpt_a, '--overlay', cfg=['data_preprocessor.mean=[0,0,0]']), after=state(A))
+    out['decoder'] = dict(tool('decoder', A, ckpt_a, '--overlay',
+                               cfg=['cam_dataloader.dataset.pipeline.0.imdecode_backend=cv2']), after=state(A))
 
     # killed right after the 4th image's CAM file is written
     import mmdoei.engine.loops as loops
@@ -180,6 +184,21 @@ def test_no_flip_is_refused(runs):
 def test_other_scales_are_refused(runs):
     r = runs['out']['scales']
     assert '\n  protocol.scales: [1.0] -> [1.0,0.5]\n' in r['err'] and '--overwrite' in r['err']
+    assert r['after'] == runs['out']['oneshot']['before']
+
+
+def test_another_preprocessor_mean_is_refused(runs):
+    r = runs['out']['mean']
+    assert r['err'].startswith(f'ValueError: CAM folder {runs["tmp"] / "a"} holds outputs made with other settings')
+    assert '\n  preprocessor.mean: [123.675,116.28,103.53] -> [0.0,0.0,0.0]\n' in r['err'], r['err']
+    assert '--overwrite' in r['err']
+    assert r['after'] == runs['out']['oneshot']['before']
+
+
+def test_another_cam_image_decoder_is_refused(runs):
+    r = runs['out']['decoder']
+    assert '\n  dataset.pipeline: [{"imdecode_backend":"pillow","type":"LoadImageFromFile"},' in r['err'], r['err']
+    assert '-> [{"imdecode_backend":"cv2","type":"LoadImageFromFile"},' in r['err'] and '--overwrite' in r['err']
     assert r['after'] == runs['out']['oneshot']['before']
 
 

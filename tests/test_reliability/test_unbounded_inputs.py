@@ -22,11 +22,13 @@ import re
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,46 @@ def deflated_zero_cams(path: Path, shape, keys) -> None:
             while left > 0:
                 f.write(chunk[:min(left, len(chunk))])
                 left -= len(chunk)
+
+
+def declared_zero_cams(path: Path, shape, dtype: str, keys) -> int:
+    """A CAM file of ``shape`` zeros of ``dtype`` whose deflated stream is built without ever holding or
+    compressing the maps: one 4 MB block of zeros compressed once after a full flush (so it depends on
+    nothing before it) and repeated. 20 x 7000 x 7000 float64 (7.8 GB) takes 7.6 MB on disk and a second to
+    write. Headers and sizes are true; only the CRC is not (computing it means reading 7.8 GB of zeros), so a
+    reader that went past the header would fail it: these files test refusals from the header. Returns the
+    declared bytes of the maps."""
+    head = _npy_header(tuple(shape), dtype)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    chunk = 4_000_000
+    assert nbytes % chunk == 0
+    first = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = block.compress(bytes(chunk)) + block.flush(zlib.Z_FULL_FLUSH)
+    end = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty final block
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('keys.npy', _npy(np.asarray(keys, np.int64)))
+    keys_zip = path.read_bytes()
+    cd_at = keys_zip.rindex(b'PK\x01\x02')  # the keys member's central directory entry: reused below
+    keys_local, keys_cd = keys_zip[:cd_at], keys_zip[cd_at:keys_zip.rindex(b'PK\x05\x06')]
+    name, size = b'cams.npy', len(head) + nbytes
+    stream = first.compress(head) + first.flush(zlib.Z_FULL_FLUSH)
+    comp = len(stream) + len(body) * (nbytes // chunk) + len(end)
+    zip64 = struct.pack('<HHQQ', 1, 16, size, comp)
+    local = struct.pack('<IHHHHHIIIHH', 0x04034b50, 45, 0, 8, 0, 0x21, 0, 0xFFFFFFFF, 0xFFFFFFFF, len(name),
+                        len(zip64)) + name + zip64
+    offset = len(keys_local)
+    with open(path, 'wb') as f:
+        f.write(keys_local + local + stream)
+        for _ in range(nbytes // chunk):
+            f.write(body)
+        f.write(end)
+        cd_start = f.tell()
+        cd = keys_cd + struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 45, 45, 0, 8, 0, 0x21, 0, 0xFFFFFFFF,
+                                   0xFFFFFFFF, len(name), len(zip64), 0, 0, 0, 0, offset) + name + zip64
+        f.write(cd)
+        f.write(struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 2, 2, len(cd), cd_start, 0))
+    return nbytes
 
 
 # --------------------------------------------------------------------------- fresh-interpreter scenarios
@@ -397,6 +439,61 @@ def test_cam_declared_shape_bounded_before_reading(tmp_path, monkeypatch):
         load_cam(str(many), num_classes=21)
     assert str(err.value) == (f'{many}: "cams" declares 21 maps (21, 2, 3), more than the 20 foreground classes; '
                               'refused before reading it')
+
+
+def test_7000_pixel_float64_cams_refused_from_the_header(tmp_path, guarded):
+    """7.6 MB on disk declaring 20 x 7000 x 7000 float64 (7.3 GiB): each map is within the pixel budget and
+    20 maps is VOC's class count, so only the dtype and the total size can stop it. Refused from the header
+    by every reader (the CRC is never reached), under a cap of what this process holds plus 1.5 GB."""
+    shape, path = (20, 7000, 7000), tmp_path / 'f8.npz'
+    assert declared_zero_cams(path, shape, '<f8', range(20)) == 7_840_000_000
+    assert path.stat().st_size < 8 << 20
+    assert read_cam_header.__module__ == 'mmdoei.cam.io'
+    message = (f'{path}: "cams" has dtype float64; a CAM file holds float16 (as mmdoei writes) or float32 maps; '
+               'refused before reading it')
+    for read in (lambda: load_cam(str(path), 21, (7000, 7000)), lambda: read_cam_header(str(path), 21),
+                 lambda: read_cam(str(path), 21, list(range(20)), (7000, 7000))):
+        err, peak = _peak(read)
+        assert str(err.value) == message and 'truncated' not in str(err.value)
+        assert peak < 1 << 20
+    samples = [dict(img_id='f8', ori_shape=(7000, 7000), gt_label=list(range(20)))]
+    with pytest.raises(ValueError) as err:
+        check_cam_folder(str(tmp_path), samples)
+    assert str(err.value) == f'1 of 1 CAM files in {tmp_path} are unusable:\n  {message}'
+    # the same maps in float32: a CAM dtype, but 3.9 GB of maps, over the 800 MB budget
+    f4 = tmp_path / 'f4.npz'
+    declared_zero_cams(f4, shape, '<f4', range(20))
+    err, peak = _peak(lambda: load_cam(str(f4), 21, (7000, 7000)))
+    assert str(err.value) == (f'{f4}: "cams" declares (20, 7000, 7000) float32: 3920000000 bytes of maps, more '
+                              'than the limit of 800000000 (4 float32 maps of 50000000 pixels, '
+                              '($MMDOEI_MAX_IMAGE_PIXELS, default 50000000, and at most PIL.Image.MAX_IMAGE_PIXELS '
+                              '89478485)); refused before reading it')
+    assert peak < 1 << 20
+
+
+def test_cams_beyond_the_image_labels_refused_from_the_header(tmp_path):
+    path = tmp_path / 'three.npz'
+    deflated_zero_cams(path, (3, 2, 3), [0, 1, 2])
+    message = (f'{path}: "cams" declares 3 maps (3, 2, 3), more than the image\'s 1 labels [4]; '
+               'refused before reading it')
+    for read in (lambda: read_cam(str(path), 21, [4], (2, 3)), lambda: read_cam_header(str(path), 21, None, [4]),
+                 lambda: load_cam(str(path), 21, None, [4])):
+        with pytest.raises(ValueError) as err:
+            read()
+        assert str(err.value) == message
+
+
+def test_cams_too_large_for_memory_named_not_truncated(tmp_path, guarded):
+    """Within every limit (500 MB of float32 maps) but over this process's address-space cap: a MemoryError
+    naming the file and its declared size, not a 'truncated or corrupt' file."""
+    path = tmp_path / 'big.npz'
+    declared_zero_cams(path, (5, 5000, 5000), '<f4', range(5))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_vm_size() + (200 << 20), hard))  # guarded restores it
+    with pytest.raises(MemoryError) as err:
+        load_cam(str(path), 21, (5000, 5000))
+    assert str(err.value) == (f'{path}: not enough memory to load this CAM file: its arrays (cams (5, 5000, 5000) '
+                              'float32, keys (5,) int64) declare 500000040 bytes')
 
 
 def test_zip_members_must_be_plain_arrays(tmp_path):

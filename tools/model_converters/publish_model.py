@@ -6,11 +6,14 @@
 
 Reads IN with ``weights_only=True``, keeps only ``state_dict`` and ``meta``
 (drops the optimizer, the schedulers, the message hub and any other training
-state), drops the config text mmengine saves in ``meta['cfg']`` (and any other
-multi-line text in ``meta``): inferencers such as mmseg's
-``MMSegInferencer(model=None, weights=...)`` execute that text as Python, so a
-published file must not carry it; the harmless entries (epoch, iter, seed,
-dataset_meta, versions, time...) stay. Writes it atomically, names it ``<stem>-<first 8 hex digits of its
+state), and of ``meta`` only an allow-list of plain entries (:data:`META_KEYS`:
+epoch, iter, seed, experiment name, time, versions, hash, dataset_meta...),
+each made of numbers and one-line strings, dataset_meta without any
+config-like key: inferencers such as mmseg's
+``MMSegInferencer(model=None, weights=...)`` execute a config found in a
+checkpoint as Python, and a deny-list (``meta['cfg']``) misses any other name
+(``meta['mmdoei_config']``) or nesting, so everything not known to be
+harmless goes. Writes it atomically, names it ``<stem>-<first 8 hex digits of its
 sha256>.pth`` (torch.hub's convention, which mmdoei's loader checks) and prints
 the metafile entry for it. The entry says ``Published: false`` until the file
 is uploaded to the release named by ``--base-url`` (pass ``--published`` then):
@@ -19,6 +22,7 @@ before that it resolves through ``$MMDOEI_MIRROR`` or the cache only.
 import argparse
 import os
 import os.path as osp
+import re
 import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
@@ -32,15 +36,45 @@ from mmdoei.utils.download import safe_torch_load, sha256_of  # noqa: E402
 #: Where the project's releases will be (not live yet: the project has published none).
 RELEASE_BASE = 'https://github.com/mmdoei/mmdoei/releases/download/v0.1.0/'
 KEEP = ('state_dict', 'meta')
-#: ``meta`` entries that hold a config as Python text (mmengine's Runner, mmcv 1.x).
-CONFIG_TEXT_KEYS = ('cfg', 'config')
+#: The ``meta`` entries a published file keeps (what mmengine's Runner and mmdoei's pretraining write,
+#: minus the config); every other entry is dropped.
+META_KEYS = ('epoch', 'iter', 'seed', 'experiment_name', 'time', 'hash', 'mmengine_version', 'mmdoei_version',
+             'mmseg_version', 'mmpretrain_version', 'dataset_meta', 'pretrain_seconds', 'pretrain_seed',
+             'pretrain_stamp')
+#: Key names that say a value is (or holds) a config, at any depth (``cfg``, ``model_config``...).
+CONFIG_LIKE = re.compile(r'cfg|conf', re.IGNORECASE)
+
+
+def _plain(value) -> bool:
+    """Whether ``value`` is data and cannot be a config: numbers, bools, None, one-line strings, and
+    lists, tuples and dicts of them whose keys are one-line strings that do not look like a config's name."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return '\n' not in value and '\r' not in value
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(k) and not CONFIG_LIKE.search(k) and _plain(v)
+                   for k, v in value.items())
+    return False
 
 
 def harmless_meta(meta: dict) -> dict:
-    """``meta`` without config text: the :data:`CONFIG_TEXT_KEYS` and any multi-line string
-    (a one-line value such as a time or a version cannot hold a config)."""
-    return {k: v for k, v in meta.items()
-            if k not in CONFIG_TEXT_KEYS and not (isinstance(v, str) and '\n' in v)}
+    """The :data:`META_KEYS` entries of ``meta`` whose values are plain data (:func:`_plain`); nothing else.
+
+    A ``dataset_meta`` keeps its plain entries (classes, palette) and loses any other.
+    """
+    out = {}
+    for key in META_KEYS:
+        if key not in meta:
+            continue
+        value = meta[key]
+        if key == 'dataset_meta' and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if _plain({k: v})}
+        if _plain(value):
+            out[key] = value
+    return out
 
 
 def publish(src: str, dst: str) -> str:
