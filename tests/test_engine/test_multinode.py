@@ -141,8 +141,10 @@ def finish(*jobs: Job) -> List[str]:
 
 
 def read_tree(folder: Path, pattern: str = '*') -> Dict[str, bytes]:
-    """``{relative path: bytes}`` of the files under ``folder`` matching ``pattern``."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(pattern)) if p.is_file()}
+    """``{relative path: bytes}`` of the output files under ``folder`` matching ``pattern`` (not the
+    hidden lock and record files, which name the process and the paths of each run)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(pattern))
+            if p.is_file() and not p.name.startswith('.')}
 
 
 def assert_same_files(single: Dict[str, bytes], dist: Dict[str, bytes], expected: int) -> None:

@@ -84,7 +84,8 @@ def test_cam_tool_refuses_a_symlinked_image_and_writes_nothing(voc_copy, tmp_pat
     shutil.move(voc_copy / 'JPEGImages' / f'{img_id}.jpg', secret)
     (voc_copy / 'JPEGImages' / f'{img_id}.jpg').symlink_to(secret)
     ckpt = tmp_path / 'model.pth'
-    torch.save({'state_dict': {}, 'meta': {}}, ckpt)
+    from mmdoei.apis import init_model
+    torch.save({'state_dict': init_model(str(CAM_CONFIG)).state_dict(), 'meta': {}}, ckpt)  # fits the model
     out = tmp_path / 'cams'
     res = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), str(CAM_CONFIG), str(ckpt), '--data-root',
                           str(voc_copy), '--work-dir', str(tmp_path / 'work'), '--cam-out', str(out)],
