@@ -261,7 +261,9 @@ def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Option
     if not osp.exists(path):  # a FIFO or device exists: read_cam_header names what it is
         return 'CAM file does not exist'
     try:
-        keys, shape, dtype = read_cam_header(path, num_classes, img_shape, labels)
+        # Without ``labels``: only the header and the small ``keys`` array are read here, so the
+        # class check below can name the classes that disagree (a count alone says less).
+        keys, shape, dtype = read_cam_header(path, num_classes, img_shape)
     except ValueError as e:
         return str(e)[len(path) + 2:] if str(e).startswith(path) else str(e)
     if keys.size and (keys.min() < 0 or keys.max() > num_classes - 2):
