@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TOP = ('docs', 'mmdoei', 'configs', 'tools', 'tests', 'benchmarks', 'requirements', '.ci')
 PATH = re.compile(r'(?<![\w./-])((?:%s)/[\w./-]*[\w/])' % '|'.join(re.escape(t) for t in TOP))
 #: Paths outside the repository that no text may cite.
-OUTSIDE = re.compile(r'(?<![\w])(?:\.\./)?shared/(?:design|paper)\b|DOEI-SPEC|SMALL-SCALE\.md|doei-paper\.txt'
-                     r'|ENVIRONMENT\.md|ARCHITECTURE\.md')
+# Spelled in pieces so that this file does not itself cite what it forbids.
+_SHARED, _SPEC, _SMALL = 'shared' + '/', 'DOEI' + '-SPEC', 'SMALL' + '-SCALE'
+OUTSIDE = re.compile(r'(?<![\w])(?:\.\./)?' + _SHARED + r'(?:design|paper)\b|' + _SPEC + '|' + _SMALL
+                     + r'\.md|doei-paper\.txt|ENVIRONMENT\.md|ARCHITECTURE\.md')
 
 
 def _texts():
@@ -48,7 +50,7 @@ def test_cited_paths_exist():
 def test_nothing_cites_files_outside_the_repository():
     texts = list(_texts()) + sorted(ROOT.glob('tests/**/*.py'))
     bad = [f'{f.relative_to(ROOT)}:{n}: {line.strip()}'
-           for f in texts if f.resolve() != Path(__file__).resolve()
+           for f in texts
            for n, line in enumerate(f.read_text(encoding='utf-8').splitlines(), 1) if OUTSIDE.search(line)]
     assert not bad, 'references to files a user of the repository does not have:\n' + '\n'.join(bad)
 
@@ -64,6 +66,7 @@ def test_cited_paths_are_found(text, expected):
 
 
 def test_outside_references_are_found():
-    assert OUTSIDE.search('see ../shared/design/DOEI-SPEC.md')
-    assert OUTSIDE.search('the spec (DOEI-SPEC.md)')
+    assert OUTSIDE.search(f'see ../{_SHARED}design/{_SPEC}.md')
+    assert OUTSIDE.search(f'the spec ({_SPEC}.md)')
+    assert OUTSIDE.search(f'measured ({_SMALL}.md)')
     assert not OUTSIDE.search('docs/method.md')
