@@ -50,7 +50,7 @@ from mmdoei.models.segmentors import apply_tta  # noqa: E402
 from mmdoei.utils import atomic_write, setup_env  # noqa: E402
 from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
 from mmdoei.utils.locks import folder_lock  # noqa: E402
-from mmdoei.utils.weights import check_fit  # noqa: E402
+from mmdoei.utils.weights import load_runner_weights  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -157,9 +157,9 @@ def main() -> None:
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    # The Runner loads load_from with strict=False (another model's checkpoint only warns, and
-    # the model is scored with random weights), so the fit is checked here first.
-    check_fit(runner.model, cfg.load_from, partial=args.partial_load, flag='--partial-load')
+    # The Runner would load load_from with strict=False (another model's checkpoint only warns,
+    # and the model is scored with random weights): load it here, once, if it fits.
+    load_runner_weights(runner, cfg.load_from, partial=args.partial_load)
     metrics = runner.test()
     if args.out and get_rank() == 0:
         with atomic_write(args.out, 'w') as f:

@@ -27,7 +27,7 @@ from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import read_label_png, sample_id
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import claim, remove_stale_temporaries
-from mmdoei.utils.weights import check_fit
+from mmdoei.utils.weights import load_runner_weights
 
 CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix='.npz')
 
@@ -190,8 +190,8 @@ def run_psa_inference(cfg: Config,
             print_log(f'checked {len(todo)} CAM files in {cam_dir}', logger='current')
             cfg.test_dataloader.dataset.indices = todo
             runner = Runner.from_cfg(cfg)
-            # The Runner loads load_from with strict=False: a wrong checkpoint would only warn.
-            check_fit(runner.model, checkpoint, partial=partial_load, flag='--partial-load (partial_load=True)')
+            # The Runner would load load_from with strict=False (a wrong checkpoint only warns).
+            load_runner_weights(runner, checkpoint, partial=partial_load, flag='--partial-load (partial_load=True)')
             runner.test()
         if not evaluator_cfg:
             return {}

@@ -322,3 +322,22 @@ def load_weights(model: nn.Module, checkpoint: Union[str, Mapping], partial: boo
     # strict=False only for what the report already accepted (partial, or BN counters)
     unwrap_model(model).load_state_dict(loadable, strict=False)
     return ckpt
+
+
+def load_runner_weights(runner, checkpoint: str, partial: bool = False, flag: str = '--partial-load') -> dict:
+    """Load a fitting ``checkpoint`` into a Runner's model once, in place of its ``load_from``.
+
+    The Runner would load ``load_from`` with ``strict=False`` (another model's
+    checkpoint only warns) and read the file a second time after the fit
+    check; this reads it once, refuses it as :func:`check_fit` does, calls the
+    ``after_load_checkpoint`` hooks as ``Runner.load_checkpoint`` does, and
+    marks the Runner loaded so ``test()`` does not load it again.
+
+    Returns:
+        The checkpoint.
+    """
+    ckpt = load_weights(runner.model, checkpoint, partial=partial, flag=flag)
+    runner.call_hook('after_load_checkpoint', checkpoint=ckpt)
+    runner._has_loaded = True  # Runner.load_or_resume() skips its own load_from
+    runner.logger.info(f'Load checkpoint from {checkpoint}')
+    return ckpt
