@@ -26,13 +26,17 @@ class DOEIConfig:
             (1 for a ViT, the class count for MCTformer).
         layers: ``K``: DOEI acts after blocks ``1..K``. None means all blocks
             (``K = L``, the paper's best); 0 switches DOEI off.
-        st_p2c, st_c2c: ``ST``: fraction of the tokens kept as confident per
-            remaining block (eqs. 8, 13). Must be >= 0.
-        af_p2c, af_c2c: ``AF``: amplification factors (eqs. 11, 16).
-        sf_p2c, sf_c2c: ``SF``: suppression factors; below zero weakens
+        st_p2c: ``ST`` of PPDO: fraction of the tokens kept as confident per
+            remaining block (eq. 8). Must be >= 0.
+        st_c2c: ``ST`` of CPDO (eq. 13), as ``st_p2c``.
+        af_p2c: ``AF`` of PPDO: amplification factor (eq. 11).
+        af_c2c: ``AF`` of CPDO (eq. 16).
+        sf_p2c: ``SF`` of PPDO: suppression factor (eq. 11); below zero weakens
             low-confidence tokens.
+        sf_c2c: ``SF`` of CPDO (eq. 16), as ``sf_p2c``.
         alpha: HFA weight in [0, 1] (eq. 17); 0 turns HFA off.
-        ppdo, cpdo: switch the patch (PPDO) and class (CPDO) updates.
+        ppdo: switch the patch update (PPDO) on or off.
+        cpdo: switch the class update (CPDO) on or off.
         ppdo_suppress: ``'self'`` (the spec's reading of eq. 11) or ``'class'``.
         in_train: apply DOEI in training too (always applied in eval mode).
         detach_scores: stop gradients through the scores.

@@ -112,10 +112,11 @@ class CAMGenerationLoop(BaseLoop):
         out_dir: Where ``{img_id}.npz`` files go (and ``overlays/`` PNGs).
         scales: Image scales, or ``sizes``: fixed ``(h, w)`` of every pass.
         flip: Also the flipped image.
-        interpolation, norm: The image resize filter (PIL) and the normalisation
-            of the summed maps; see :func:`~mmdoei.cam.multiscale_cams`.
-            Defaults to :data:`~mmdoei.cam.CAM_PROTOCOLS` ``['mctformer']``; the
-            configs set each baseline's in ``cam_gen``.
+        interpolation: The image resize filter (PIL); see
+            :func:`~mmdoei.cam.multiscale_cams`. Defaults, with ``norm``, to
+            :data:`~mmdoei.cam.CAM_PROTOCOLS` ``['mctformer']``; the configs set
+            each baseline's in ``cam_gen``.
+        norm: The normalisation of the summed maps (``'minmax'``, ``'clamp_sum'``).
         amp: Under CUDA autocast (GPU only; refused on the CPU).
         cam_cfg: Overrides of the model's CAM settings (type, last_n, refine).
         overlay: Also write an overlay PNG per labelled class, for the first

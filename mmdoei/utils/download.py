@@ -615,7 +615,9 @@ def fetch_checkpoint(url: str, sha256: Optional[str] = None, download: bool = Tr
         progress: Report a download on stderr.
 
     Raises:
-        CheckpointHashError, CheckpointDownloadError, UnsafeCheckpointError.
+        CheckpointHashError: The file's sha256 is not the pinned one.
+        CheckpointDownloadError: The download failed or broke a limit.
+        UnsafeCheckpointError: The file is not a checkpoint that loads with ``weights_only=True``.
     """
     plain, name = _names(url)
     expected = sha256 or hash_prefix_of(name)
