@@ -60,8 +60,10 @@ fi
 pipq --no-deps --no-build-isolation -e .
 
 # Slurm and munge for the Slurm tests (tests/test_engine/test_multinode.py start a one-node
-# cluster of their own). They are system daemons, not Python packages, so only in CI (CI=true)
-# or when asked (MMDOEI_INSTALL_SLURM=1), only if missing, and only as root with apt-get.
+# cluster of their own), and labelme-examples (three real PASCAL VOC photos with VOC/COCO
+# annotations) for tests/test_datasets/test_real_photos.py. System packages, not Python ones,
+# so only in CI (CI=true) or when asked (MMDOEI_INSTALL_SLURM=1), only if missing, and only
+# as root with apt-get.
 slurm_missing() {
   local b
   for b in munged slurmctld slurmd srun sinfo scontrol; do
@@ -69,15 +71,17 @@ slurm_missing() {
   done
   return 1
 }
-if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && slurm_missing; then
+labelme_missing() { [ ! -d /usr/share/doc/labelme-examples/examples ]; }
+if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && { slurm_missing || labelme_missing; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "[install] Slurm + munge (apt-get) for the Slurm tests"
+    echo "[install] Slurm + munge + labelme-examples (apt-get) for the Slurm and real-photo tests"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      slurmctld slurmd slurm-client munge >/dev/null
+      slurmctld slurmd slurm-client munge labelme-examples >/dev/null
   else
-    echo "[install] warning: the Slurm tests need slurmctld, slurmd, slurm-client and munge;" \
-      "install them as root (apt-get install slurmctld slurmd slurm-client munge)"
+    echo "[install] warning: the Slurm tests need slurmctld, slurmd, slurm-client and munge, the real-photo" \
+      "test labelme-examples; install them as root (apt-get install slurmctld slurmd slurm-client munge" \
+      "labelme-examples)"
   fi
 fi
 echo "[install] ok: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__, "mmseg", mmseg.__version__)')"
