@@ -95,7 +95,13 @@ class CAMInferencer(BaseInferencer):
                 raise ValueError('CAMInferencer: weights and model options apply to names and configs, '
                                  'not to a built model')
             self._check_cams(model)
-            self.scope, self.model, self.cfg = 'mmpretrain', model.eval(), model.cfg
+            # mmdoei's builders set ``cfg``; mmpretrain.get_model sets ``_config``.
+            cfg = getattr(model, 'cfg', None) or getattr(model, '_config', None)
+            if cfg is None:
+                raise ValueError(f'CAMInferencer: the {type(model).__name__} given has no config (`cfg`): build it '
+                                 'with mmdoei.apis.get_model or init_model')
+            model.cfg = cfg
+            self.scope, self.model, self.cfg = 'mmpretrain', model.eval(), cfg
             self.pipeline, self.collate_fn = None, None
             self.visualizer = self._init_visualizer(self.cfg)
             self._doei = doei
