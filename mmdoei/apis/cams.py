@@ -27,19 +27,41 @@ def cam_generation_cfg(cfg: Config, out_dir: str, scales: Optional[Sequence[floa
     """
     if 'cam_dataloader' not in cfg:
         raise KeyError(f'{cfg.filename}: the config has no cam_dataloader to generate CAMs for')
-    gen = resolve_cam_gen(dict(cfg.get('cam_gen', {})), protocol)
-    if scales:
-        gen['scales'], gen['sizes'] = tuple(scales), None
-    if flip is not None:
-        gen['flip'] = flip
+    gen = cam_protocol(cfg, protocol, scales, flip, cam_cfg)
     if amp:
         gen['amp'] = True
-    gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in (cam_cfg or {}).items() if v is not None}}
     cfg.test_dataloader = cfg.cam_dataloader
     cfg.test_cfg = dict(type='CAMGenerationLoop', out_dir=out_dir, overlay=overlay, overlay_limit=overlay_limit,
                         overwrite=overwrite, **gen)
     cfg.test_evaluator = []  # the loop writes files instead of feeding an evaluator
     return cfg
+
+
+#: What :class:`~mmdoei.engine.CAMGenerationLoop` does for a key ``cam_gen`` leaves out.
+LOOP_DEFAULTS = dict(scales=(1.0, ), sizes=None, flip=True, interpolation='bicubic', norm='minmax', amp=False)
+
+
+def cam_protocol(cfg: Config, protocol: Optional[str] = None, scales: Optional[Sequence[float]] = None,
+                 flip: Optional[bool] = None, cam_cfg: Optional[dict] = None) -> dict:
+    """The CAM protocol of a config, as ``tools/test.py --cam-out`` runs it: the one source
+    of ``tools/test.py``, :func:`~mmdoei.apis.inference_cams` and :class:`~mmdoei.apis.CAMInferencer`.
+
+    The config's ``cam_gen`` resolved by :func:`resolve_cam_gen` (``protocol``
+    replaces its named protocol), then ``scales`` (replacing fixed sizes) and
+    ``flip`` when given, and ``cam_cfg`` merged into its ``cam_cfg`` (None
+    values ignored).
+
+    Returns:
+        ``dict(scales, sizes, flip, interpolation, norm, amp, cam_cfg)``, every key set
+        (the loop's defaults where the config says nothing).
+    """
+    gen = resolve_cam_gen(dict(cfg.get('cam_gen', None) or {}), protocol)
+    if scales:
+        gen['scales'], gen['sizes'] = tuple(scales), None
+    if flip is not None:
+        gen['flip'] = flip
+    gen['cam_cfg'] = {**gen.get('cam_cfg', {}), **{k: v for k, v in (cam_cfg or {}).items() if v is not None}}
+    return {**LOOP_DEFAULTS, **gen}
 
 
 def resolve_cam_gen(gen: dict, protocol: Optional[str] = None) -> dict:

@@ -27,6 +27,7 @@ so ``mmpretrain.get_model``/``list_models`` see these models (for ``Init``
 entries mmpretrain gets no Weights: it would load them into the whole model).
 """
 import copy
+import difflib
 import fnmatch
 import os.path as osp
 import re
@@ -173,9 +174,31 @@ def model_info(name: str) -> dict:
     try:
         return copy.deepcopy(_MODELS[name.lower()])
     except KeyError:
-        close = [n for n in list_models() if name.lower().split('_')[0] in n.lower()][:5]
+        close = similar_models(name)
         raise ValueError(f'no model named {name!r} in the mmdoei zoo'
                          + (f'; similar: {close}' if close else '') + ' (see mmdoei.apis.list_models())') from None
+
+
+def similar_models(name: str, n: int = 5) -> List[str]:
+    """Zoo names close to ``name`` by similarity (difflib), whatever part of it is wrong;
+    names containing it when it is a fragment."""
+    names = list_models()
+    by_lower = {m.lower(): m for m in names}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+    close += [k for k in by_lower if name.lower() in k and k not in close]
+    return [by_lower[k] for k in close[:n]]
+
+
+#: Config folders of the zoo's stage-1 classifiers, the models with CAMs.
+CAM_CONFIG_DIRS = ('mctformer', 'tscam', 'transcam', 'doei', 'demo')
+
+
+def cam_models() -> List[str]:
+    """The zoo's models that compute CAMs (stage-1 classifiers: MCTformer, TS-CAM, TransCAM, + DOEI)."""
+    if not _REGISTERED:
+        register_model_index()
+    return sorted(m['Name'] for m in _MODELS.values()
+                  if Path(m['Config']).parent.name in CAM_CONFIG_DIRS and not m.get('Init'))
 
 
 def is_model_name(name: str) -> bool:

@@ -4,36 +4,92 @@
     model = init_model('configs/doei/mct_voc.py', 'doei-mct_voc.pth')
     result = inference_cams(model, 'demo.jpg')            # labels predicted if not given
     show_cams('demo.jpg', result, out_file='demo_cams.png')
+
+The CAMs are those ``tools/test.py CONFIG CKPT --cam-out DIR`` writes for the
+same image and labels: the config's ``cam_gen`` protocol (:func:`cam_protocol`),
+the 8-bit image as the config's ``cam_pipeline`` loads it, and the same last
+step (:func:`mmdoei.cam.inference.protocol_cams`). A model whose config carries
+DOEI (``doei=``, a ``DOEIModel`` or a ``DOEIHook``) is built with DOEI attached.
 """
+import contextlib
+import logging
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
+from mmengine.logging import MMLogger, print_log
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
-from mmdoei.cam.inference import cam_overlay, multiscale_cams
+from mmdoei.cam.inference import cam_overlay, protocol_cams
+from mmdoei.datasets.categories import seg_class_names
+from mmdoei.doei import attach_from_hooks, attach_logged, deferred_doei_log, doei_handle
+from mmdoei.doei.model import describe
 from mmdoei.utils import atomic_write
 from mmdoei.utils.config import replace_entries
 from mmdoei.utils.files import image_size
 from mmdoei.utils.weights import load_weights
+from .cams import cam_protocol
 from .hub import is_model_name, model_info, resolve_model
 
 ImageLike = Union[str, Path, np.ndarray]
 
 
+@contextlib.contextmanager
+def quiet_build(verbose: bool = False) -> Iterator[None]:
+    """mmengine's current logger at WARNING inside unless ``verbose``: building a model
+    logs every parameter's initialisation (hundreds of lines) at INFO."""
+    # The current logger, and mmengine's default one that BaseModule.init_weights writes to.
+    loggers = {id(lg): lg for lg in (MMLogger.get_current_instance(), MMLogger.get_instance('mmengine'))}
+    levels = {k: lg.level for k, lg in loggers.items()}
+    if not verbose:
+        for lg in loggers.values():
+            lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for k, lg in loggers.items():
+            lg.setLevel(levels[k])
+
+
+def set_doei(model: nn.Module, doei: Union[dict, bool, None]) -> List[str]:
+    """Switch DOEI of a built model: a dict attaches it with those settings (replacing
+    any), ``False`` detaches it (the model then computes exactly as without DOEI,
+    the adapters being drop-in), ``True``/None leave it. Returns the log lines."""
+    if doei is None or doei is True:
+        return []
+    if doei is False:
+        handle = doei_handle(model)
+        if handle is None:
+            return []
+        handle.remove()
+        return [f'DOEI detached from {type(handle.backbone).__name__} (doei=False)']
+    if not isinstance(doei, dict):
+        raise TypeError(f'doei must be a dict of DOEIConfig keys, True/None (as configured) or False (off), '
+                        f'got {doei!r}')
+    with deferred_doei_log() as lines:
+        attach_logged(model, doei)
+    return lines
+
+
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
-               device: str = 'cpu', partial: bool = False, **cfg_options) -> nn.Module:
+               device: str = 'cpu', partial: bool = False, verbose: bool = False,
+               doei: Union[dict, bool, None] = None, **cfg_options) -> nn.Module:
     """Build a stage-1 classifier from a config (or a zoo model's name) and load its weights.
 
-    ``cfg_options`` update ``model`` (e.g. ``doei=dict(...)`` to switch DOEI on
-    for CAM extraction only). The backbone's pretrained ``init_cfg`` is dropped
-    when a checkpoint is given (its weights are replaced anyway).
+    DOEI follows the config: ``model.doei``, a ``DOEIModel`` model or a
+    ``DOEIHook`` in ``custom_hooks`` (attached here as the hook would in a
+    Runner); one log line says so. ``doei=dict(...)`` switches it on with those
+    settings (e.g. for CAM extraction only), ``doei=False`` off.
+
+    ``cfg_options`` update ``model``. The backbone's pretrained ``init_cfg`` is
+    dropped when a checkpoint is given (its weights are replaced anyway).
+    mmengine's log is at WARNING while building unless ``verbose``.
 
     The checkpoint (a path or URL, loaded with ``weights_only=True``) must fit
     the model: a checkpoint with missing, unexpected or mis-shaped tensors
@@ -50,17 +106,27 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         model_cfg.setdefault('backbone', {})['init_cfg'] = None
     if 'data_preprocessor' in cfg and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    model = MODELS.build(model_cfg)
-    if checkpoint is not None:
-        load_weights(model, checkpoint, partial=partial, flag='partial=True', map_location='cpu')
-    else:
-        model.init_weights()
+    with deferred_doei_log() as lines, quiet_build(verbose):
+        model = MODELS.build(model_cfg)
+        attach_from_hooks(model, cfg)  # a DOEIHook config, as in a Runner
+        if checkpoint is not None:
+            load_weights(model, checkpoint, partial=partial, flag='partial=True', map_location='cpu')
+        else:
+            model.init_weights()
+    handle = doei_handle(model)
+    if not lines and handle is not None:  # attached by the model's own doei= (WSSSClassifier)
+        lines = [describe(handle.backbone, handle)]
+    if doei is not None and doei is not True:
+        lines = set_doei(model, doei)
+    for line in lines[-1:]:  # one line: the DOEI the model ends up with
+        print_log(line, logger='current')
     model.cfg = cfg
     return model.to(device).eval()
 
 
 def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
-              device: str = 'cpu', partial: bool = False, **cfg_options) -> nn.Module:
+              device: str = 'cpu', partial: bool = False, verbose: bool = False,
+              doei: Union[dict, bool, None] = None, **cfg_options) -> nn.Module:
     """A model of the zoo by name (or from a config), ready for inference.
 
     Args:
@@ -72,8 +138,11 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
         device: Where to put the model.
         partial: Load a checkpoint that does not fit the model (its matching
             tensors only) instead of refusing it, as :func:`init_model`.
-        **cfg_options: Updates of ``model`` (e.g. ``doei=dict(...)``), as
-            :func:`mmdoei.apis.init_model`.
+        verbose: mmengine's INFO log while building (the init log of every
+            parameter); by default only warnings, and one line if DOEI is attached.
+        doei: DOEI as the config says (None), on with these settings (a dict)
+            or off (``False``); a ``doei_*`` model has it on.
+        **cfg_options: Updates of ``model``, as :func:`mmdoei.apis.init_model`.
 
     Returns:
         The model in eval mode, with ``model.cfg``.
@@ -89,11 +158,17 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
     # Built in the config's registry scope, as the Runner does: parts such as a data
     # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
-        return init_model(cfg, checkpoint, device=device, partial=partial, **cfg_options)
+        return init_model(cfg, checkpoint, device=device, partial=partial, verbose=verbose, doei=doei,
+                          **cfg_options)
 
 
 def _load(model: nn.Module, img: ImageLike) -> Dict:
-    """The image through the config's CAM pipeline (or a plain loader) and the preprocessor."""
+    """The image through the config's CAM pipeline (or a plain loader) and the preprocessor.
+
+    Returns the preprocessor's batch (``inputs``: normalised, for the scores),
+    ``uint8``: the ``(3, H, W)`` 8-bit image as loaded (what the CAM passes
+    resize, as ``tools/test.py --cam-out``) and ``bgr``: it as ``(H, W, 3)``.
+    """
     pipeline = model.cfg.get('cam_pipeline') if hasattr(model, 'cfg') else None
     pipeline = pipeline or [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     if isinstance(img, np.ndarray):  # BGR uint8, as mmcv reads images
@@ -104,33 +179,84 @@ def _load(model: nn.Module, img: ImageLike) -> Dict:
         data = dict(img_path=str(img))
     data = Compose([TRANSFORMS.build(t) for t in pipeline])(data)  # mmpretrain's scope
     batch = model.data_preprocessor(dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
+    batch['uint8'] = data['inputs'].to(torch.uint8) if data['inputs'].dtype != torch.uint8 else data['inputs']
     batch['bgr'] = data['inputs'].permute(1, 2, 0).numpy()
     return batch
 
 
+def model_class_names(model: nn.Module) -> List[str]:
+    """The foreground class names of a classifier: VOC's or COCO's by its class count,
+    else ``class_1``, ``class_2``, ..."""
+    num_classes = getattr(model, 'num_classes', None)
+    if num_classes is None and hasattr(model, 'cfg'):
+        num_classes = model.cfg.model.get('num_classes')
+    return list(seg_class_names(int(num_classes or 20) + 1)[1:])
+
+
+def resolve_labels(labels: Sequence[Union[int, str]], class_names: Sequence[str]) -> List[int]:
+    """0-based class indices of ``labels`` given as indices or names.
+
+    Raises:
+        ValueError: an unknown name or an index out of range, naming it and listing the valid names.
+    """
+    if isinstance(labels, (str, int)):
+        labels = [labels]
+    valid = ', '.join(f'{i}={n}' for i, n in enumerate(class_names))
+    out = []
+    for label in labels:
+        if isinstance(label, str):
+            if label not in class_names:
+                raise ValueError(f'unknown class name {label!r}; valid classes: {valid}')
+            out.append(list(class_names).index(label))
+        elif isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            if not 0 <= int(label) < len(class_names):
+                raise ValueError(f'class index {int(label)} out of range 0..{len(class_names) - 1}; '
+                                 f'valid classes: {valid}')
+            out.append(int(label))
+        else:
+            raise ValueError(f'a class must be a name or a 0-based index, got {label!r}; valid classes: {valid}')
+    return out
+
+
 @torch.no_grad()
-def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[int]] = None,
-                   scales: Sequence[float] = (1.0, ), flip: bool = True, thr: float = 0.5,
+def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[Union[int, str]]] = None,
+                   scales: Optional[Sequence[float]] = None, flip: Optional[bool] = None, thr: float = 0.5,
+                   protocol: Optional[str] = None, class_names: Optional[Sequence[str]] = None,
                    **cam_cfg) -> Dict:
-    """CAMs of one image (a path, or a BGR uint8 array).
+    """CAMs of one image (a path, or a BGR uint8 array), as ``tools/test.py --cam-out`` makes them.
 
     Args:
-        labels: 0-based classes to map; by default those the model predicts
-            with score >= ``thr`` (the top one if none does).
-        scales, flip: Multi-scale and flip, as in CAM generation.
+        labels: Classes to map, 0-based indices or names (``['bird']``); by
+            default those the model predicts with score >= ``thr`` (the top one
+            if none does).
+        scales, flip: Override the protocol's scales (replacing fixed sizes)
+            and flip; None keeps the protocol's.
+        protocol: A named protocol of :data:`~mmdoei.cam.CAM_PROTOCOLS` instead
+            of the config's ``cam_gen`` (as ``tools/test.py --cam-protocol``).
+        class_names: Names ``labels`` may use; by default the model's
+            (:func:`model_class_names`).
         **cam_cfg: Overrides of the model's CAM settings.
 
     Returns:
-        ``dict(labels, scores, cams)``: ``cams`` is ``(K, H, W)`` float32 in
-        [0, 1] at the image's size; ``scores`` the sigmoid scores of all classes.
+        ``dict(labels, scores, cams, image)``: ``cams`` is ``(K, H, W)`` float32
+        in [0, 1] at the image's size; ``scores`` the sigmoid scores of all
+        classes; ``image`` the RGB image.
+
+    Raises:
+        ValueError: an unknown class name or index (the message lists the valid ones).
     """
+    gen = cam_protocol(getattr(model, 'cfg', None) or Config(), protocol, scales, flip, cam_cfg)
+    names = list(class_names) if class_names is not None else model_class_names(model)
+    if labels is not None:
+        labels = resolve_labels(labels, names)
     batch = _load(model, img)
-    x = batch['inputs']
-    scores = torch.sigmoid(model(x)[0])[0]
+    scores = torch.sigmoid(model(batch['inputs'])[0])[0]
     if labels is None:
         labels = torch.where(scores >= thr)[0].tolist() or [int(scores.argmax())]
-    cams = multiscale_cams(model, x, labels, scales, flip, **cam_cfg)
-    return dict(labels=list(labels), scores=scores.numpy(), cams=cams.numpy(),
+    device = next(model.parameters()).device
+    cams = protocol_cams(model, batch['uint8'].to(device), labels, gen['scales'], gen['flip'], sizes=gen['sizes'],
+                         interpolation=gen['interpolation'], norm=gen['norm'], amp=gen['amp'], **gen['cam_cfg'])
+    return dict(labels=list(labels), scores=scores.cpu().numpy(), cams=cams.cpu().numpy(),
                 image=np.ascontiguousarray(batch['bgr'][..., ::-1]))
 
 

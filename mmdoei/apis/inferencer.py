@@ -7,30 +7,43 @@
     CAMInferencer('mctformer-v2_deit-s_voc12aug_authors')         # the same from the name
 
 A model is a zoo name (weights from its metafile entry unless ``weights`` is
-given), a config file or a ``Config`` with ``weights``. Inputs are image
-paths, folders (every file in them), BGR ``uint8`` arrays, or lists of these.
+given), a config file or a ``Config`` with ``weights``, or a built model; it must
+compute CAMs (the zoo's CAM models, :func:`mmdoei.apis.hub.cam_models`).
+``doei=dict(...)`` switches DOEI on for extraction, ``doei=False`` off (also
+for a ``doei-*`` model). The CAMs are ``tools/test.py --cam-out``'s for the same
+image and labels (the config's ``cam_gen``; ``protocol=``, ``scales=``,
+``flip=`` override it). Inputs are image paths, folders (their image files,
+by extension; others are skipped with one warning naming them), BGR ``uint8``
+arrays, or lists of these. Labels are 0-based indices or class names.
 Per image the result holds the predicted (or given) labels, all class scores,
 the CAMs ``(K, H, W)`` in [0, 1] at the image's size and the seed label map
 (0 = background, class + 1 elsewhere, docs/method.md, "Seeds"); ``show_dir``
 receives one PNG per image (the image, one CAM overlay per class, the seeds),
 drawn with mmengine's ``Visualizer``.
 """
+import contextlib
 import os.path as osp
+import warnings
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.infer import BaseInferencer
+from mmengine.logging import print_log
 from mmengine.visualization import Visualizer
 
 from mmdoei.cam.seeds import cams_to_seed
-from mmdoei.datasets.categories import seg_class_names, voc_palette
+from mmdoei.datasets.categories import voc_palette
+from mmdoei.doei import attach_doei, doei_handle, doei_target
 from mmdoei.utils import atomic_write
-from .hub import resolve_model
-from .inference import inference_cams, init_model
+from .hub import cam_models, resolve_model
+from .inference import inference_cams, init_model, model_class_names, resolve_labels
+
+#: Image files a folder input contributes (by extension, case-insensitive), as mmpretrain's folders.
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 InputType = Union[str, np.ndarray]
 
@@ -45,19 +58,28 @@ class CAMInferencer(BaseInferencer):
         device: ``'cpu'``, ``'cuda'``...
         partial: Load a checkpoint that does not fit the model (its matching
             tensors only) instead of refusing it (see :func:`mmdoei.apis.init_model`).
-        class_names: Names of the foreground classes for the overlays; by
-            default VOC's or COCO's by the number of classes.
-        **cfg_options: Updates of ``model`` (e.g. ``doei=dict()`` for DOEI at
-            CAM extraction only).
+        class_names: Names of the foreground classes for the overlays and for
+            ``labels`` given by name; by default VOC's or COCO's by the number
+            of classes.
+        doei: None: DOEI as the model's config says; a dict: on with these
+            :class:`~mmdoei.doei.DOEIConfig` settings (CAM extraction only, e.g.
+            on the authors' weights); ``False``: off. On a built model the
+            switch holds during this inferencer's calls only.
+        verbose: mmengine's INFO log while building the model.
+        **cfg_options: Updates of ``model``.
+
+    Raises:
+        TypeError: the model computes no CAMs (the message lists the zoo's CAM models).
     """
 
     preprocess_kwargs: set = set()
-    forward_kwargs: set = {'labels', 'scales', 'flip', 'score_thr', 'bg_threshold'}
+    forward_kwargs: set = {'labels', 'scales', 'flip', 'score_thr', 'bg_threshold', 'protocol'}
     visualize_kwargs: set = {'show', 'show_dir', 'alpha'}
     postprocess_kwargs: set = set()
 
-    def __init__(self, model: Union[str, Config], weights: Optional[str] = None, device: str = 'cpu',
-                 class_names: Optional[Sequence[str]] = None, partial: bool = False, **cfg_options) -> None:
+    def __init__(self, model: Union[str, Config, torch.nn.Module], weights: Optional[str] = None,
+                 device: str = 'cpu', class_names: Optional[Sequence[str]] = None, partial: bool = False,
+                 doei: Union[dict, bool, None] = None, verbose: bool = False, **cfg_options) -> None:
         if model is None:
             # mmengine's BaseInferencer would rebuild the model from the config text saved in the
             # checkpoint's meta, i.e. execute Python from the file: never from a checkpoint.
@@ -66,25 +88,71 @@ class CAMInferencer(BaseInferencer):
                              'config text inside a checkpoint, which would run code from the file)')
         self._cfg_options = cfg_options
         self._partial = partial
+        self._verbose = verbose
+        self._doei = None  # the switch applied around forward (built models only)
         if isinstance(model, torch.nn.Module):  # e.g. from get_model: used as it is
             if weights is not None or cfg_options:
                 raise ValueError('CAMInferencer: weights and model options apply to names and configs, '
                                  'not to a built model')
-            self.scope, self.model, self.cfg = 'mmpretrain', model.eval(), model.cfg
+            self._check_cams(model)
+            # mmdoei's builders set ``cfg``; mmpretrain.get_model sets ``_config``.
+            cfg = getattr(model, 'cfg', None) or getattr(model, '_config', None)
+            if cfg is None:
+                raise ValueError(f'CAMInferencer: the {type(model).__name__} given has no config (`cfg`): build it '
+                                 'with mmdoei.apis.get_model or init_model')
+            model.cfg = cfg
+            self.scope, self.model, self.cfg = 'mmpretrain', model.eval(), cfg
             self.pipeline, self.collate_fn = None, None
             self.visualizer = self._init_visualizer(self.cfg)
+            self._doei = doei
+            if isinstance(doei, dict):
+                print_log(f'CAMInferencer: DOEI on for extraction with {doei} (the model is left as it was)',
+                          logger='current')
+            elif doei is False and doei_handle(model) is not None:
+                print_log('CAMInferencer: DOEI off for extraction (the model is left as it was)', logger='current')
         else:
+            self._cfg_options = dict(cfg_options, doei=doei) if doei is not None else cfg_options
             super().__init__(model=model, weights=weights, device=device, scope='mmpretrain')
+            self._check_cams(self.model)
         self.show_progress = False  # mmengine >= 0.10 reads it in __call__
-        num_classes = getattr(self.model, 'num_classes', None) or self.cfg.model.get('num_classes', 20)
-        self.class_names = list(class_names or seg_class_names(num_classes + 1)[1:])
+        self.class_names = list(class_names or model_class_names(self.model))
+
+    @staticmethod
+    def _check_cams(model: torch.nn.Module) -> None:
+        if not callable(getattr(model, 'cams', None)):
+            raise TypeError(f'CAMInferencer: {type(model).__name__} computes no CAMs (it has no `cams` method); '
+                            f'give a stage-1 classifier, e.g. one of the zoo\'s CAM models: {cam_models()}')
+
+    @contextlib.contextmanager
+    def _doei_switched(self) -> Iterator[None]:
+        """DOEI as asked (``doei=``) on a built model for the duration of a call, then as it was."""
+        doei, model = self._doei, self.model
+        handle = doei_handle(model) if doei is not None else None
+        if doei is False and handle is not None:
+            enabled, handle.enabled = handle.enabled, False
+            try:
+                yield
+            finally:
+                handle.enabled = enabled
+        elif isinstance(doei, dict):
+            target = doei_target(model)
+            new = attach_doei(target, doei)
+            try:
+                yield
+            finally:
+                new.remove()
+                if handle is not None:
+                    attach_doei(target, handle.cfg)
+        else:
+            yield
 
     def _load_model_from_metafile(self, model: str):
         """A zoo entry's config and weights (an ``Init`` entry's go into the backbone's ``init_cfg``)."""
         return resolve_model(model, pretrained=True)
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
-        return init_model(cfg, weights, device=device, partial=self._partial, **self._cfg_options)
+        return init_model(cfg, weights, device=device, partial=self._partial, verbose=self._verbose,
+                          **self._cfg_options)
 
     def _init_pipeline(self, cfg: Config):
         # Loading and preprocessing is inference_cams' (the config's cam_pipeline), per image.
@@ -94,12 +162,25 @@ class CAMInferencer(BaseInferencer):
         return Visualizer.get_instance(f'mmdoei_cam_inferencer_{id(self)}')
 
     def _inputs_to_list(self, inputs) -> list:
-        """Paths, folders (their files, sorted) and arrays, as a flat list."""
+        """Paths, folders (their image files by extension, sorted) and arrays, as a flat list.
+
+        Raises:
+            FileNotFoundError: a path that does not exist, or a folder without image files.
+        """
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         out = []
         for item in items:
             if isinstance(item, (str, Path)) and osp.isdir(item):
-                out += sorted(str(p) for p in Path(item).iterdir() if p.is_file())
+                files = sorted(p for p in Path(item).iterdir() if p.is_file())
+                images = [str(p) for p in files if p.suffix.lower() in IMG_EXTENSIONS]
+                skipped = [p.name for p in files if p.suffix.lower() not in IMG_EXTENSIONS]
+                if not images:
+                    raise FileNotFoundError(f'{item}: no image file in this folder (looked for '
+                                            f'{", ".join(IMG_EXTENSIONS)}; found {skipped or "nothing"})')
+                if skipped:
+                    warnings.warn(f'{item}: skipped {len(skipped)} file(s) that are not images '
+                                  f'(by extension): {skipped}')
+                out += images
             elif isinstance(item, (str, Path)):
                 if not osp.isfile(item):
                     raise FileNotFoundError(f'{item}: no such image file')
@@ -117,14 +198,19 @@ class CAMInferencer(BaseInferencer):
         yield from self._get_chunk_data(iter(inputs), batch_size)
 
     @torch.no_grad()
-    def forward(self, inputs: list, labels: Optional[Sequence[int]] = None, scales: Sequence[float] = (1.0, ),
-                flip: bool = True, score_thr: float = 0.5, bg_threshold: float = 0.5) -> List[Dict]:
+    def forward(self, inputs: list, labels: Optional[Sequence[Union[int, str]]] = None,
+                scales: Optional[Sequence[float]] = None, flip: Optional[bool] = None, score_thr: float = 0.5,
+                bg_threshold: float = 0.5, protocol: Optional[str] = None) -> List[Dict]:
         """CAMs and seeds of each image (see :func:`mmdoei.apis.inference_cams`)."""
+        if labels is not None:
+            labels = resolve_labels(labels, self.class_names)
         preds = []
-        for img in inputs:
-            res = inference_cams(self.model, img, labels=labels, scales=scales, flip=flip, thr=score_thr)
-            res['seed'] = cams_to_seed(res['cams'], res['labels'], bg_threshold).astype(np.uint8)
-            preds.append(res)
+        with self._doei_switched():
+            for img in inputs:
+                res = inference_cams(self.model, img, labels=labels, scales=scales, flip=flip, thr=score_thr,
+                                     protocol=protocol, class_names=self.class_names)
+                res['seed'] = cams_to_seed(res['cams'], res['labels'], bg_threshold).astype(np.uint8)
+                preds.append(res)
         return preds
 
     def visualize(self, inputs: list, preds: List[Dict], show: bool = False, show_dir: Optional[str] = None,

@@ -177,6 +177,26 @@ def multiscale_cams(model: nn.Module, img: Tensor, labels: Sequence[int],
     return normalise_cam_sum(total[0].float(), norm)
 
 
+def protocol_cams(model: nn.Module, img: Tensor, labels: Sequence[int],
+                  scales: Optional[Sequence[float]] = (1.0, ), flip: bool = True,
+                  sizes: Optional[Sequence[Sequence[int]]] = None, interpolation: str = 'bicubic',
+                  norm: str = 'minmax', amp: bool = False, **cam_cfg) -> Tensor:
+    """The CAMs a CAM file holds: :func:`multiscale_cams` and the protocol's last step.
+
+    The one function behind ``tools/test.py --cam-out`` (``CAMGenerationLoop``),
+    :func:`mmdoei.apis.inference_cams` and ``CAMInferencer``, so they give the
+    same maps: ``clamp_sum`` (TransCAM) clamps the normalised sum at 0, as the
+    authors' below-zero pixels lose to any background. ``img`` should be the
+    **uint8** image as loaded (PIL resize of every pass).
+
+    Returns:
+        ``(K, H, W)`` float32 in [0, 1].
+    """
+    cams = multiscale_cams(model, img, labels, scales, flip, sizes=sizes, interpolation=interpolation,
+                           norm=norm, amp=amp, **cam_cfg)
+    return cams.clamp(min=0) if norm == 'clamp_sum' else cams
+
+
 def cam_overlay(image_rgb: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarray:
     """A jet-coloured CAM blended on its image, both ``(H, W)``-sized; RGB uint8 out."""
     heat = cv2.applyColorMap(np.uint8(255 * np.clip(cam, 0, 1)), cv2.COLORMAP_JET)[..., ::-1]

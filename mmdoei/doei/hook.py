@@ -2,12 +2,10 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from torch import nn
 
-from .attach import attach_doei
 from .config import DOEIConfig
+from .model import attach_logged, doei_target
 
 
 @HOOKS.register_module()
@@ -29,7 +27,9 @@ class DOEIHook(Hook):
     validated when the config is built, before any training starts. The hook
     attaches in ``before_run``: after the model (and its wrapper) is built, before
     weights are initialised or a checkpoint is loaded, which works because DOEI
-    adds no parameters.
+    adds no parameters. A model built with DOEI of the same settings already
+    (a ``DOEIModel`` config, :mod:`mmdoei.doei.model`) is left as it is, so DOEI
+    is never attached twice; other settings replace the model's.
 
     Args:
         module: Attribute path of the transformer inside the model; default
@@ -42,20 +42,12 @@ class DOEIHook(Hook):
         self.module = module
         self.cfg = DOEIConfig.from_dict(doei)
 
-    def _target(self, model: nn.Module) -> nn.Module:
-        if is_model_wrapper(model):
-            model = model.module
-        path = self.module or ('backbone' if hasattr(model, 'backbone') else '')
-        for part in filter(None, path.split('.')):
-            if not hasattr(model, part):
-                raise AttributeError(f'DOEIHook: the model has no submodule {path!r}')
-            model = getattr(model, part)
-        return model
-
     def before_run(self, runner) -> None:
-        target = self._target(runner.model)
-        handle = attach_doei(target, self.cfg)
-        runner.logger.info(
-            f'DOEI attached to {type(target).__name__} ({handle.family.name} attention, adapter '
-            f'{handle.family.adapter.__name__}): {handle.num_layers} of {handle.depth} blocks, '
-            f'C={handle.num_cls}, {self.cfg.to_dict()}')
+        target = doei_target(runner.model, self.module)
+        old = getattr(target, '_doei_handle', None)
+        if old is not None and old.cfg == self.cfg:
+            # Built with DOEI already (a DOEIModel config, or init_model): attaching again would
+            # only repeat the same hooks and the log line.
+            runner.logger.debug('DOEIHook: DOEI is already attached with these settings')
+            return
+        attach_logged(runner.model, self.cfg, self.module)

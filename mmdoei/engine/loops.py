@@ -28,7 +28,7 @@ from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Subset
 
-from mmdoei.cam.inference import multiscale_cams, normalise_cam_sum, pass_sizes, pil_resize, save_overlays
+from mmdoei.cam.inference import normalise_cam_sum, pass_sizes, pil_resize, protocol_cams, save_overlays
 from mmdoei.cam.io import save_cam
 from mmdoei.utils.config import AMP_CPU_MESSAGE
 from mmdoei.utils.files import sample_id
@@ -252,11 +252,9 @@ class CAMGenerationLoop(BaseLoop):
             if not labels:
                 raise ValueError(f'{sample.metainfo["img_path"]}: image has no class label, '
                                  'so it has no CAM; remove it from the CAM split')
-            cams = multiscale_cams(model, img.to(next(model.parameters()).device), labels, self.scales,
-                                   self.flip, sizes=self.sizes, interpolation=self.interpolation,
-                                   norm=self.norm, amp=self.amp, **self.cam_cfg)
-            if self.norm == 'clamp_sum':  # TransCAM's below-zero pixels lose to any background
-                cams = cams.clamp(min=0)
+            cams = protocol_cams(model, img.to(next(model.parameters()).device), labels, self.scales,
+                                 self.flip, sizes=self.sizes, interpolation=self.interpolation,
+                                 norm=self.norm, amp=self.amp, **self.cam_cfg)
             # Overlays first: an image whose CAM file exists is finished, overlays included.
             if self.overlay and loader.dataset.indices[idx] < self.overlay_limit:
                 rgb = data_batch['inputs'][0].permute(1, 2, 0).numpy()[..., ::-1]
