@@ -1,4 +1,4 @@
-"""tools/test.py on a stage-3 config: --tta (ms + flip + CRF), --out (metrics json), --show-dir (overlays)."""
+"""tools/test.py on a stage-3 config: --tta (ms + flip + CRF), --metrics-out (metrics json), --show-dir (overlays)."""
 import json
 import os
 import subprocess
@@ -26,7 +26,7 @@ def test_tta_out_and_show_dir(synthetic_voc, tmp_path):
     torch.save(dict(meta=dict(), state_dict=model.state_dict()), ckpt)
     show, out = tmp_path / 'vis', tmp_path / 'metrics.json'
     res = subprocess.run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--tta', '--data-root',
-                          str(synthetic_voc), '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--show-dir',
+                          str(synthetic_voc), '--work-dir', str(tmp_path / 'work'), '--metrics-out', str(out), '--show-dir',
                           str(show), '--cfg-options', 'test_dataloader.num_workers=0'],
                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, OMP_NUM_THREADS='1'))
