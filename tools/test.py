@@ -133,14 +133,14 @@ def check_output_path(path: str, flag: str, kind: str) -> None:
 
 
 def check_json_path(path: str, flag: str) -> None:
-    """Stop unless ``path`` names a ``.json`` file: results are never pickled (unpickling runs code)."""
+    """Stop unless ``path`` names a writable ``.json`` file: results are never pickled (unpickling runs code)."""
+    check_output_path(path, flag, 'file')
     if path.lower().endswith(('.pkl', '.pickle')):
         raise SystemExit(f'{flag} {path}: results are written as JSON only, never pickled (loading a pickle can run '
                          f'arbitrary code, so a shared results file must not be one); give a .json path, '
                          f'e.g. {osp.splitext(path)[0]}.json')
     if not path.lower().endswith('.json'):
         raise SystemExit(f'{flag} {path}: results are written as JSON; give a path ending in .json')
-    check_output_path(path, flag, 'file')
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -244,8 +244,6 @@ def prediction_writer(path: str) -> Any:
 
 def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     """``cfg`` with the command line applied (checkpoint, work dir, data root, options, TTA, outputs)."""
-    from mmdoei.apis import cam_generation_cfg
-    from mmdoei.models.segmentors import apply_tta
     from mmdoei.utils.config import check_amp_device, set_data_root
 
     if args.amp:
@@ -264,10 +262,12 @@ def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.tta:
+        from mmdoei.models.segmentors import apply_tta
         apply_tta(cfg)
     if args.show_dir:
         show_predictions(cfg, args.show_dir)
     if args.cam_out:
+        from mmdoei.apis import cam_generation_cfg
         cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
                            flip=False if args.no_flip else None, overlay=args.overlay,
                            protocol=args.cam_protocol, amp=args.amp, overwrite=args.overwrite,
