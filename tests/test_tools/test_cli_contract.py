@@ -46,6 +46,8 @@ SCRIPT = textwrap.dedent('''
                 runpy.run_path(tool, run_name='__main__')
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) or e.code is None else str(e.code)
+        except Exception as e:  # recorded as the outcome: the test that owns the scenario shows it
+            code = f'raised {type(e).__name__}: {e}'
         return code, buf.getvalue()
 
     heavy = ('torch', 'mmengine', 'mmdoei', 'mmpretrain', 'mmseg')
