@@ -28,7 +28,8 @@ def test_tta_out_and_show_dir(synthetic_voc, tmp_path):
     show, out, preds = tmp_path / 'vis', tmp_path / 'metrics.json', tmp_path / 'preds'
     res = subprocess.run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--tta', '--data-root',
                           str(synthetic_voc), '--work-dir', str(tmp_path / 'work'), '--metrics-out', str(out),
-                          '--out', str(preds), '--show-dir', str(show), '--cfg-options', 'test_dataloader.num_workers=0'],
+                          '--out', str(preds), '--show-dir', str(show),
+                          '--cfg-options', 'test_dataloader.num_workers=0'],
                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, OMP_NUM_THREADS='1'))
     log = res.stdout + res.stderr
