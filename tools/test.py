@@ -323,7 +323,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     setup_env()
     cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)  # changes no file: what is checked next sees the --cfg-options too
+    cfg = merge_args(cfg, args)  # builds nothing: what is checked next sees the --cfg-options too
     check_out(cfg, args)
     if args.work_dir is None:  # the config's or the default one: checked too, before the Runner makes it
         check_output_path(cfg.work_dir, '--work-dir (here the config\'s work_dir)', 'folder')
