@@ -1,4 +1,5 @@
-"""``import mmdoei`` registers classes and the safe checkpoint loaders, and changes nothing else.
+"""``import mmdoei`` registers classes (at the first registry lookup) and the safe checkpoint loaders, and changes
+nothing else.
 
 Run in a fresh interpreter: tests in this session may have applied
 :func:`mmdoei.setup_env` in-process (the ``mmdoei_setup_env`` fixture).
@@ -34,6 +35,8 @@ PROBE = textwrap.dedent('''
     cfg = Config.fromfile(sys.argv[1])  # custom_imports=['mmdoei'] runs here
 
     import mmdoei
+    from mmengine.registry import HOOKS
+    HOOKS.get('DOEIHook')  # the first lookup by name imports mmdoei's classes (mmdoei.register_lazily)
     from mmdoei.utils.compat import checkpoint_safe_globals
     ours = checkpoint_safe_globals()  # what setup_env allow-lists for mmengine's checkpoints
     changed = [f'{scope}.{name}: {key}' for r in registries() for (scope, name) in [(r.scope, r.name)]

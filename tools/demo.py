@@ -1,7 +1,10 @@
 """The WSSS stage-1 demo on embedded synthetic data: baseline against DOEI.
 
-    python tools/demo.py [--model mctformer-v2|tscam|transcam|all] [--out-dir demo_out]
+    python tools/demo.py --model mctformer-v2|tscam|transcam|all [--out-dir demo_out]
                          [--epochs N] [--from-scratch]
+
+(With no argument at all it prints its usage and runs nothing: ``--model
+mctformer-v2`` is the default run.)
 
 1. pretrains the small ViT on the procedural set (tools/pretrain.py; about
    10 minutes, once: the checkpoint is cached in checkpoints/),
@@ -26,18 +29,33 @@ from pathlib import Path
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-import mmdoei  # noqa: E402,F401  registers everything
-from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
-                                    train_stage1)
-from mmdoei.apis.pretrain import PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained  # noqa: E402
-from mmdoei.cam import cam_overlay, load_cam  # noqa: E402
-from mmdoei.datasets.categories import voc_palette  # noqa: E402
-from mmdoei.utils import atomic_write, read_label_png, read_split, setup_env  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# The parser's help names the cached backbone; main() checks it against mmdoei.apis.pretrain's.
+PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'
+
+
+def import_mmdoei() -> None:
+    """Import cv2, numpy, mmdoei and the names the demo uses into its globals (after the arguments are parsed,
+    so --help answers at once)."""
+    global cv2, np, cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    global resolve_pretrained, use_pretrained, cam_overlay, load_cam, voc_palette, atomic_write, read_label_png
+    global read_split, setup_env
+    import cv2
+    import numpy as np
+
+    import mmdoei  # noqa: F401  registers everything
+    from mmdoei.apis import pretrain
+    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained
+    from mmdoei.cam import cam_overlay, load_cam
+    from mmdoei.datasets.categories import voc_palette
+    from mmdoei.utils import atomic_write, read_label_png, read_split, setup_env
+    if pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
+        raise RuntimeError(f'{__file__}: PRETRAINED_CHECKPOINT differs from mmdoei.apis.pretrain\'s: update it')
+
+
 # Each baseline and its DOEI variant: the config pair the demo trains, fine-tuned
 # from the pretrained backbone (the paper's regime) ...
 MODELS = {
@@ -59,7 +77,9 @@ MODELS_FROM_SCRATCH = {
 }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line; with no argument at all, usage and exit 2 (the demo runs for about 16 minutes)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', choices=sorted(MODELS) + ['all'], default='mctformer-v2',
                         help='the baseline to run with and without DOEI (all: the three)')
@@ -71,7 +91,11 @@ def parse_args() -> argparse.Namespace:
                         help='train the from-scratch configs instead of fine-tuning the pretrained backbone')
     parser.add_argument('--num-train', type=int, default=400, help='synthetic train_aug images')
     parser.add_argument('--seed', type=int, default=0, help='training seed')
-    return parser.parse_args()
+    if not argv:
+        parser.error('no arguments: the demo pretrains and trains for about 16 minutes and writes data/, '
+                     'checkpoints/ and demo_out/ under the current folder; to run it with the defaults, '
+                     'give --model mctformer-v2')
+    return parser.parse_args(argv)
 
 
 def run_variant(name: str, config: str, data_root: Path, out: Path, epochs, seed: int,
@@ -125,6 +149,7 @@ def summary_table(reports: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    import_mmdoei()
     setup_env()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

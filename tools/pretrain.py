@@ -1,5 +1,6 @@
 """Pretrain the small ViT on the procedural set: this machine's stand-in for ImageNet weights.
 
+    python tools/pretrain.py --seed 0     # the default backbone (with no argument: usage, nothing runs)
     python tools/pretrain.py [--config configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py]
                              [--seed N] [--out checkpoints/vit-6l128_procedural-64.pth] [--force]
 
@@ -19,14 +20,23 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import DictAction  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
 
-import mmdoei  # noqa: E402,F401  registers everything
-from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, pretrain_backbone, pretrained_checkpoint,  # noqa: E402
-                                  procedural_root)
+# mmengine and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
+PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'  # mmdoei.apis.pretrain's, checked in main
 
 
-def main() -> None:
+class DictAction(argparse.Action):
+    """mmengine's ``DictAction`` (``--cfg-options a.b=1``), imported only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction as MMEngineDictAction
+        MMEngineDictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Pretrain (or reuse) the backbone as the command line says; see the module docstring."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=PRETRAIN_CONFIG)
     parser.add_argument('--seed', type=int, default=0, help='seeds the procedural set and training')
@@ -37,7 +47,16 @@ def main() -> None:
     parser.add_argument('--work-dir', help='the runner work dir (default work_dirs/pretrain/<config>)')
     parser.add_argument('--force', action='store_true', help='pretrain even if --out exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
-    args = parser.parse_args()
+    if not argv:
+        # a bare run used to start a 12-minute job in the current folder: ask for one word of intent
+        parser.error('no arguments: this pretrains for about 12 minutes on 2 cores and writes data/procedural/ '
+                     'and checkpoints/ under the current folder; to run it with the defaults, give --seed 0')
+    args = parser.parse_args(argv)
+
+    from mmdoei.apis import pretrain
+    from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root
+    if pretrain.PRETRAIN_CONFIG != PRETRAIN_CONFIG:
+        raise RuntimeError(f'{__file__}: PRETRAIN_CONFIG differs from mmdoei.apis.pretrain\'s: update it')
     pretrain_backbone(args.config, args.out or pretrained_checkpoint(args.seed),
                       data_root=args.data_root or procedural_root(args.seed), work_dir=args.work_dir,
                       force=args.force, cfg_options=args.cfg_options, seed=args.seed)

@@ -25,12 +25,16 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+# torch, mmengine and mmdoei are imported in main(), after the arguments are parsed:
+# --help and a wrong flag answer at once, not after seconds of imports.
 
-import mmdoei  # noqa: E402,F401  registers everything
-from mmdoei.apis import run_psa_inference  # noqa: E402
-from mmdoei.utils.config import set_data_root  # noqa: E402
+
+class DictAction(argparse.Action):
+    """mmengine's ``DictAction`` (``--cfg-options a.b=1``), imported only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction as MMEngineDictAction
+        MMEngineDictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +60,14 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+
+    import torch.distributed as torch_dist
+    from mmengine.config import Config
+
+    import mmdoei  # noqa: F401  registers everything
+    from mmdoei.apis import run_psa_inference
+    from mmdoei.utils.config import set_data_root
+
     cfg = Config.fromfile(args.config)
     if args.data_root is not None:
         set_data_root(cfg, args.data_root)

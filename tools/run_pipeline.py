@@ -20,10 +20,10 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import torch.distributed as torch_dist  # noqa: E402
-
-import mmdoei  # noqa: E402,F401  registers everything
-from mmdoei.apis.pipeline import STAGES, run_pipeline  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed (--help answers at once);
+# the stage names the parser offers are spelled here, and main() checks them against mmdoei's.
+STAGES = ('stage1_train', 'cams', 'seed_eval', 'affinity_train', 'pseudo_masks', 'mask_eval', 'seg_train',
+          'seg_test')  # mmdoei.apis.pipeline.STAGES
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -52,6 +52,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+
+    import torch.distributed as torch_dist
+
+    from mmdoei.apis import pipeline
+    if tuple(pipeline.STAGES) != STAGES:
+        raise RuntimeError(f'{__file__}: STAGES differs from mmdoei.apis.pipeline.STAGES {pipeline.STAGES}: update it')
+    run_pipeline = pipeline.run_pipeline
     command = 'python tools/run_pipeline.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     rows = run_pipeline(args.config, args.work_dir, args.data_root, doei=args.doei, doei_config=args.doei_config,
                         psa_config=args.psa_config, seg_config=args.seg_config, tiny=args.tiny,

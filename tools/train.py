@@ -16,14 +16,18 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from typing import Any  # noqa: E402
 
-import mmdoei  # noqa: E402,F401  registers everything
-from mmdoei.utils import setup_env  # noqa: E402
-from mmdoei.utils.config import check_amp_device, set_data_root  # noqa: E402
+# torch, mmengine and mmdoei are imported in main(), after the arguments are parsed:
+# --help and a wrong flag answer at once, not after seconds of imports.
+
+
+class DictAction(argparse.Action):
+    """mmengine's ``DictAction`` (``--cfg-options a.b=1``), imported only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction as MMEngineDictAction
+        MMEngineDictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,8 +53,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     """Fold the command line into the config, as mmpretrain's train.py does."""
+    from mmdoei.utils.config import check_amp_device, set_data_root
+
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -82,7 +88,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def effective_lr(cfg: Config, world_size: int) -> str:
+def effective_lr(cfg: Any, world_size: int) -> str:
     """One log line: the optimizer's lr in effect and how it came about.
 
     mmengine's Runner scales the rate itself (``auto_scale_lr``) and logs only
@@ -104,6 +110,15 @@ def effective_lr(cfg: Config, world_size: int) -> str:
 
 def main() -> None:
     args = parse_args()
+
+    import torch.distributed as torch_dist
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    import mmdoei  # noqa: F401  registers everything
+    from mmdoei.utils import setup_env
+
     setup_env()
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

@@ -2,19 +2,45 @@
 their results back: the notebook API (``get_model``, ``CAMInferencer``,
 ``init_model``, ``inference_cams``, ``show_cams``), the model zoo, CAM
 generation and seed scoring, one stage-1 experiment, pseudo masks, the
-pretrained backbone and the whole pipeline."""
-from .cams import cam_generation_cfg, evaluate_seeds
+pretrained backbone and the whole pipeline.
+
+Only the zoo index (:mod:`.hub`) is imported with the package, to register
+the zoo's names for ``get_model`` and mmpretrain's ``ModelHub``; the other
+modules load on first use, so ``import mmdoei`` does not build the whole
+stack of mmpretrain and mmseg (see :mod:`mmdoei`).
+"""
+import importlib
+from typing import Any, List
+
 from .hub import list_models, model_info, register_model_index
-from .inference import get_model, inference_cams, init_model, show_cams
-from .inferencer import CAMInferencer
-from .pipeline import STAGES, WSSSPipeline, run_pipeline
-from .pseudo_masks import pending_indices, run_psa_inference, set_cam_dir
 
 # The zoo's models for get_model and, through its ModelHub, mmpretrain.get_model.
 register_model_index()
+
+# name -> the module (of this package) that defines it, imported when the name is first used
+_LAZY = {
+    'cam_generation_cfg': 'cams', 'evaluate_seeds': 'cams',
+    'get_model': 'inference', 'inference_cams': 'inference', 'init_model': 'inference', 'show_cams': 'inference',
+    'CAMInferencer': 'inferencer',
+    'STAGES': 'pipeline', 'WSSSPipeline': 'pipeline', 'run_pipeline': 'pipeline',
+    'pending_indices': 'pseudo_masks', 'run_psa_inference': 'pseudo_masks', 'set_cam_dir': 'pseudo_masks',
+}
 
 __all__ = [
     'CAMInferencer', 'STAGES', 'WSSSPipeline', 'cam_generation_cfg', 'evaluate_seeds', 'get_model',
     'inference_cams', 'init_model', 'list_models', 'model_info', 'pending_indices', 'register_model_index',
     'run_pipeline', 'run_psa_inference', 'set_cam_dir', 'show_cams'
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of the notebook API and the stages, imported from their module on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f'{__name__}.{_LAZY[name]}'), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -287,7 +287,7 @@ def seg_test_args(config: Path, ckpt: Path, data: Path, out: Path) -> List[str]:
 
     ``--tta`` runs the config's ms+flip+CRF test; the predictions come out
     through the VOC-server writer (the ``*_voc12test`` configs' evaluator), next
-    to the config's IoU metric (``--out`` holds only the metrics, which are
+    to the config's IoU metric (``--metrics-out`` holds only the metrics, which are
     compared too).
     """
     cfg_file = out.parent / f'{out.name}_cfg.py'

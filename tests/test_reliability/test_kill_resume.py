@@ -1,6 +1,6 @@
 """Kill and resume at every long stage after stage 1: AffinityNet training,
 ``tools/psa_infer.py``, DeepLab training, the ms + flip + CRF test with
-``--out`` and the DOEI sweep.
+``--metrics-out`` and the DOEI sweep.
 
 Each stage runs once uninterrupted, and once SIGKILLed at a point drawn by a
 seeded ``random.Random`` and then rerun; the final files must be the same:
@@ -183,7 +183,7 @@ def test_tta_test_with_out(data, tmp_path, kill_on_line):
 
     def test(out):
         return [sys.executable, 'tools/test.py', str(DEEPLAB), str(ckpt), '--tta', '--data-root', str(data_root),
-                '--work-dir', str(out.parent / (out.stem + '_work')), '--out', str(out), '--cfg-options',
+                '--work-dir', str(out.parent / (out.stem + '_work')), '--metrics-out', str(out), '--cfg-options',
                 'test_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
                 f'test_dataloader.dataset.ann_file={SPLIT}']
 

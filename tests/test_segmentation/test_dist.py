@@ -54,9 +54,9 @@ def test_dist_train_and_test_match_single_process(tmp_path):
 
     common = ['--data-root', str(data_root), '--tta']
     _run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--work-dir', str(tmp_path / 'single'),
-          '--out', str(tmp_path / 'single.json'), *common])
+          '--metrics-out', str(tmp_path / 'single.json'), *common])
     log = _run(['bash', 'tools/dist_test.sh', str(TINY), str(ckpt), '2', '--work-dir', str(tmp_path / 'dist'),
-                '--out', str(tmp_path / 'dist.json'), *common])
+                '--metrics-out', str(tmp_path / 'dist.json'), *common])
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     single = json.loads((tmp_path / 'single.json').read_text())
     dist = json.loads((tmp_path / 'dist.json').read_text())

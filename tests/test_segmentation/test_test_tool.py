@@ -1,4 +1,5 @@
-"""tools/test.py on a stage-3 config: --tta (ms + flip + CRF), --out (metrics json), --show-dir (overlays)."""
+"""tools/test.py on a stage-3 config: --tta (ms + flip + CRF), --metrics-out (metrics json), --out (prediction
+PNGs, as mmseg), --show-dir (overlays)."""
 import json
 import os
 import subprocess
@@ -24,10 +25,11 @@ def test_tta_out_and_show_dir(synthetic_voc, tmp_path):
     model = MODELS.build(Config.fromfile(str(TINY)).model)  # random weights: the outputs are under test
     ckpt = tmp_path / 'model.pth'
     torch.save(dict(meta=dict(), state_dict=model.state_dict()), ckpt)
-    show, out = tmp_path / 'vis', tmp_path / 'metrics.json'
+    show, out, preds = tmp_path / 'vis', tmp_path / 'metrics.json', tmp_path / 'preds'
     res = subprocess.run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--tta', '--data-root',
-                          str(synthetic_voc), '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--show-dir',
-                          str(show), '--cfg-options', 'test_dataloader.num_workers=0'],
+                          str(synthetic_voc), '--work-dir', str(tmp_path / 'work'), '--metrics-out', str(out),
+                          '--out', str(preds), '--show-dir', str(show),
+                          '--cfg-options', 'test_dataloader.num_workers=0'],
                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, OMP_NUM_THREADS='1'))
     log = res.stdout + res.stderr
@@ -36,6 +38,13 @@ def test_tta_out_and_show_dir(synthetic_voc, tmp_path):
     assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'} and 0 <= metrics['mIoU'] <= 100
     assert "type='CRFSegTTAModel'" in log and "type='TestTimeAug'" in log  # the config the Runner logged
     val = read_split(str(synthetic_voc / 'ImageSets/Segmentation/val.txt'))
+    # --out DIR: one label PNG per test image, named after it, at its size, with class indices
+    assert sorted(p.name for p in preds.iterdir()) == sorted(f'{img_id}.png' for img_id in val)
+    for img_id in val:
+        size = Image.open(synthetic_voc / 'JPEGImages' / f'{img_id}.jpg').size
+        label = Image.open(preds / f'{img_id}.png')
+        assert label.mode == 'L' and label.size == size
+        assert np.asarray(label).max() < 21
     overlays = sorted(show.rglob('*.png'))
     assert len(overlays) == len(val), [p.name for p in overlays]
     for img_id in val:

@@ -42,26 +42,53 @@ from typing import Callable, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[2]
 
-import mmdoei  # noqa: E402,F401  registers the models
-from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k,  # noqa: E402
-                             plot_paired, plot_sweep, read_rows, rows_to_csv, summary_markdown)
-from mmdoei.apis.experiment import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds,  # noqa: E402
-                                    train_stage1)
-from mmdoei.apis.pretrain import (PRETRAINED_CHECKPOINT, resolve_pretrained, use_pretrained,  # noqa: E402
-                                  uses_pretrained)
-from mmdoei.doei import DOEIConfig  # noqa: E402
-from mmdoei.generators.synthetic import SCENES, cooccurring_classes  # noqa: E402
-from mmdoei.utils import atomic_write  # noqa: E402
+# Run as a script, the tool parses its arguments before it imports mmengine and mmdoei (--help
+# answers at once); imported as a module (the tests), it imports them at once (import_mmdoei).
+# Two values the parser shows, spelled here; main() checks them against mmdoei's.
+GRID_NAMES = ('base', 'diagnostics', 'full', 'reduced')  # sorted(mmdoei.analysis.GRIDS)
+PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'  # mmdoei.apis.pretrain's
+
+
+class DictAction(argparse.Action):
+    """mmengine's ``DictAction`` (``--cfg-options a.b=1``), imported only when the option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction as MMEngineDictAction
+        MMEngineDictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
+
+
+def import_mmdoei() -> None:
+    """Import mmengine, mmdoei and the names this tool uses into its globals (seconds; after --help)."""
+    global Config, GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired, plot_sweep
+    global read_rows, rows_to_csv, summary_markdown, cams_and_seeds, ensure_synthetic_voc, stage1_cfg
+    global train_seconds, train_stage1, resolve_pretrained, use_pretrained, uses_pretrained, DOEIConfig, SCENES
+    global cooccurring_classes, atomic_write
+    from mmengine.config import Config
+
+    import mmdoei  # noqa: F401  registers the models
+    from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired,
+                                 plot_sweep, read_rows, rows_to_csv, summary_markdown)
+    from mmdoei.apis import pretrain
+    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained, uses_pretrained
+    from mmdoei.doei import DOEIConfig
+    from mmdoei.generators.synthetic import SCENES, cooccurring_classes
+    from mmdoei.utils import atomic_write
+    if tuple(sorted(GRIDS)) != GRID_NAMES or pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
+        raise RuntimeError(f'{__file__}: GRID_NAMES / PRETRAINED_CHECKPOINT differ from mmdoei\'s '
+                           f'({sorted(GRIDS)}, {pretrain.PRETRAINED_CHECKPOINT}): update them')
+
+
+if __name__ != '__main__':
+    import_mmdoei()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='the baseline stage-1 config')
-    parser.add_argument('--grid', choices=sorted(GRIDS), default='reduced')
+    parser.add_argument('--grid', choices=GRID_NAMES, default='reduced')
     parser.add_argument('--axis', action='append', metavar='PARAM=V1,V2,...',
                         help='a custom axis instead of --grid (repeatable), e.g. --axis sf=-0.1,0 --axis layers=2,all')
     parser.add_argument('--mode', choices=['cam', 'train'], nargs='+', default=['cam'],
@@ -247,6 +274,7 @@ def sweep_lock(out: Path):
 def main(argv=None, run_one: Optional[Callable[[dict], dict]] = None) -> Path:
     """Run (or plan) the sweep; ``run_one`` replaces the real runs (tests)."""
     args = parse_args(argv)
+    import_mmdoei()  # cached modules when imported as a module already
     if args.pretrain_seeds is None:
         args.pretrain_seeds = [-1 if args.pretrained else 0]
     elif args.pretrained:

@@ -15,8 +15,7 @@ import sys
 
 import numpy as np
 
-from mmdoei.datasets import read_split, seg_class_names
-from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir, format_report, write_report
+# mmdoei (and with it torch) is imported in main(), after the arguments are parsed: --help answers at once.
 
 
 def parse_thresholds(items):
@@ -54,6 +53,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmdoei.datasets import read_split, seg_class_names
+    from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir, format_report, write_report
     split = osp.join(args.data_root, args.split)
     gt_dir = osp.join(args.data_root, args.gt_dir)
     ids = read_split(split)

@@ -5,8 +5,6 @@ r"""Write a small synthetic dataset in the MS COCO 2014 layout (WSSS style).
 """
 import argparse
 
-from mmdoei.generators import make_synthetic_coco
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
@@ -17,6 +15,8 @@ def main(argv=None):
     parser.add_argument('--img-size', type=int, nargs=2, default=(64, 64), metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    from mmdoei.generators import make_synthetic_coco  # after parsing: --help imports no torch
+
     path = make_synthetic_coco(
         args.root,
         num_train=args.num_train,

@@ -7,8 +7,6 @@ The dataset root for configs is then ``data/synthetic_voc/VOC2012``.
 """
 import argparse
 
-from mmdoei.generators import make_synthetic_voc
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
@@ -22,6 +20,8 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--border', type=int, default=1, help='half-width of the 255 boundary band')
     args = parser.parse_args(argv)
+    from mmdoei.generators import make_synthetic_voc  # after parsing: --help imports no torch
+
     path = make_synthetic_voc(
         args.root,
         num_train=args.num_train,

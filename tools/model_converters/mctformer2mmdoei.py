@@ -12,10 +12,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '../..'))
 
-import torch  # noqa: E402
-
-from mmdoei.models.utils import convert_mctformer  # noqa: E402
-from mmdoei.utils import atomic_write  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 
 
 def main() -> None:
@@ -23,6 +20,12 @@ def main() -> None:
     parser.add_argument('src', help="the authors' checkpoint")
     parser.add_argument('dst', help='output path')
     args = parser.parse_args()
+
+    import torch
+
+    from mmdoei.models.utils import convert_mctformer
+    from mmdoei.utils import atomic_write
+
     ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
     state = convert_mctformer(ckpt)
     version = 'v2' if 'head.conv.weight' in state else 'v1'

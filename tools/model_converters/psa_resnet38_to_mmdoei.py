@@ -18,17 +18,19 @@ import argparse
 import os.path as osp
 import sys
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
-import torch  # noqa: E402
+if TYPE_CHECKING:
+    import torch
 
-from mmdoei.models.backbones.resnet38d import is_psa_state_dict, psa_key_to_mmdoei  # noqa: E402
-from mmdoei.utils.io import atomic_write  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 
 
 def convert(state: dict) -> 'OrderedDict[str, torch.Tensor]':
     """PSA state dict -> ours with ``backbone.``/``head.`` prefixes."""
+    from mmdoei.models.backbones.resnet38d import is_psa_state_dict, psa_key_to_mmdoei
     if not is_psa_state_dict(state):
         raise ValueError(f'not a PSA ResNet-38d state dict (first keys: {list(state)[:3]})')
     out = OrderedDict()
@@ -45,6 +47,12 @@ def main(argv=None) -> None:
     parser.add_argument('src', help="PSA weights (torch file, PSA key names)")
     parser.add_argument('dst', help='output checkpoint (mmdoei key names)')
     args = parser.parse_args(argv)
+
+    import torch
+
+    from mmdoei.models.backbones.resnet38d import psa_key_to_mmdoei
+    from mmdoei.utils.io import atomic_write
+
     state = torch.load(args.src, map_location='cpu', weights_only=True)
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         state = state['state_dict']

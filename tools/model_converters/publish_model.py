@@ -27,11 +27,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from mmdoei.utils import atomic_write  # noqa: E402
-from mmdoei.utils.download import safe_torch_load, sha256_of  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 
 #: Where the project's releases will be (not live yet: the project has published none).
 RELEASE_BASE = 'https://github.com/mmdoei/mmdoei/releases/download/v0.1.0/'
@@ -79,6 +75,11 @@ def harmless_meta(meta: dict) -> dict:
 
 def publish(src: str, dst: str) -> str:
     """Strip ``src`` to weights + meta, save next to ``dst`` as ``<stem>-<sha8>.pth``; returns that path."""
+    import torch
+
+    from mmdoei.utils import atomic_write
+    from mmdoei.utils.download import safe_torch_load, sha256_of
+
     ckpt = safe_torch_load(src, map_location='cpu')
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get('state_dict'), dict):
         raise ValueError(f'{src}: not an mmengine checkpoint (no state_dict); keys: '
@@ -119,6 +120,11 @@ def main(argv=None) -> None:
     parser.add_argument('--base-url', default=RELEASE_BASE, help='the release the file is uploaded to')
     parser.add_argument('--published', action='store_true', help='the file is already at --base-url')
     args = parser.parse_args(argv)
+
+    import yaml
+
+    from mmdoei.utils.download import sha256_of
+
     final = publish(args.in_file, args.out_file)
     name = args.name or osp.basename(osp.splitext(args.out_file)[0])
     entry = metafile_entry(final, name, args.config, args.collection, args.base_url, args.published)

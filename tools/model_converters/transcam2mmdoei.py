@@ -16,11 +16,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '../..'))
 
-import torch  # noqa: E402
-
-import mmdoei  # noqa: E402,F401  allow-lists what mmengine checkpoints pickle
-from mmdoei.models.utils.checkpoint import convert_transcam  # noqa: E402
-from mmdoei.utils import atomic_write  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 
 
 def main() -> None:
@@ -30,6 +26,13 @@ def main() -> None:
     parser.add_argument('--num-background', type=int, default=1,
                         help='leading head outputs that are background (default 1, as TransCAM)')
     args = parser.parse_args()
+
+    import torch
+
+    import mmdoei  # noqa: F401  allow-lists what mmengine checkpoints pickle
+    from mmdoei.models.utils.checkpoint import convert_transcam
+    from mmdoei.utils import atomic_write
+
     ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
     state = convert_transcam(ckpt, num_background=args.num_background)
     if 'head.conv_cls_head.weight' not in state or state['head.conv_cls_head.weight'].dim() != 4:

@@ -15,11 +15,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '../..'))
 
-import torch  # noqa: E402
-
-import mmdoei  # noqa: E402,F401  allow-lists what mmengine checkpoints pickle
-from mmdoei.models.utils.checkpoint import convert_tscam  # noqa: E402
-from mmdoei.utils import atomic_write  # noqa: E402
+# torch and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 
 
 def main() -> None:
@@ -27,6 +23,13 @@ def main() -> None:
     parser.add_argument('src', help="the authors' checkpoint")
     parser.add_argument('dst', help='output path')
     args = parser.parse_args()
+
+    import torch
+
+    import mmdoei  # noqa: F401  allow-lists what mmengine checkpoints pickle
+    from mmdoei.models.utils.checkpoint import convert_tscam
+    from mmdoei.utils import atomic_write
+
     ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
     state = convert_tscam(ckpt)
     if 'head.conv.weight' not in state or state['head.conv.weight'].dim() != 4:
