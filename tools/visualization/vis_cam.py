@@ -7,7 +7,14 @@
         --checkpoint work_dirs/mct_voc/epoch_60.pth --classes 2 cat --out-dir cams/
 
 One PNG per image (the image, one CAM overlay per class, the seeds), written
-atomically to ``OUT_DIR/<image name>.png``. A thin front of
+atomically to ``OUT_DIR/<image name>.png``; with ``--compare-doei``, two rows
+(DOEI off, then on with its default settings, same weights) in
+``OUT_DIR/<image name>_doei.png``:
+
+    python tools/visualization/vis_cam.py demo/chelsea.jpg \\
+        --model configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py \\
+        --checkpoint demo_out/mctformer-v2/epoch_40.pth --classes cat --compare-doei --out-dir cams/
+ A thin front of
 :class:`mmdoei.apis.CAMInferencer`: the CAMs are ``tools/test.py --cam-out``'s
 (the config's CAM protocol unless ``--protocol``). Folders contribute their
 image files; other files are skipped and named.
@@ -31,6 +38,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     doei.add_argument('--doei', dest='doei', action='store_true', default=None,
                       help='DOEI on for extraction (its default settings), whatever the model')
     doei.add_argument('--no-doei', dest='doei', action='store_false', help='DOEI off (also for a doei model)')
+    doei.add_argument('--compare-doei', action='store_true',
+                      help='one PNG per image with two rows: DOEI off, then on (default settings), same weights')
     parser.add_argument('--protocol', help="a named CAM protocol (mmdoei.cam.CAM_PROTOCOLS) instead of the "
                         "config's cam_gen, e.g. ms5")
     parser.add_argument('--out-dir', required=True, help='where the PNGs go (created)')
@@ -49,14 +58,44 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.exit(f'vis_cam: {args.model} is a config file: give its weights with --checkpoint')
     # Heavy imports only now: --help and argument errors cost no torch import.
     from mmdoei.apis import CAMInferencer
+    labels = [_class(c) for c in args.classes] if args.classes else None
+    out_dir = Path(args.out_dir)
+    if args.compare_doei:
+        return compare_doei(args, labels, out_dir)
     doei = {True: dict(), False: False, None: None}[args.doei]
     inferencer = CAMInferencer(args.model, weights=args.checkpoint, device=args.device, doei=doei)
-    labels = [_class(c) for c in args.classes] if args.classes else None
     inputs = inferencer._inputs_to_list(args.inputs)  # checks the paths before any model run
-    out_dir = Path(args.out_dir)
     inferencer(inputs, labels=labels, protocol=args.protocol, show_dir=str(out_dir))
     for item in inputs:
         print(f'{item} -> {out_dir / (Path(item).stem + ".png")}')
+    return 0
+
+
+def compare_doei(args: argparse.Namespace, labels: Optional[list], out_dir: Path) -> int:
+    """DOEI off and on for the same weights: one model, switched per call by two inferencers."""
+    import cv2
+    import numpy as np
+
+    from mmdoei.apis import CAMInferencer, get_model
+    from mmdoei.utils import atomic_write
+    model = get_model(args.model, pretrained=args.checkpoint or True, device=args.device)
+    off, on = CAMInferencer(model, doei=False), CAMInferencer(model, doei=dict())
+    inputs = off._inputs_to_list(args.inputs)
+    for item in inputs:
+        rows = []
+        for name, inferencer in (('DOEI off', off), ('DOEI on', on)):
+            row = inferencer([item], labels=labels, protocol=args.protocol)['visualization'][0].copy()
+            cv2.putText(row, name, (4, row.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+            rows.append(row)
+        width = max(r.shape[1] for r in rows)  # other predicted labels may give rows of other lengths
+        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+        ok, buf = cv2.imencode('.png', np.concatenate(rows, axis=0)[..., ::-1])
+        if not ok:
+            raise RuntimeError(f'could not encode the comparison of {item}')
+        out = out_dir / f'{Path(item).stem}_doei.png'
+        with atomic_write(out) as f:
+            f.write(buf.tobytes())
+        print(f'{item} -> {out}')
     return 0
 
 
