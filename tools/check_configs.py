@@ -7,14 +7,17 @@ layout (synthetic, made here), through the tools a user calls:
 
 * stage 1 (configs with a ``cam_dataloader``): ``tools/train.py`` for two
   iterations (batch 2, the config's own crops and pipeline, one validation),
-  then ``tools/test.py --cam-out`` on two images with the config's CAM protocol;
+  then ``tools/test.py --cam-out`` on one image with the config's CAM protocol;
 * stage 2 (AffinityNet): ``tools/train.py`` for two iterations of one image on
   stand-in CAMs (``mmdoei.generators.standin_cams``), then
   ``tools/psa_infer.py`` on two images;
 * stage 3 (DeepLab): ``tools/train.py`` for two iterations of one image (two
   for DeepLab-v3+, whose image-pooling batch norm needs them), the masks as
   pseudo masks, then ``tools/test.py`` (``--tta``: 5 scales + flip + dense
-  CRF where the config defines it) on two images with that checkpoint.
+  CRF where the config defines it) on one image with that checkpoint.
+
+Inference runs on one image: a config's multi-scale passes at real size are
+most of the run time, and a second image of the same size checks nothing new.
 
 A config that merges to the same dict as one already run (a short alias
 such as ``doei/mct_voc.py``) is compared, not run a second time.
@@ -189,9 +192,9 @@ class Checker:
                     'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
                 ckpt = str(work / 'epoch_1.pth')
                 cam_opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + ['log_level=WARNING']
-                self.step(name, 'CAMs of 2 images (its protocol)', lambda: _run_tool(
+                self.step(name, 'CAMs of 1 image (its protocol)', lambda: _run_tool(
                     'test.py', [str(path), ckpt, *common, '--work-dir', str(work / 'cam'), '--cam-out',
-                                str(work / 'cams'), '--cfg-options', *cam_opts, 'cam_dataloader.dataset.indices=2']))
+                                str(work / 'cams'), '--cfg-options', *cam_opts, 'cam_dataloader.dataset.indices=1']))
             _drop_checkpoints(work)
             return
         if cfg.model.get('type') == 'AffinityNet' or 'psa' in path.parts[-2]:  # stage 2
@@ -226,9 +229,9 @@ class Checker:
         if self.step(name, 'train 2 iterations', lambda: _run_tool(
                 'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
             tta = ['--tta'] if 'tta_model' in cfg else []
-            self.step(name, 'test 2 images' + (' (--tta)' if tta else ''), lambda: _run_tool(
+            self.step(name, 'test 1 image' + (' (--tta)' if tta else ''), lambda: _run_tool(
                 'test.py', [str(path), str(work / 'iter_2.pth'), *tta, *common, '--work-dir', str(work / 'test'),
-                            '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.indices=2',
+                            '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.indices=1',
                             'log_level=WARNING']))
         _drop_checkpoints(work)
 

@@ -251,7 +251,7 @@ def _metric(info: dict, key: str) -> str:
 
 
 def zoo_table(models: Optional[Dict[str, dict]] = None) -> str:
-    """The README's model-zoo table (markdown), generated from the metafiles.
+    """The model-zoo table of docs/user_guides/model_zoo.md (markdown), generated from the metafiles.
 
     One row per model, in metafile order: name, config, training data, seed /
     mask / val mIoU where known, where the numbers come from, and the download

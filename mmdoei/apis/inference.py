@@ -229,8 +229,9 @@ def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[U
         labels: Classes to map, 0-based indices or names (``['bird']``); by
             default those the model predicts with score >= ``thr`` (the top one
             if none does).
-        scales, flip: Override the protocol's scales (replacing fixed sizes)
-            and flip; None keeps the protocol's.
+        scales: Override the protocol's scales (replacing its fixed sizes);
+            None keeps the protocol's.
+        flip: Override the protocol's flip; None keeps the protocol's.
         protocol: A named protocol of :data:`~mmdoei.cam.CAM_PROTOCOLS` instead
             of the config's ``cam_gen`` (as ``tools/test.py --cam-protocol``).
         class_names: Names ``labels`` may use; by default the model's

@@ -13,7 +13,7 @@ from check_configs import shipped_configs  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.realsize
 def test_every_shipped_config_runs_two_iterations_at_real_size(tmp_path):
-    res = subprocess.run([sys.executable, str(ROOT / 'tools/check_configs.py'), '--work-dir', str(tmp_path)],
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/check_configs.py'), '--all', '--work-dir', str(tmp_path)],
                          capture_output=True, text=True, timeout=3600)
     out = res.stdout
     assert res.returncode == 0, (out + res.stderr)[-5000:]

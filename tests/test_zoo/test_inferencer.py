@@ -56,9 +56,11 @@ def test_predicted_labels_and_bad_inputs(trained_tiny, tmp_path):
 
 
 def test_readme_notebook_example_runs(trained_tiny, images, tmp_path, servers, cache, private_zoo, monkeypatch):
-    """The README's three lines, with the zoo name of a tiny published model served as the mirror."""
+    """The README's three lines and its DOEI on/off lines, verbatim on the shipped photo, with the
+    zoo name of a tiny published model served as the mirror."""
     readme = (ROOT / 'README.md').read_text()
-    block = re.search(r'## CAMs of one image \(notebook\)\n\n```python\n(.*?)```', readme, re.S).group(1)
+    section = readme.split('## CAMs of one image (notebook)')[1].split('\n## ')[0]
+    block, doei_block = re.findall(r'```python\n(.*?)```', section, re.S)[:2]
     lines = block.strip().splitlines()
     assert len(lines) == 3 and 'get_model(' in lines[1] and 'CAMInferencer(' in lines[2]
     name = re.search(r"get_model\('([^']+)'", lines[1]).group(1)
@@ -74,8 +76,16 @@ def test_readme_notebook_example_runs(trained_tiny, images, tmp_path, servers, c
     private_zoo.register_model_index(tmp_path / 'zoo' / 'model-index.yml', mmpretrain_hub=False)
     monkeypatch.setenv('MMDOEI_MIRROR', servers.start(release))
     monkeypatch.chdir(tmp_path)
-    shutil.copyfile(images / 'a.jpg', tmp_path / img)
+    assert img == 'demo/chelsea.jpg'  # the photo shipped with the repository
+    (tmp_path / 'demo').mkdir()
+    shutil.copyfile(ROOT / img, tmp_path / img)
     ns = {}
     exec(block.replace(name, 'tiny-readme'), ns)
-    assert ns['result']['predictions'][0]['cams'].shape[1:] == (48, 80)
-    assert len(list((tmp_path / 'cams').iterdir())) == 1
+    assert ns['result']['predictions'][0]['cams'].shape[1:] == (300, 451)
+    assert sorted(p.name for p in (tmp_path / 'cams').iterdir()) == ['chelsea.png']
+    exec(doei_block, ns)  # DOEI off and on, same weights
+    off, on = ns['off']['predictions'][0], ns['on']['predictions'][0]
+    assert off['labels'] == on['labels'] == [7]  # 'cat', by name
+    assert off['cams'].shape == on['cams'].shape == (1, 300, 451)
+    assert np.abs(off['cams'] - on['cams']).max() > 0
+    assert (tmp_path / 'cams/off/chelsea.png').is_file() and (tmp_path / 'cams/on/chelsea.png').is_file()
