@@ -1,16 +1,15 @@
 """The MCTformer recipe scales the learning rate with the total batch, as the authors'
-main.py (``lr * batch * world_size / 512``), without any flag; ``--amp`` needs a GPU."""
+main.py (``lr * batch * world_size / 512``), without any flag. (``--amp`` needs a GPU: its refusal on the CPU
+is tests/test_tools/test_cli_contract.py's, in that module's one interpreter.)"""
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from mmdoei.generators.synthetic import make_synthetic_voc
-from mmdoei.utils.config import AMP_CPU_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,17 +59,3 @@ def test_dist_train_two_ranks_uses_the_authors_lr_for_2x64(tmp_path, free_port):
     # timm scheduler (docs/protocol.md; every epoch: tests/test_engine/test_timm_schedule.py).
     step_lrs = [float(x) for x in re.findall(r'Epoch\(train\).*? lr: ([0-9.e+-]+)', log)]
     assert step_lrs and step_lrs[0] == pytest.approx(1e-6, rel=1e-3), log[-3000:]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('tool', ['train', 'test'])
-def test_amp_refused_on_cpu_with_a_clear_message(tool, tmp_path):
-    assert not torch.cuda.is_available()  # this test is about machines without a GPU
-    config = str(ROOT / 'tests/data/configs/tiny_mct_voc.py')
-    argv = [sys.executable, str(ROOT / f'tools/{tool}.py'), config]
-    argv += ['--amp', '--work-dir', str(tmp_path)] if tool == 'train' else \
-        ['missing.pth', '--cam-out', str(tmp_path / 'cams'), '--amp']
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    assert res.returncode != 0
-    assert AMP_CPU_MESSAGE in res.stderr, res.stderr[-2000:]
-    assert 'Traceback' not in res.stderr

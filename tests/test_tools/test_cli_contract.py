@@ -8,6 +8,10 @@
   pickle, and gives ``--out`` its upstream meaning: a folder of prediction PNGs
   for segmentation configs (mmseg), a JSON file of predictions or metrics
   (``--out-item``) for stage-1 configs (mmpretrain);
+* ``--amp`` of ``tools/test.py`` (as ``dist_test.sh`` passes it) and ``tools/train.py``
+  is refused on a machine without a GPU, with ``AMP_CPU_MESSAGE``, before the
+  Runner is built or any output folder made;
+* ``tools/dataset_converters/make_synthetic_voc.py`` writes the VOC layout it documents;
 * ``import mmdoei`` imports none of torchvision, torch._dynamo, scipy, timm or
   mmseg's tokenizer, and its classes still build by type name.
 
@@ -23,6 +27,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'tools').rglob('*.py'))
@@ -101,8 +106,25 @@ SCRIPT = textwrap.dedent('''
         out['config:' + name] = dict(code=code, text=text)
     out['work_dir_made'] = os.path.exists(work)
 
-    # a stage-1 test with --out (predictions, JSON) and --out-item metrics, on a tiny synthetic set
+    # --amp without a GPU, as the guides show it (dist_test.sh ... --cam-out --eval-seeds --overlay --amp;
+    # train.py --amp): refused with AMP_CPU_MESSAGE before the Runner is built or anything is written
     import torch
+    out['cuda'] = torch.cuda.is_available()
+    cams, amp_work = os.path.join(tmp, 'amp_cams'), os.path.join(tmp, 'amp_work')
+    for tool, argv in (('tools/test.py', [stage1, 'x.pth', '--cam-out', cams, '--eval-seeds', '--overlay', '--amp',
+                                          '--work-dir', amp_work]),
+                       ('tools/train.py', [stage1, '--amp', '--work-dir', amp_work])):
+        code, text = run(tool, argv)
+        out['amp:' + tool] = dict(code=code, text=text[-3000:],
+                                  written=[p for p in (cams, amp_work) if os.path.exists(p)])
+
+    # the converter's command line (docs/user_guides/segmentation.md) on a 6-image set
+    code, text = run('tools/dataset_converters/make_synthetic_voc.py',
+                     [os.path.join(tmp, 'voc_cli'), '--img-size', '40', '56', '--num-train', '4', '--num-val', '2',
+                      '--seed', '1'])
+    out['make_synthetic_voc'] = dict(code=code, text=text)
+
+    # a stage-1 test with --out (predictions, JSON) and --out-item metrics, on a tiny synthetic set
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmdoei.generators import make_synthetic_voc
@@ -221,3 +243,34 @@ def test_stage1_out_item_metrics_writes_the_metrics(outcome):
     assert result['stage1_metrics']['code'] in (0, None), result['stage1_metrics']['tail']
     metrics = json.loads((tmp / 'metrics.json').read_text())
     assert list(metrics) == ['multi-label/mAP'] and 0 <= metrics['multi-label/mAP'] <= 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', ['tools/test.py', 'tools/train.py'])
+def test_amp_refused_without_a_gpu_before_anything_is_built(outcome, tool):
+    result = outcome[0]
+    assert result['cuda'] is False  # this is about machines without a GPU
+    from mmdoei.utils.config import AMP_CPU_MESSAGE
+
+    # the tool's own SystemExit with the message, no traceback, and neither --cam-out nor --work-dir made
+    assert result['amp:' + tool] == dict(code=AMP_CPU_MESSAGE, text='', written=[]), result['amp:' + tool]
+
+
+@pytest.mark.slow
+def test_make_synthetic_voc_cli_writes_the_voc_layout(outcome):
+    result, tmp = outcome
+    root = tmp / 'voc_cli' / 'VOC2012'
+    assert result['make_synthetic_voc'] == dict(code=0, text=f'wrote {root}\n'), result['make_synthetic_voc']
+    lists = {name: (root / 'ImageSets/Segmentation' / f'{name}.txt').read_text().split()
+             for name in ('train_aug', 'train', 'val', 'trainval')}
+    assert len(lists['train_aug']) == 4 and len(lists['val']) == 2 and not set(lists['train_aug']) & set(lists['val'])
+    assert len(lists['train']) == 2 and set(lists['train']) <= set(lists['train_aug'])  # half, by default
+    assert lists['trainval'] == sorted(lists['train'] + lists['val'])
+    every = sorted(lists['train_aug'] + lists['val'])
+    assert sorted(p.stem for p in (root / 'JPEGImages').iterdir()) == every
+    assert sorted(p.stem for p in (root / 'SegmentationClassAug').iterdir()) == every
+    assert sorted(p.stem for p in (root / 'SegmentationClass').iterdir()) == lists['trainval']
+    for img_id in every:
+        img = Image.open(root / 'JPEGImages' / f'{img_id}.jpg')
+        mask = Image.open(root / 'SegmentationClassAug' / f'{img_id}.png')
+        assert img.size == mask.size == (56, 40) and img.mode == 'RGB' and mask.mode == 'P'  # --img-size H W

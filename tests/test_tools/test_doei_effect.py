@@ -278,3 +278,35 @@ def test_every_baseline_runs_in_both_modes(config, tmp_path, synthetic_voc, tiny
         assert (rows[(mode, 'base')]['mIoU'], rows[(mode, 'base')]['FP']) != \
             (rows[(mode, 'baseline')]['mIoU'], rows[(mode, 'baseline')]['FP'])
         assert 'person' in rows[(mode, 'base')]['class_iou'] and len(rows[(mode, 'base')]['class_iou']) == 21
+
+
+@pytest.mark.slow
+def test_effect_script_plan_prints_what_is_left_and_writes_nothing(tmp_path):
+    """``bash tools/analysis_tools/doei_effect.sh plan`` as the guide shows it (docs/user_guides/doei_effect.md):
+    every step's runs still to do, after the two already in the CSV, in 30-minute batches; nothing run or written.
+    The batch run itself (``doei_effect.sh`` without ``plan``) is a 30-minute job run by hand."""
+    out, docs = tmp_path / 'out', tmp_path / 'docs'
+    out.mkdir()
+    mct = 'mctformer-v2_vit-6l128-pre_synthetic-64'
+    done = [_row(0, 0, run, 40.0, model=mct, dataset='heldout') for run in ('baseline', 'base')]
+    (out / 'sweep.csv').write_text(rows_to_csv(done))
+    before = (out / 'sweep.csv').read_text()
+    # the script calls `python`: this interpreter's
+    env = dict(os.environ, OUT=str(out), DOCS=str(docs), BUDGET='30',
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    res = subprocess.run(['bash', str(ROOT / 'tools/analysis_tools/doei_effect.sh'), 'plan'], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.splitlines()
+    totals = [ln.split(',')[0] for ln in lines if not ln.startswith('[plan] batch')]
+    # MCTformer-V2 base on 2 sets, TS-CAM and TransCAM base on the held-out set, the diagnostics in both modes:
+    # 3 backbones x 3 seeds x 2 modes x 2 settings (x 2 sets) and 3 x 3 x 12 settings x 2 sets, less the 2 done
+    # rows (the train-mode diagnostics, which hold the baseline and the base setting too, share them)
+    assert totals == ['[plan] 70 runs to do', '[plan] 36 runs to do', '[plan] 36 runs to do',
+                      '[plan] 216 runs to do', '[plan] 214 runs to do'], res.stdout[:3000]
+    first = [ln for ln in lines if ln.startswith('[plan] batch')][0]
+    assert first == f'[plan] batch 1: {mct} heldout pretrain seed 0 seed 0 cam baseline (~20 s)'
+    assert f'{mct} heldout pretrain seed 0 seed 0 train base ' not in res.stdout  # done: not planned again
+    assert max(int(ln.split()[2].rstrip(':')) for ln in lines if ln.startswith('[plan] batch')) > 1
+    assert (out / 'sweep.csv').read_text() == before and sorted(p.name for p in out.iterdir()) == ['sweep.csv']
+    assert not docs.exists()

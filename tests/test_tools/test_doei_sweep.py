@@ -78,16 +78,19 @@ def test_parse_axes():
 
 @pytest.mark.slow
 def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
+    # around a base setting of its own, as docs/user_guides/doei_effect.md's `--base sf_p2c=-0.1 sf_c2c=-0.1`
     argv = [str(ROOT / 'tests/data/configs/tiny_mct_voc.py'), '--axis', 'sf=-0.3', '--axis', 'layers=1',
+            '--base', 'sf_p2c=-0.2', 'sf_c2c=-0.2',
             '--mode', 'cam', 'train', '--seeds', '0', '1', '--epochs', '1', '--data-root', str(synthetic_voc),
             '--out-dir', str(tmp_path / 'sweep')]
+    base = '{sf_c2c=-0.2,sf_p2c=-0.2}'  # the run names say which base they vary around
     out = doei_sweep.main(argv)
     with open(out / 'sweep.csv') as f:
         rows = list(csv.DictReader(f))
     # 2 modes x 2 seeds x (baseline, base, sf=-0.3, layers=1)
     assert len(rows) == 16
-    assert {(r['mode'], r['run']) for r in rows} == {(m, r) for m in ('cam', 'train')
-                                                     for r in ('baseline', 'base', 'sf=-0.3', 'layers=1')}
+    assert {(r['mode'], r['run']) for r in rows} == {
+        (m, r) for m in ('cam', 'train') for r in ('baseline', f'{base} base', f'{base} sf=-0.3', f'{base} layers=1')}
     by = {(r['mode'], r['run'], r['seed']): r for r in rows}
     # DOEI off is the baseline in both modes: the same checkpoint, the same numbers
     for seed in '01':
@@ -98,10 +101,16 @@ def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
         assert (out / name).stat().st_size > 0
     assert (out / 'sweep_cam.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     text = (out / 'summary.md').read_text()
-    doei = json.loads(by[('cam', 'sf=-0.3', '0')]['doei'])  # every setting, resolved
+    doei = json.loads(by[('cam', f'{base} sf=-0.3', '0')]['doei'])  # every setting, resolved
     assert doei['sf_p2c'] == doei['sf_c2c'] == -0.3 and doei['af_p2c'] == 0.5 and doei['alpha'] == 0.35
+    # the base setting reached the base run and the axis it does not vary, in both modes
+    for mode in ('cam', 'train'):
+        doei = json.loads(by[(mode, f'{base} base', '1')]['doei'])
+        assert doei['sf_p2c'] == doei['sf_c2c'] == -0.2 and doei['layers'] is None and doei['alpha'] == 0.35
+        doei = json.loads(by[(mode, f'{base} layers=1', '1')]['doei'])
+        assert doei['sf_p2c'] == doei['sf_c2c'] == -0.2 and doei['layers'] == 1
     assert by[('cam', 'baseline', '0')]['doei'] == 'null'
-    assert '## mode `cam`' in text and '## mode `train`' in text and '| layers=1 | 2 |' in text
+    assert '## mode `cam`' in text and '## mode `train`' in text and f'| {base} layers=1 | 2 |' in text
     # no CAM files kept, only the reports
     assert not list(out.rglob('*.npz')) and len(list(out.rglob('seed_eval.json'))) == 16
     # a rerun finds everything done
