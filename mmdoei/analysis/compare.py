@@ -260,7 +260,10 @@ PAGE = '''<!DOCTYPE html>
   }}
   window.onerror = function (msg, src, line) {{ note('error: ' + msg + ' at ' + src + ':' + line); }};
   var orig = console.error;
-  console.error = function () {{ note('console.error: ' + Array.prototype.join.call(arguments, ' ')); orig.apply(console, arguments); }};
+  console.error = function () {{
+    note('console.error: ' + Array.prototype.join.call(arguments, ' '));
+    orig.apply(console, arguments);
+  }};
   window.__note = note;
 }})();
 </script>
@@ -329,7 +332,8 @@ function apply(s) {{
   var shown = match.slice((s.page - 1) * PAGE_SIZE, s.page * PAGE_SIZE);
   rows.forEach(function (r) {{ r.hidden = shown.indexOf(r) < 0; }});
   document.getElementById('class-filter').value = s.class;
-  document.getElementById('page-info').textContent = 'page ' + s.page + ' of ' + pages + ', ' + match.length + ' images';
+  document.getElementById('page-info').textContent =
+    'page ' + s.page + ' of ' + pages + ', ' + match.length + ' images';
   document.body.dataset.visible = shown.length;
   state = s;
 }}

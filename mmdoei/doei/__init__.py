@@ -4,8 +4,8 @@ from .adapters import (FAMILIES, AttentionFamily, DOEIBEiTAttention, DOEIEVA02At
 from .attach import DOEIHandle, attach_doei, find_transformer_blocks
 from .attention import DOEIAttention
 from .config import DOEIConfig
-from .functional import (cpdo_update, doei_scores, doei_selection, doei_update, hfa_affinity, hfa_blend, num_confident, ppdo_update,
-                         topk_mask)
+from .functional import (cpdo_update, doei_scores, doei_selection, doei_update, hfa_affinity, hfa_blend, num_confident,
+                         ppdo_update, topk_mask)
 from .hook import DOEIHook
 from .model import attach_from_hooks, attach_logged, build_doei_model, deferred_doei_log, doei_handle, doei_target
 

@@ -1,5 +1,4 @@
 """compare_cams.py: the report of two CAM folders, run as a user runs it and opened in headless Chromium."""
-import json
 import os
 import re
 import shutil

@@ -7,9 +7,8 @@ from mmpretrain.registry import MODELS
 from mmdoei.analysis.mechanism import mechanism_view, record_mechanism, render_mechanism, write_mechanism
 from mmdoei.doei import attach_doei, doei_scores, hfa_affinity, hfa_blend, num_confident, topk_mask
 
-TINY_VIT = dict(type='DistilledVisionTransformer', arch=dict(embed_dims=32, num_layers=4, num_heads=2,
-                                                    feedforward_channels=64),
-                img_size=32, patch_size=8)
+TINY_VIT = dict(type='DistilledVisionTransformer', img_size=32, patch_size=8,
+                arch=dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64))
 
 
 class Wrapper(torch.nn.Module):

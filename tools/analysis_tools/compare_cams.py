@@ -51,8 +51,8 @@ def main(argv=None):
         sys.exit(f'compare_cams: {e}')
     s = res['summary']
     for name, rep, thr in zip(s['names'], s['reports'], s['thresholds']):
-        print(f'{name:>24}: seed mIoU {rep["mIoU"] or float("nan"):.2f}  FP {rep["FP"] or float("nan"):.2f}  FN {rep["FN"] or float("nan"):.2f}  '
-              f'(background threshold {thr:.2f})')
+        m, fp, fn = (float('nan') if rep[k] is None else rep[k] for k in ('mIoU', 'FP', 'FN'))
+        print(f'{name:>24}: seed mIoU {m:.2f}  FP {fp:.2f}  FN {fn:.2f}  (background threshold {thr:.2f})')
     print(f'{len(res["images"])} images; thumbnails: {res["thumbs_written"]} written, '
           f'{res["thumbs_reused"]} reused; report: {res["html"]}')
 
