@@ -72,16 +72,18 @@ slurm_missing() {
   return 1
 }
 labelme_missing() { [ ! -d /usr/share/doc/labelme-examples/examples ]; }
-if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && { slurm_missing || labelme_missing; }; then
+# chromium: headless, for tests/test_visualization/test_compare_cams.py (opens the comparison report).
+chromium_missing() { ! command -v chromium >/dev/null; }
+if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && { slurm_missing || labelme_missing || chromium_missing; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "[install] Slurm + munge + labelme-examples (apt-get) for the Slurm and real-photo tests"
+    echo "[install] Slurm + munge + labelme-examples + chromium (apt-get) for the Slurm, real-photo and report tests"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      slurmctld slurmd slurm-client munge labelme-examples >/dev/null
+      slurmctld slurmd slurm-client munge labelme-examples chromium >/dev/null
   else
     echo "[install] warning: the Slurm tests need slurmctld, slurmd, slurm-client and munge, the real-photo" \
-      "test labelme-examples; install them as root (apt-get install slurmctld slurmd slurm-client munge" \
-      "labelme-examples)"
+      "test labelme-examples, the report test chromium; install them as root (apt-get install slurmctld" \
+      "slurmd slurm-client munge labelme-examples chromium)"
   fi
 fi
 echo "[install] ok: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__, "mmseg", mmseg.__version__)')"

@@ -26,11 +26,11 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
-from mmdoei.cam.inference import cam_overlay, protocol_cams
+from mmdoei.cam.inference import protocol_cams
+from mmdoei.cam.render import CAMRenderer, save_png
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.doei import attach_from_hooks, attach_logged, deferred_doei_log, doei_handle
 from mmdoei.doei.model import describe
-from mmdoei.utils import atomic_write
 from mmdoei.utils.config import replace_entries
 from mmdoei.utils.files import image_size
 from mmdoei.utils.weights import load_weights
@@ -262,20 +262,22 @@ def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[U
 
 
 def show_cams(img: ImageLike, result: Dict, out_file: Optional[str] = None,
-              class_names: Optional[Sequence[str]] = None) -> np.ndarray:
-    """One row of overlays (one per class) as an RGB array; saved if ``out_file``."""
+              class_names: Optional[Sequence[str]] = None, scaling: str = 'per_class',
+              seed: Optional[np.ndarray] = None, max_cols: int = 4) -> np.ndarray:
+    """The image and one overlay per class, drawn by :class:`~mmdoei.cam.render.CAMRenderer` as
+    ``CAMInferencer`` draws them (class names, scores when ``result`` has them, a colour bar; the
+    seeds and their legend when ``seed`` or ``result['seed']`` is given), as an RGB array; saved
+    (atomically) if ``out_file``. ``class_names`` default to the dataset's (VOC's or COCO's by the
+    length of ``result['scores']``, else VOC's)."""
     rgb = result.get('image')
     if rgb is None:
         rgb = cv2.imread(str(img))[..., ::-1] if not isinstance(img, np.ndarray) else img[..., ::-1]
-    tiles = []
-    for k, c in enumerate(result['labels']):
-        tile = cam_overlay(rgb, result['cams'][k])
-        name = class_names[c] if class_names else str(c)
-        cv2.putText(tile, name, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
-        tiles.append(tile)
-    row = np.concatenate([rgb] + tiles, axis=1)
+    scores = result.get('scores')
+    if class_names is None:
+        class_names = seg_class_names(len(scores) + 1 if scores is not None else 21)[1:]
+    seed = result.get('seed') if seed is None else seed
+    row = CAMRenderer(scaling=scaling, max_cols=max_cols).render(
+        np.ascontiguousarray(rgb), result['cams'], result['labels'], class_names, scores=scores, seed=seed)
     if out_file:
-        ok, buf = cv2.imencode('.png', row[..., ::-1])
-        with atomic_write(out_file) as f:
-            f.write(buf.tobytes())
+        save_png(out_file, row)
     return row

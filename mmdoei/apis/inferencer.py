@@ -18,8 +18,9 @@ arrays, or lists of these. Labels are 0-based indices or class names.
 Per image the result holds the predicted (or given) labels, all class scores,
 the CAMs ``(K, H, W)`` in [0, 1] at the image's size and the seed label map
 (0 = background, class + 1 elsewhere, docs/method.md, "Seeds"); ``show_dir``
-receives one PNG per image (the image, one CAM overlay per class, the seeds),
-drawn with mmengine's ``Visualizer``.
+receives one PNG per image (the image, one CAM overlay per class with its name
+and score, the seeds, a colour bar and the seed legend), drawn by the one CAM
+renderer (:mod:`mmdoei.cam.render`, on mmengine's ``Visualizer``).
 """
 import contextlib
 import os.path as osp
@@ -27,7 +28,6 @@ import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -35,10 +35,9 @@ from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.visualization import Visualizer
 
+from mmdoei.cam.render import MAX_COLS, CAMRenderer, save_png
 from mmdoei.cam.seeds import cams_to_seed
-from mmdoei.datasets.categories import voc_palette
 from mmdoei.doei import attach_doei, doei_handle, doei_target
-from mmdoei.utils import atomic_write
 from .hub import cam_models, resolve_model
 from .inference import inference_cams, init_model, model_class_names, resolve_labels
 
@@ -74,7 +73,7 @@ class CAMInferencer(BaseInferencer):
 
     preprocess_kwargs: set = set()
     forward_kwargs: set = {'labels', 'scales', 'flip', 'score_thr', 'bg_threshold', 'protocol'}
-    visualize_kwargs: set = {'show', 'show_dir', 'alpha'}
+    visualize_kwargs: set = {'show', 'show_dir', 'alpha', 'scaling', 'max_cols'}
     postprocess_kwargs: set = set()
 
     def __init__(self, model: Union[str, Config, torch.nn.Module], weights: Optional[str] = None,
@@ -214,36 +213,25 @@ class CAMInferencer(BaseInferencer):
         return preds
 
     def visualize(self, inputs: list, preds: List[Dict], show: bool = False, show_dir: Optional[str] = None,
-                  alpha: float = 0.5) -> List[np.ndarray]:
-        """One RGB row per image: the image, a CAM overlay per class (named), the seeds.
+                  alpha: float = 0.5, scaling: str = 'per_class', max_cols: int = MAX_COLS) -> List[np.ndarray]:
+        """One RGB picture per image, drawn by :class:`~mmdoei.cam.render.CAMRenderer`: the image, a CAM
+        overlay per class (its name and score under it), the seeds, a colour bar and the seed legend;
+        rows wrap after ``max_cols`` tiles. ``scaling``: ``'per_class'`` or ``'shared'``.
 
         Written to ``show_dir/<image name>.png`` (arrays: ``<index>.png``) when given.
         """
-        palette = np.asarray(voc_palette(), np.uint8).reshape(-1, 3)
+        renderer = CAMRenderer(alpha=alpha, scaling=scaling, max_cols=max_cols,
+                               name=self.visualizer.instance_name)
         rows = []
         for i, (inp, pred) in enumerate(zip(inputs, preds)):
-            rgb = pred['image']
-            tiles = [rgb]
-            for k, c in enumerate(pred['labels']):
-                tile = Visualizer.draw_featmap(torch.from_numpy(pred['cams'][k])[None], rgb,
-                                               channel_reduction='squeeze_mean', alpha=alpha)
-                self.visualizer.set_image(tile)
-                self.visualizer.draw_texts(self.class_names[c], np.array([2, 2]), colors='white', font_sizes=8)
-                tiles.append(self.visualizer.get_image())
-            seed = pred['seed']
-            blend = np.where(seed[..., None] > 0, (1 - alpha) * rgb + alpha * palette[seed], rgb)
-            tiles.append(blend.astype(np.uint8))
-            row = np.concatenate(tiles, axis=1)
+            row = renderer.render(pred['image'], pred['cams'], pred['labels'], self.class_names,
+                                  scores=pred.get('scores'), seed=pred['seed'])
             rows.append(row)
             if show:
                 self.visualizer.show(row, win_name=f'cams {i}')
             if show_dir:
                 stem = Path(inp).stem if isinstance(inp, str) else f'{i:08d}'
-                ok, buf = cv2.imencode('.png', row[..., ::-1])
-                if not ok:
-                    raise RuntimeError(f'could not encode the overlay of {stem}')
-                with atomic_write(Path(show_dir) / f'{stem}.png') as f:
-                    f.write(buf.tobytes())
+                save_png(Path(show_dir) / f'{stem}.png', row)
         return rows
 
     def postprocess(self, preds: List[Dict], visualization: List[np.ndarray],

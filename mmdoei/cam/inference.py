@@ -8,7 +8,6 @@ import contextlib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,8 +15,8 @@ from PIL import Image
 from torch import Tensor, nn
 
 from mmdoei.utils.config import AMP_CPU_MESSAGE
-from mmdoei.utils.io import atomic_write
 from .functional import resize_cams
+from .render import CAMRenderer, overlay, save_png
 from .seeds import minmax_normalise
 
 #: The MCTformer authors' epsilon of the min-max normalisation of generated CAMs.
@@ -198,19 +197,24 @@ def protocol_cams(model: nn.Module, img: Tensor, labels: Sequence[int],
 
 
 def cam_overlay(image_rgb: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarray:
-    """A jet-coloured CAM blended on its image, both ``(H, W)``-sized; RGB uint8 out."""
-    heat = cv2.applyColorMap(np.uint8(255 * np.clip(cam, 0, 1)), cv2.COLORMAP_JET)[..., ::-1]
-    return np.uint8((1 - weight) * image_rgb + weight * heat)
+    """A jet-coloured CAM blended on its image, both ``(H, W)``-sized; RGB uint8 out
+    (:func:`mmdoei.cam.render.overlay`)."""
+    return overlay(image_rgb, cam, weight)
+
+
+_OVERLAY_RENDERER: Optional[CAMRenderer] = None
 
 
 def save_overlays(out_dir: Union[str, Path], img_id: str, image_rgb: np.ndarray,
                   labels: Sequence[int], cams: np.ndarray,
                   class_names: Optional[Sequence[str]] = None) -> None:
-    """Write ``{img_id}_{class}.png`` overlays, one per labelled class, atomically."""
+    """Write ``{img_id}_{class}.png``, one per labelled class, atomically: the image and its
+    CAM overlay side by side, captioned with the image id and class name, with the colour bar
+    (:meth:`mmdoei.cam.render.CAMRenderer.render_overlay`)."""
+    global _OVERLAY_RENDERER
+    if _OVERLAY_RENDERER is None:  # one Visualizer for the whole run
+        _OVERLAY_RENDERER = CAMRenderer(name='mmdoei_overlays')
     for k, c in enumerate(labels):
         name = class_names[c] if class_names is not None else str(c)
-        ok, buf = cv2.imencode('.png', cam_overlay(image_rgb, cams[k].astype(np.float32))[..., ::-1])
-        if not ok:
-            raise RuntimeError(f'could not encode the overlay of {img_id} / {name}')
-        with atomic_write(Path(out_dir) / f'{img_id}_{name}.png') as f:
-            f.write(buf.tobytes())
+        tile = _OVERLAY_RENDERER.render_overlay(image_rgb, cams[k].astype(np.float32), f'{img_id}: {name}')
+        save_png(Path(out_dir) / f'{img_id}_{name}.png', tile)

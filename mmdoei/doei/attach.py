@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .adapters import AttentionFamily, adapt_attention, attention_family, supported_families
 from .config import DOEIConfig
-from .functional import doei_update, hfa_affinity
+from .functional import doei_selection, doei_update, hfa_affinity
 
 
 def _attention_children(model: nn.Module) -> List[Tuple[str, nn.Module]]:
@@ -120,6 +120,8 @@ class DOEIHandle:
         self.depth = len(blocks)
         self.num_layers = self.depth if cfg.layers is None else cfg.layers
         self.enabled = True
+        #: A list to record each acting block's selection in (the mechanism view), or None (off).
+        self.recording: Optional[list] = None
         self._img: Optional[Tensor] = None
         self._embed: Optional[Tuple[Tensor, Tuple[int, int]]] = None
         self._hfa: Optional[Tensor] = None
@@ -177,6 +179,13 @@ class DOEIHandle:
         c = self.cfg
         hfa = self.hfa()
         self._check_hfa(hfa, output)
+        if self.recording is not None:
+            # What this block's update selects, from the functional code itself, and its inputs.
+            sel = doei_selection(attn, self.num_cls, block_idx, self.depth, st_p2c=c.st_p2c, st_c2c=c.st_c2c,
+                                 alpha=c.alpha if c.ppdo else 0., hfa=hfa)
+            self.recording.append(dict(sel, block=block_idx, attn=attn.detach().clone(), ppdo=c.ppdo,
+                                       cpdo=c.cpdo and self.num_cls > 1,
+                                       grid=None if self._embed is None else tuple(self._embed[1])))
         return doei_update(
             output, attn, self.num_cls, block_idx, self.depth,
             st_p2c=c.st_p2c, af_p2c=c.af_p2c, sf_p2c=c.sf_p2c,

@@ -116,6 +116,24 @@ def cpdo_update(x_cls: Tensor, S: Tensor, k: int, af: float, sf: float) -> Tenso
     return x_cls + af * (S_cs @ x_cls) + sf * (S_ns @ x_cls)
 
 
+def doei_selection(attn: Tensor, num_cls: int, block: int, depth: int, *, st_p2c: float, st_c2c: float,
+                   alpha: float = 0., hfa: Optional[Tensor] = None) -> dict:
+    """What :func:`doei_update` selects at block ``block``, for inspection (the mechanism view).
+
+    The same steps as :func:`doei_update` (:func:`doei_scores`, :func:`hfa_blend`,
+    :func:`num_confident`, :func:`topk_mask`), returned instead of applied:
+    ``P_hfa`` ``(B, C, N)`` the HFA-blended patch scores, ``k_p`` and
+    ``mask_p`` ``(B, C, N)`` the patches PPDO amplifies (its complement is
+    suppressed), ``S`` ``(B, C, C)``, ``k_c`` and ``mask_c`` the class tokens
+    CPDO amplifies. All detached.
+    """
+    C, N = num_cls, attn.shape[-1] - num_cls
+    P, S = doei_scores(attn.detach(), C)
+    P_hfa = hfa_blend(P, None if hfa is None else hfa.detach(), alpha)
+    k_p, k_c = num_confident(block, depth, N, st_p2c), num_confident(block, depth, C, st_c2c)
+    return dict(P_hfa=P_hfa, k_p=k_p, mask_p=topk_mask(P_hfa, k_p), S=S, k_c=k_c, mask_c=topk_mask(S, k_c))
+
+
 def doei_update(x: Tensor, attn: Tensor, num_cls: int, block: int, depth: int, *,
                 st_p2c: float, af_p2c: float, sf_p2c: float,
                 st_c2c: float, af_c2c: float, sf_c2c: float,
