@@ -16,6 +16,8 @@ TOOL = ROOT / 'tools' / 'analysis_tools' / 'compare_cams.py'
 CHROMIUM = shutil.which('chromium')
 N_IMAGES = 12
 PAGE_SIZE = 5  # --page-size: three pages
+MECH_TOOL = ROOT / 'tools' / 'analysis_tools' / 'doei_mechanism.py'
+MECH_CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'tiny_mct_voc.py'
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +62,20 @@ def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('compare')
     voc = make_runs(tmp)
     out = tmp / 'report'
+    # the mechanism view of a tiny MCTformer (its own checkpoint) on the shipped photo, then into the report
+    ckpt, mech = tmp / 'tiny.pth', tmp / 'mechanism'
+    make = ('import torch; from mmdoei.apis import init_model; torch.manual_seed(0)\n'
+            f'm = init_model({str(MECH_CONFIG)!r})\n'
+            f'torch.save(dict(state_dict=m.state_dict(), meta={{}}), {str(ckpt)!r})')
+    res = subprocess.run([sys.executable, '-c', make], capture_output=True, text=True, cwd=ROOT, env=os.environ,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = subprocess.run([sys.executable, str(MECH_TOOL), str(MECH_CONFIG), '--checkpoint', str(ckpt), '--doei',
+                          '--image', str(ROOT / 'demo/chelsea.jpg'), '--class', 'cat', '--out', str(mech)],
+                         capture_output=True, text=True, cwd=ROOT, env=os.environ, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
     cmd = [sys.executable, str(TOOL), str(tmp / 'baseline'), str(tmp / 'doei'), '--data-root', str(voc),
-           '--out', str(out), '--page-size', str(PAGE_SIZE)]
+           '--out', str(out), '--page-size', str(PAGE_SIZE), '--mechanism', str(mech)]
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     url = (out / 'index.html').as_uri()
@@ -80,7 +94,18 @@ def report(tmp_path_factory):
     shot = tmp / 'shot.png'
     res = chromium(f'--screenshot={shot}', '--window-size=1280,2000', '--hide-scrollbars', url)
     assert shot.is_file(), res.stderr[-2000:]
-    return dict(out=out, stdout=run.stdout, doms=doms, shot=shot, voc=voc, tmp=tmp, cls=cls)
+    return dict(out=out, stdout=run.stdout, doms=doms, shot=shot, voc=voc, tmp=tmp, cls=cls, mech=mech)
+
+
+def test_mechanism_view_reaches_the_report(report):
+    import json
+    mech = json.loads((report['mech'] / 'mechanism.json').read_text())
+    png = cv2.imread(str(report['mech'] / 'mechanism.png'))
+    assert png is not None and png.std() > 0
+    # the tiny config has 2 blocks: DOEI acts after each (layers: all)
+    assert len(mech['blocks']) == 2
+    assert (report['out'] / 'mechanism.png').read_bytes() == (report['mech'] / 'mechanism.png').read_bytes()
+    assert 'mechanism.png' in report['doms']['']
 
 
 def test_page_loads_without_errors_and_every_image_exists(report):
