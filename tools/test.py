@@ -18,8 +18,10 @@ of the metrics (mmpretrain's ``tools/test.py``), always JSON, never pickle.
 ``--metrics-out`` writes the metrics as JSON for any config. ``--show-dir``
 writes each test image with its prediction overlaid (mmseg's / mmpretrain's
 visualisation hook). Every output path is checked before anything is built: a
-folder where a file is needed (or the reverse), or a place that cannot be
-written, stops the tool at once, naming the flag and the path.
+folder where a file is needed (or the reverse), a place that cannot be
+written, or two output flags naming the same path (or one inside a file,
+or inside ``--cam-out``, another flag names) stop the tool at once, naming
+the flags and the paths.
 
 CAMs follow the config's ``cam_gen`` protocol (each baseline's authors':
 docs/protocol.md); ``--cam-protocol ms5`` (or ``--scales 0.5 0.75 1.0 1.25 1.5``)
@@ -143,6 +145,39 @@ def check_json_path(path: str, flag: str) -> None:
         raise SystemExit(f'{flag} {path}: results are written as JSON; give a path ending in .json')
 
 
+#: The output flags, and what each names: a file, a folder, or (``--out``) a file if it ends in .json.
+OUTPUT_FLAGS = (('out', None), ('metrics_out', 'file'), ('cam_out', 'folder'), ('show_dir', 'folder'),
+                ('work_dir', 'folder'))
+
+
+def check_distinct_outputs(args: argparse.Namespace) -> None:
+    """Stop unless the output flags name places that do not clash: no two the same path (one
+    output would replace the other: ``--out same.json --metrics-out same.json`` lost the
+    predictions after the whole test), none inside a file another one writes, and none inside
+    ``--cam-out`` (the CAM run's own folder: locked, recorded, its outputs deleted by
+    ``--overwrite``). Paths are compared resolved (``..``, symlinks). The message names both flags.
+    """
+    given = []
+    for dest, kind in OUTPUT_FLAGS:
+        path = getattr(args, dest, None)
+        if path:
+            if kind is None:
+                kind = 'file' if path.lower().endswith('.json') else 'folder'
+            given.append(('--' + dest.replace('_', '-'), path, kind, osp.realpath(path)))
+    for i, (flag, path, kind, full) in enumerate(given):
+        for other, opath, okind, ofull in given[i + 1:]:
+            if full == ofull:
+                raise SystemExit(f'{flag} {path} and {other} {opath} name the same path: one output would '
+                                 'replace the other; give each its own path')
+            for (a, apath, afull), (b, bpath, bkind, bfull) in (((flag, path, full), (other, opath, okind, ofull)),
+                                                                ((other, opath, ofull), (flag, path, kind, full))):
+                if osp.commonpath([afull, bfull]) == bfull and (bkind == 'file' or b == '--cam-out'):
+                    why = ('is a file' if bkind == 'file' else
+                           "is the CAM run's own folder (locked, recorded, cleaned by --overwrite)")
+                    raise SystemExit(f'{a} {apath} is inside {b} {bpath}, which {why}; give {a} a path '
+                                     f'outside it')
+
+
 def check_flags(args: argparse.Namespace) -> None:
     """Flag combinations and the output paths that do not depend on the config, before any import."""
     if args.eval_seeds and not args.cam_out:
@@ -157,6 +192,7 @@ def check_flags(args: argparse.Namespace) -> None:
         raise SystemExit('--amp is for CAM generation (--cam-out)')
     if args.overwrite and not args.cam_out:
         raise SystemExit('--overwrite is for CAM generation (--cam-out)')
+    check_distinct_outputs(args)
     for flag in ('work_dir', 'show_dir', 'cam_out'):
         if getattr(args, flag):
             check_output_path(getattr(args, flag), '--' + flag.replace('_', '-'), 'folder')

@@ -26,7 +26,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
-from mmdoei.cam.inference import protocol_cams
+from mmdoei.cam.inference import pass_sizes, protocol_cams
 from mmdoei.cam.render import CAMRenderer, save_png
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.doei import attach_from_hooks, attach_logged, deferred_doei_log, doei_handle
@@ -77,9 +77,45 @@ def set_doei(model: nn.Module, doei: Union[dict, bool, None]) -> List[str]:
     return lines
 
 
+def config_num_threads(cfg: Optional[Config]) -> Optional[int]:
+    """The intra-op thread count the config's ``NumThreadsHook`` sets for its loops
+    (``default_hooks.num_threads`` or a ``custom_hooks`` entry), or None."""
+    if cfg is None:
+        return None
+    hooks = list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or [])
+    for hook in hooks:
+        if isinstance(hook, dict) and str(hook.get('type', '')).split('.')[-1] == 'NumThreadsHook':
+            return int(hook['num_threads'])
+    return None
+
+
+@contextlib.contextmanager
+def config_threads(cfg: Optional[Config]) -> Iterator[None]:
+    """Run the block at the config's thread count (:func:`config_num_threads`), as
+    ``tools/test.py`` runs its loop, then give the process its own count back.
+
+    Why: a CPU convolution or reduction split over another number of threads adds
+    in another order (oneDNN may even pick another algorithm), so the same image
+    gave TransCAM CAMs that differed by up to 5e-4 (one float16 step of the CAM
+    file, on 4% of demo/chelsea.jpg's pixels) between a one-thread notebook and
+    the tool's two threads. Nothing changes when the config sets no count.
+    """
+    threads = config_num_threads(cfg)
+    previous = torch.get_num_threads()
+    if threads is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
                device: str = 'cpu', partial: bool = False, verbose: bool = False,
-               doei: Union[dict, bool, None] = None, **cfg_options) -> nn.Module:
+               doei: Union[dict, bool, None] = None, partial_flag: str = 'partial=True',
+               **cfg_options) -> nn.Module:
     """Build a stage-1 classifier from a config (or a zoo model's name) and load its weights.
 
     DOEI follows the config: ``model.doei``, a ``DOEIModel`` model or a
@@ -95,6 +131,8 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     the model: a checkpoint with missing, unexpected or mis-shaped tensors
     raises ``ValueError`` naming it, unless ``partial=True`` (then only the
     matching tensors are loaded; see :func:`mmdoei.utils.weights.load_weights`).
+    ``partial_flag`` is how that message names the option (a tool passes its
+    command-line flag, e.g. ``--partial-load``).
     """
     if isinstance(config, str) and not Path(config).is_file():
         if is_model_name(config):  # its config; weights come from `checkpoint` (or use get_model)
@@ -110,7 +148,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         model = MODELS.build(model_cfg)
         attach_from_hooks(model, cfg)  # a DOEIHook config, as in a Runner
         if checkpoint is not None:
-            load_weights(model, checkpoint, partial=partial, flag='partial=True', map_location='cpu')
+            load_weights(model, checkpoint, partial=partial, flag=partial_flag, map_location='cpu')
         else:
             model.init_weights()
     handle = doei_handle(model)
@@ -126,7 +164,8 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
 
 def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] = False,
               device: str = 'cpu', partial: bool = False, verbose: bool = False,
-              doei: Union[dict, bool, None] = None, **cfg_options) -> nn.Module:
+              doei: Union[dict, bool, None] = None, partial_flag: str = 'partial=True',
+              **cfg_options) -> nn.Module:
     """A model of the zoo by name (or from a config), ready for inference.
 
     Args:
@@ -142,6 +181,8 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
             parameter); by default only warnings, and one line if DOEI is attached.
         doei: DOEI as the config says (None), on with these settings (a dict)
             or off (``False``); a ``doei_*`` model has it on.
+        partial_flag: How the error of a checkpoint that does not fit names
+            ``partial`` (a tool's ``--partial-load``).
         **cfg_options: Updates of ``model``, as :func:`mmdoei.apis.init_model`.
 
     Returns:
@@ -159,7 +200,7 @@ def get_model(name_or_config: Union[str, Config], pretrained: Union[bool, str] =
     # preprocessor are looked up there, and stage-3 configs (mmseg) find their models.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmpretrain'):
         return init_model(cfg, checkpoint, device=device, partial=partial, verbose=verbose, doei=doei,
-                          **cfg_options)
+                          partial_flag=partial_flag, **cfg_options)
 
 
 def _load(model: nn.Module, img: ImageLike) -> Dict:
@@ -199,23 +240,66 @@ def resolve_labels(labels: Sequence[Union[int, str]], class_names: Sequence[str]
     Raises:
         ValueError: an unknown name or an index out of range, naming it and listing the valid names.
     """
-    if isinstance(labels, (str, int)):
+    if isinstance(labels, (str, int, np.integer)):
         labels = [labels]
     valid = ', '.join(f'{i}={n}' for i, n in enumerate(class_names))
+    if len(labels) == 0:
+        raise ValueError(f'labels={list(labels)!r} names no class: give at least one class by name or '
+                         f'0-based index, or labels=None for the predicted ones; valid classes: {valid}')
     out = []
     for label in labels:
+        if isinstance(label, str) and label not in class_names and label.lstrip('-').isdigit():
+            label = int(label)  # '-1' or '2' from a command line: an index, not a name
         if isinstance(label, str):
             if label not in class_names:
                 raise ValueError(f'unknown class name {label!r}; valid classes: {valid}')
             out.append(list(class_names).index(label))
-        elif isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-            if not 0 <= int(label) < len(class_names):
+        elif isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+            if int(label) < 0:
+                raise ValueError(f'class index {int(label)}: negative indices are not classes (classes are '
+                                 f'0-based indices 0..{len(class_names) - 1} or names); valid classes: {valid}')
+            if int(label) >= len(class_names):
                 raise ValueError(f'class index {int(label)} out of range 0..{len(class_names) - 1}; '
                                  f'valid classes: {valid}')
             out.append(int(label))
         else:
             raise ValueError(f'a class must be a name or a 0-based index, got {label!r}; valid classes: {valid}')
+    twice = sorted({class_names[c] for c in out if out.count(c) > 1})
+    if twice:
+        raise ValueError(f'labels {list(labels)!r} name {", ".join(twice)} more than once: give each class once '
+                         '(its CAM is one map)')
     return out
+
+
+def model_patch_size(model: nn.Module) -> Optional[int]:
+    """The larger side of the backbone's patch (``backbone.patch_size`` or its patch embedding's
+    stride), or None when the model has no such single patch (e.g. Conformer's CNN stem)."""
+    backbone = getattr(model, 'backbone', model)
+    size = getattr(backbone, 'patch_size', None)
+    if size is None:
+        proj = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
+        size = getattr(proj, 'stride', None)
+    if size is None:
+        return None
+    return int(max(size)) if isinstance(size, (tuple, list)) else int(size)
+
+
+def check_patch_size(model: nn.Module, hw: Sequence[int], pass_hw: Sequence[Sequence[int]], what: str) -> None:
+    """Refuse an image (``what``, of size ``hw``) that, or any CAM pass of which (``pass_hw``), is
+    smaller than one patch of the model: it has no patch to compute a CAM from.
+
+    Raises:
+        ValueError: naming ``what``, its size, the pass and the patch size.
+    """
+    patch = model_patch_size(model)
+    if patch is None:
+        return
+    small = [tuple(s) for s in [tuple(hw)] + [tuple(p) for p in pass_hw] if min(s) < patch]
+    if small:
+        passes = '' if small[0] == tuple(hw) else f' (its CAM pass at {small[0][0]} x {small[0][1]})'
+        raise ValueError(f'{what}: image of {hw[0]} x {hw[1]} pixels{passes} is smaller than one '
+                         f'{patch} x {patch} patch of the model, so it has no patch to compute CAMs from; '
+                         f'give an image of at least {patch} pixels a side (or larger scales)')
 
 
 @torch.no_grad()
@@ -223,7 +307,8 @@ def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[U
                    scales: Optional[Sequence[float]] = None, flip: Optional[bool] = None, thr: float = 0.5,
                    protocol: Optional[str] = None, class_names: Optional[Sequence[str]] = None,
                    **cam_cfg) -> Dict:
-    """CAMs of one image (a path, or a BGR uint8 array), as ``tools/test.py --cam-out`` makes them.
+    """CAMs of one image (a path, or a BGR uint8 array), as ``tools/test.py --cam-out`` makes them
+    (at the thread count of the config's ``NumThreadsHook`` too, :func:`config_threads`).
 
     Args:
         labels: Classes to map, 0-based indices or names (``['bird']``); by
@@ -244,13 +329,26 @@ def inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[U
         classes; ``image`` the RGB image.
 
     Raises:
-        ValueError: an unknown class name or index (the message lists the valid ones).
+        ValueError: an unknown class name or index (the message lists the valid ones), or
+            an image smaller than one patch of the model (:func:`check_patch_size`).
     """
+    with config_threads(getattr(model, 'cfg', None)):
+        return _inference_cams(model, img, labels, scales, flip, thr, protocol, class_names, cam_cfg)
+
+
+def _inference_cams(model: nn.Module, img: ImageLike, labels: Optional[Sequence[Union[int, str]]],
+                    scales: Optional[Sequence[float]], flip: Optional[bool], thr: float, protocol: Optional[str],
+                    class_names: Optional[Sequence[str]], cam_cfg: dict) -> Dict:
+    if scales is not None and any(not s > 0 for s in scales):
+        raise ValueError(f'CAM scales must be positive, got {list(scales)}')
     gen = cam_protocol(getattr(model, 'cfg', None) or Config(), protocol, scales, flip, cam_cfg)
     names = list(class_names) if class_names is not None else model_class_names(model)
     if labels is not None:
         labels = resolve_labels(labels, names)
     batch = _load(model, img)
+    hw = tuple(batch['uint8'].shape[-2:])
+    what = str(img) if not isinstance(img, np.ndarray) else f'the image array {tuple(img.shape)}'
+    check_patch_size(model, hw, pass_sizes(hw, gen['scales'], gen['sizes']), what)
     scores = torch.sigmoid(model(batch['inputs'])[0])[0]
     if labels is None:
         labels = torch.where(scores >= thr)[0].tolist() or [int(scores.argmax())]

@@ -24,7 +24,9 @@ renderer (:mod:`mmdoei.cam.render`, on mmengine's ``Visualizer``).
 """
 import contextlib
 import os.path as osp
+import threading
 import warnings
+import weakref
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -38,6 +40,7 @@ from mmengine.visualization import Visualizer
 from mmdoei.cam.render import MAX_COLS, CAMRenderer, save_png
 from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.doei import attach_doei, doei_handle, doei_target
+from mmdoei.utils.files import image_size
 from .hub import cam_models, resolve_model
 from .inference import inference_cams, init_model, model_class_names, resolve_labels
 
@@ -45,6 +48,34 @@ from .inference import inference_cams, init_model, model_class_names, resolve_la
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 InputType = Union[str, np.ndarray]
+
+#: One lock per built model (weakly keyed: it goes with the model), guarded by ``_LOCKS_GUARD``.
+_MODEL_LOCKS: 'weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock]' = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: torch.nn.Module) -> threading.RLock:
+    """The lock every :class:`CAMInferencer` call on ``model`` holds: an in-process lock (threads),
+    not a file lock, since what it guards is the model object in this process (its DOEI switch and
+    the DOEI handle's per-forward state)."""
+    with _LOCKS_GUARD:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.RLock()
+        return lock
+
+
+class _Listed(list):
+    """Inputs already listed and checked by :meth:`CAMInferencer.__call__`."""
+
+
+def _skipped_name(path: Path) -> str:
+    """A skipped folder entry as the warning names it."""
+    if path.is_symlink() and not path.exists():
+        return f'{path.name} (a broken link)'
+    if path.is_dir():
+        return f'{path.name}/ (a sub-folder)'
+    return path.name
 
 
 class CAMInferencer(BaseInferencer):
@@ -63,9 +94,25 @@ class CAMInferencer(BaseInferencer):
         doei: None: DOEI as the model's config says; a dict: on with these
             :class:`~mmdoei.doei.DOEIConfig` settings (CAM extraction only, e.g.
             on the authors' weights); ``False``: off. On a built model the
-            switch holds during this inferencer's calls only.
+            switch holds during this inferencer's calls only, and the model is
+            left as it was: ``doei=False`` clears its DOEI handle's ``enabled``
+            flag for the call, a dict swaps the handle's settings for the call
+            (:meth:`~mmdoei.doei.attach.DOEIHandle.reconfigure`), or attaches
+            DOEI and removes it again on a model without DOEI; a handle taken
+            before (``doei_handle(model)``) stays the model's.
         verbose: mmengine's INFO log while building the model.
+        partial_flag: How the error of a checkpoint that does not fit names
+            ``partial`` (``tools/visualization/vis_cam.py`` passes ``--partial-load``).
         **cfg_options: Updates of ``model``.
+
+    Threads: every call holds a lock of its model (:func:`model_lock`), so calls
+    on one model, by one inferencer or several (e.g. one with ``doei=False`` and
+    one with ``doei=dict(...)`` on the same model), run one after the other and
+    each sees the model as it asked; calls on different models run in parallel.
+
+    Outputs: ``show_dir`` receives ``<image name>.png`` (arrays:
+    ``<index>.png``); inputs that would write the same file (``x/a.jpg`` and
+    ``y/a.png``, or one image twice) are refused before any CAM is computed.
 
     Raises:
         TypeError: the model computes no CAMs (the message lists the zoo's CAM models).
@@ -78,7 +125,8 @@ class CAMInferencer(BaseInferencer):
 
     def __init__(self, model: Union[str, Config, torch.nn.Module], weights: Optional[str] = None,
                  device: str = 'cpu', class_names: Optional[Sequence[str]] = None, partial: bool = False,
-                 doei: Union[dict, bool, None] = None, verbose: bool = False, **cfg_options) -> None:
+                 doei: Union[dict, bool, None] = None, verbose: bool = False,
+                 partial_flag: str = 'partial=True', **cfg_options) -> None:
         if model is None:
             # mmengine's BaseInferencer would rebuild the model from the config text saved in the
             # checkpoint's meta, i.e. execute Python from the file: never from a checkpoint.
@@ -87,6 +135,7 @@ class CAMInferencer(BaseInferencer):
                              'config text inside a checkpoint, which would run code from the file)')
         self._cfg_options = cfg_options
         self._partial = partial
+        self._partial_flag = partial_flag
         self._verbose = verbose
         self._doei = None  # the switch applied around forward (built models only)
         if isinstance(model, torch.nn.Module):  # e.g. from get_model: used as it is
@@ -124,26 +173,33 @@ class CAMInferencer(BaseInferencer):
 
     @contextlib.contextmanager
     def _doei_switched(self) -> Iterator[None]:
-        """DOEI as asked (``doei=``) on a built model for the duration of a call, then as it was."""
+        """DOEI as asked (``doei=``) on a built model for the duration of a call, then exactly as it
+        was (the same handle, its settings and ``enabled`` flag), under the model's lock."""
         doei, model = self._doei, self.model
-        handle = doei_handle(model) if doei is not None else None
-        if doei is False and handle is not None:
-            enabled, handle.enabled = handle.enabled, False
-            try:
+        with model_lock(model):
+            handle = doei_handle(model) if doei is not None else None
+            if doei is False and handle is not None:
+                enabled, handle.enabled = handle.enabled, False
+                try:
+                    yield
+                finally:
+                    handle.enabled = enabled
+            elif isinstance(doei, dict) and handle is not None:
+                enabled, handle.enabled = handle.enabled, True
+                old = handle.reconfigure(doei)
+                try:
+                    yield
+                finally:
+                    handle.reconfigure(old)
+                    handle.enabled = enabled
+            elif isinstance(doei, dict):
+                new = attach_doei(doei_target(model), doei)
+                try:
+                    yield
+                finally:
+                    new.remove()
+            else:
                 yield
-            finally:
-                handle.enabled = enabled
-        elif isinstance(doei, dict):
-            target = doei_target(model)
-            new = attach_doei(target, doei)
-            try:
-                yield
-            finally:
-                new.remove()
-                if handle is not None:
-                    attach_doei(target, handle.cfg)
-        else:
-            yield
 
     def _load_model_from_metafile(self, model: str):
         """A zoo entry's config and weights (an ``Init`` entry's go into the backbone's ``init_cfg``)."""
@@ -151,7 +207,7 @@ class CAMInferencer(BaseInferencer):
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
         return init_model(cfg, weights, device=device, partial=self._partial, verbose=self._verbose,
-                          **self._cfg_options)
+                          partial_flag=self._partial_flag, **self._cfg_options)
 
     def _init_pipeline(self, cfg: Config):
         # Loading and preprocessing is inference_cams' (the config's cam_pipeline), per image.
@@ -161,24 +217,43 @@ class CAMInferencer(BaseInferencer):
         return Visualizer.get_instance(f'mmdoei_cam_inferencer_{id(self)}')
 
     def _inputs_to_list(self, inputs) -> list:
+        if isinstance(inputs, _Listed):  # already listed and checked by __call__
+            return list(inputs)
+        return self.list_inputs(inputs)
+
+    @staticmethod
+    def list_inputs(inputs) -> list:
         """Paths, folders (their image files by extension, sorted) and arrays, as a flat list.
+
+        Every image file's header is read here (:func:`~mmdoei.utils.files.image_size`),
+        so a file that is no image, a 16-bit image or one over the pixel budget is
+        named before any CAM is computed. A folder's entries that are not image
+        files (other extensions, sub-folders, which are not searched, and broken
+        links) are skipped and named in one warning.
 
         Raises:
             FileNotFoundError: a path that does not exist, or a folder without image files.
+            ValueError: an image file that cannot be read as an 8-bit image, or a bad array.
         """
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         out = []
         for item in items:
             if isinstance(item, (str, Path)) and osp.isdir(item):
-                files = sorted(p for p in Path(item).iterdir() if p.is_file())
-                images = [str(p) for p in files if p.suffix.lower() in IMG_EXTENSIONS]
-                skipped = [p.name for p in files if p.suffix.lower() not in IMG_EXTENSIONS]
+                entries = sorted(Path(item).iterdir())
+                is_image = [p.is_file() and p.suffix.lower() in IMG_EXTENSIONS for p in entries]
+                images = [str(p) for p, ok in zip(entries, is_image) if ok]
+                skipped = [_skipped_name(p) for p, ok in zip(entries, is_image) if not ok]
                 if not images:
+                    folders = [p.name for p in entries if p.is_dir()]
+                    hint = (f'; its sub-folders {folders} are not searched: give them as inputs'
+                            if folders else '')
                     raise FileNotFoundError(f'{item}: no image file in this folder (looked for '
-                                            f'{", ".join(IMG_EXTENSIONS)}; found {skipped or "nothing"})')
+                                            f'{", ".join(IMG_EXTENSIONS)}; found {skipped or "nothing"}){hint}')
                 if skipped:
-                    warnings.warn(f'{item}: skipped {len(skipped)} file(s) that are not images '
-                                  f'(by extension): {skipped}')
+                    what = ('entry that is not an image file' if len(skipped) == 1 else
+                            'entries that are not image files')
+                    warnings.warn(f'{item}: skipped {len(skipped)} {what} (by extension; sub-folders are not '
+                                  f'searched): {skipped}')
                 out += images
             elif isinstance(item, (str, Path)):
                 if not osp.isfile(item):
@@ -190,7 +265,43 @@ class CAMInferencer(BaseInferencer):
                 out.append(item)
             else:
                 raise TypeError(f'unsupported input {type(item).__name__}: give a path, a folder or an array')
+        for item in out:
+            if isinstance(item, str):
+                image_size(item)  # the header: not an image, not 8-bit, too large -> named now
         return out
+
+    @staticmethod
+    def output_names(inputs: Sequence[InputType], suffix: str = '.png') -> List[str]:
+        """The file name each input's picture gets in ``show_dir`` (``<image name><suffix>``,
+        arrays ``<index><suffix>``).
+
+        Raises:
+            ValueError: two inputs would write the same file (listing them), e.g.
+                ``x/a.jpg`` and ``y/a.png``, or one image given twice.
+        """
+        names = [f'{Path(inp).stem}{suffix}' if isinstance(inp, str) else f'{i:08d}{suffix}'
+                 for i, inp in enumerate(inputs)]
+        by_name: Dict[str, list] = {}
+        for i, (inp, name) in enumerate(zip(inputs, names)):
+            by_name.setdefault(name, []).append(inp if isinstance(inp, str) else f'array #{i}')
+        clashes = {n: srcs for n, srcs in by_name.items() if len(srcs) > 1}
+        if clashes:
+            shown = '\n'.join(f'  {n} <- {", ".join(srcs)}' for n, srcs in list(clashes.items())[:10])
+            raise ValueError(f'{sum(len(v) for v in clashes.values())} inputs would write the same output '
+                             f'file{"s" if len(clashes) > 1 else ""} (named after the image file, without its '
+                             f'folder or extension), refused before any CAM is computed:\n{shown}\n'
+                             'give each image once, with distinct names (rename or copy them)')
+        return names
+
+    def __call__(self, inputs, return_datasamples: bool = False, batch_size: int = 1, **kwargs) -> dict:
+        """CAMs, seeds and pictures of ``inputs`` (see the class docstring); the inputs are listed
+        and checked (headers, output names with ``show_dir``) before any model run."""
+        listed = self.list_inputs(inputs)
+        if kwargs.get('show_dir'):
+            self.output_names(listed)
+        if kwargs.get('labels') is not None:
+            resolve_labels(kwargs['labels'], self.class_names)
+        return super().__call__(_Listed(listed), return_datasamples, batch_size, **kwargs)
 
     def preprocess(self, inputs: list, batch_size: int = 1, **kwargs) -> Iterable[list]:
         """Chunks of raw inputs: each image is loaded and preprocessed at its own size in ``forward``."""
@@ -223,6 +334,7 @@ class CAMInferencer(BaseInferencer):
         renderer = CAMRenderer(alpha=alpha, scaling=scaling, max_cols=max_cols,
                                name=self.visualizer.instance_name)
         rows = []
+        names = self.output_names(inputs) if show_dir else None
         for i, (inp, pred) in enumerate(zip(inputs, preds)):
             row = renderer.render(pred['image'], pred['cams'], pred['labels'], self.class_names,
                                   scores=pred.get('scores'), seed=pred['seed'])
@@ -230,8 +342,7 @@ class CAMInferencer(BaseInferencer):
             if show:
                 self.visualizer.show(row, win_name=f'cams {i}')
             if show_dir:
-                stem = Path(inp).stem if isinstance(inp, str) else f'{i:08d}'
-                save_png(Path(show_dir) / f'{stem}.png', row)
+                save_png(Path(show_dir) / names[i], row)
         return rows
 
     def postprocess(self, preds: List[Dict], visualization: List[np.ndarray],

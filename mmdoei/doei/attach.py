@@ -114,25 +114,62 @@ class DOEIHandle:
                  family: Optional[AttentionFamily] = None) -> None:
         self.backbone = backbone
         self.family = family
-        self.cfg = cfg
         self.blocks = blocks
-        self.num_cls = num_cls
         self.depth = len(blocks)
-        self.num_layers = self.depth if cfg.layers is None else cfg.layers
         self.enabled = True
         #: A list to record each acting block's selection in (the mechanism view), or None (off).
         self.recording: Optional[list] = None
         self._img: Optional[Tensor] = None
         self._embed: Optional[Tuple[Tensor, Tuple[int, int]]] = None
         self._hfa: Optional[Tensor] = None
-        self._handles = [backbone.register_forward_pre_hook(self._on_backbone_input)]
-        if patch_embed is not None and self.uses_hfa:
-            self._handles.append(patch_embed.register_forward_hook(self._on_patch_embed))
-        for i, block in enumerate(blocks[:self.num_layers], start=1):
+        self._patch_embed = patch_embed
+        self._handles: list = []
+        self._register(cfg, num_cls)
+
+    def _register(self, cfg: DOEIConfig, num_cls: int) -> None:
+        """Take ``cfg`` and register the hooks it needs (the backbone's, the patch embedding's
+        if HFA is used, one per acting block)."""
+        self.cfg = cfg
+        self.num_cls = num_cls
+        self.num_layers = self.depth if cfg.layers is None else cfg.layers
+        self._handles = [self.backbone.register_forward_pre_hook(self._on_backbone_input)]
+        if self._patch_embed is not None and self.uses_hfa:
+            self._handles.append(self._patch_embed.register_forward_hook(self._on_patch_embed))
+        for i, block in enumerate(self.blocks[:self.num_layers], start=1):
             block.attn.need_attn = True
             # A partial of a bound method, not a closure: a deep copy of the model (EMA,
             # copy.deepcopy) then calls its own copy of the handle.
             self._handles.append(block.register_forward_hook(partial(self._on_block_output, i)))
+
+    def _unregister(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        for block in self.blocks:
+            block.attn.need_attn = False
+
+    def reconfigure(self, cfg: Union[DOEIConfig, dict]) -> DOEIConfig:
+        """Switch this handle, in place, to ``cfg`` (e.g. for one call, then back); the
+        handle stays the model's, so a reference to it keeps working.
+
+        Returns:
+            The previous config (give it back to restore).
+
+        Raises:
+            ValueError: as :func:`attach_doei`, for ``layers`` beyond the depth or HFA
+                without a patch embedding.
+        """
+        cfg = DOEIConfig.from_dict(cfg.to_dict() if isinstance(cfg, DOEIConfig) else dict(cfg))
+        name = type(self.backbone).__name__
+        if cfg.layers is not None and cfg.layers > self.depth:
+            raise ValueError(f'DOEI: layers={cfg.layers} exceeds the depth of {name} ({self.depth} blocks)')
+        if self._patch_embed is None and cfg.ppdo and cfg.alpha > 0:
+            raise ValueError(f'DOEI: cannot find the patch embedding of {name} for HFA; set alpha=0')
+        num_cls = cfg.num_class_tokens or num_extra_tokens(self.backbone)
+        old = self.cfg
+        self._unregister()
+        self._register(cfg, num_cls)
+        return old
 
     @property
     def uses_hfa(self) -> bool:
@@ -195,11 +232,7 @@ class DOEIHandle:
 
     def remove(self) -> None:
         """Detach every hook; the attention layers stay (they are drop-in)."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-        for block in self.blocks:
-            block.attn.need_attn = False
+        self._unregister()
         if getattr(self.backbone, '_doei_handle', None) is self:
             del self.backbone._doei_handle
 

@@ -238,7 +238,9 @@ def image_size(path: str) -> Tuple[int, int]:
     Raises:
         FileNotFoundError: naming the file when it does not exist.
         ValueError: naming the file when it is not a regular file, its header
-            cannot be read, or it declares more pixels than the limit.
+            cannot be read, it declares more pixels than the limit, or it is
+            not an 8-bit image (16-bit, 32-bit integer or float modes:
+            :func:`deep_mode_problem`).
     """
     if is_local(path):
         check_regular_file(path, 'image')
@@ -246,6 +248,7 @@ def image_size(path: str) -> Tuple[int, int]:
         with Image.open(path) as img:
             w, h = img.size
             fmt = img.format
+            mode = img.mode
             orientation = img.getexif().get(0x0112) if fmt != 'TIFF' else None
     except FileNotFoundError:
         raise
@@ -254,7 +257,31 @@ def image_size(path: str) -> Tuple[int, int]:
     problem = pixel_problem(w, h)
     if problem:
         raise ValueError(f'{path}: image {problem}')
+    problem = deep_mode_problem(mode)
+    if problem:
+        raise ValueError(f'{path}: {problem}')
     return (w, h) if orientation in _EXIF_TRANSPOSED else (h, w)
+
+
+#: Pillow modes of more than 8 bits a channel: 16-bit and 32-bit integer, 32-bit float.
+_DEEP_MODES = ('I', 'F')
+
+
+def deep_mode_problem(mode: str) -> Optional[str]:
+    """Why an image of Pillow ``mode`` is refused, or None: mmdoei reads 8-bit images only.
+
+    A 16-bit (``I;16``), 32-bit integer (``I``) or float (``F``) image has no
+    single 8-bit reading: Pillow's ``convert('RGB')`` (the ``pillow`` loader)
+    clips every value above 255 to white, OpenCV scales 16 bits down, so the
+    loaders would silently disagree, and CAMs of a white image mean nothing.
+    """
+    if not mode.startswith(_DEEP_MODES):
+        return None
+    depth = '16-bit' if ';16' in mode else ('32-bit float' if mode.startswith('F') else '32-bit integer')
+    return (f'image mode {mode} is {depth}; mmdoei reads 8-bit images only (converting it here would clip '
+            'or rescale it silently, and the loaders do it differently): convert it to 8 bits first, '
+            'scaled as it should be seen, e.g. with numpy (img / img.max() * 255).astype(np.uint8) '
+            'or ImageMagick (convert IN -depth 8 OUT.png)')
 
 
 def missing_files_message(missing: Sequence[str], total: int, what: str, listed_by: str) -> str:

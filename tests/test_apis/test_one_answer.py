@@ -26,7 +26,9 @@ SCRIPT = textwrap.dedent(r'''
     import mmdoei  # noqa: F401  (what a user imports)
     from mmengine.logging import MMLogger
     from mmdoei.apis import CAMInferencer, get_model, inference_cams, init_model, model_info
+    from mmdoei.doei import doei_handle
     from mmdoei.generators.synthetic import make_synthetic_voc
+    from PIL import Image
 
     ROOT, TMP = Path(sys.argv[1]), Path(sys.argv[2])
     out = {}
@@ -87,6 +89,22 @@ SCRIPT = textwrap.dedent(r'''
     for line in (voc / 'ImageSets/Segmentation/cls_labels.txt').read_text().splitlines():
         parts = line.split()
         labels_of[parts[0]] = sorted(int(c) for c in parts[1:])
+    # The shipped photo joins the routes (a cat, 300 x 451): TransCAM's CAMs of it at 256/512/768 differed
+    # between a one-thread notebook and the tool's two threads (the config's NumThreadsHook) on 4% of pixels.
+    (voc / 'JPEGImages/chelsea.jpg').write_bytes((ROOT / 'demo/chelsea.jpg').read_bytes())
+    Image.fromarray(np.full((300, 451), 8, np.uint8), 'P').save(voc / 'SegmentationClassAug/chelsea.png')
+    (voc / 'Annotations').mkdir(exist_ok=True)
+    (voc / 'Annotations/chelsea.xml').write_text('<annotation><filename>chelsea.jpg</filename><object><name>cat'
+                                                 '</name></object></annotation>')
+    with open(voc / 'ImageSets/Segmentation/cls_labels.txt', 'a') as f:
+        f.write('chelsea 7\n')
+    labels_of['chelsea'] = [7]
+    route_ids = ids + ['chelsea']
+    (voc / 'ImageSets/Segmentation/routes.txt').write_text('\n'.join(route_ids) + '\n')
+    # A user's process with one intra-op thread (OMP_NUM_THREADS=1, a busy machine): the notebook and the
+    # inferencer must still give the tool's maps.
+    user_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
     # 1. One protocol: the notebook routes first (before any tool set anything up) ...
     for name, cfg in CONFIGS.items():
@@ -98,10 +116,11 @@ SCRIPT = textwrap.dedent(r'''
             torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpts[name])
             model = init_model(cfg, ckpts[name])
             inf = CAMInferencer(cfg, weights=ckpts[name])
-            for i in ids:
+            for i in route_ids:
                 img = str(voc / 'JPEGImages' / f'{i}.jpg')
                 notebook[(name, i)] = inference_cams(model, img, labels=labels_of[i])['cams']
-                inferencer[(name, i)] = inf(img, labels=labels_of[i])['predictions'][0]['cams']
+                if i != 'chelsea':  # (7 s for TransCAM; the inferencer calls inference_cams, compared above)
+                    inferencer[(name, i)] = inf(img, labels=labels_of[i])['predictions'][0]['cams']
             return 'ok'
 
     # ... then tools/test.py --cam-out, through its main as `python tools/test.py` runs it.
@@ -114,24 +133,29 @@ SCRIPT = textwrap.dedent(r'''
             cam_dir = TMP / f'cams_{name}'
             sys.argv = ['tools/test.py', cfg, ckpts[name], '--data-root', str(voc),
                         '--work-dir', str(TMP / f'work_{name}'), '--cam-out', str(cam_dir),
-                        '--cfg-options', 'cam_dataloader.dataset.split=ImageSets/Segmentation/train_aug.txt']
+                        '--cfg-options', 'cam_dataloader.dataset.split=ImageSets/Segmentation/routes.txt']
             try:
                 runpy.run_path(str(ROOT / 'tools/test.py'), run_name='__main__')
             except SystemExit as e:
                 if e.code not in (0, None):
                     raise RuntimeError(f'tools/test.py exited with {e.code}') from None
             res = {}
-            for i in ids:
+            for i in route_ids:
                 with np.load(cam_dir / f'{i}.npz', allow_pickle=False) as f:
                     keys, tool = f['keys'].tolist(), f['cams'].astype(np.float32)
-                nb, ci = notebook[(name, i)], inferencer[(name, i)]
+                nb, ci = notebook[(name, i)], inferencer.get((name, i))
                 res[i] = dict(
                     keys=keys, labels=labels_of[i], shape=list(tool.shape), nb_shape=list(nb.shape),
                     # the file holds float16: the in-memory maps rounded as save_cam rounds them
                     tool_vs_notebook=float(np.abs(tool - nb.astype(np.float16).astype(np.float32)).max()),
-                    notebook_vs_inferencer=float(np.abs(nb - ci).max()),
-                    tool_vs_inferencer=float(np.abs(tool - ci.astype(np.float16).astype(np.float32)).max()))
+                    # in memory, float32 against float32
+                    notebook_vs_inferencer=None if ci is None else float(np.abs(nb - ci).max()),
+                    tool_vs_inferencer=None if ci is None else float(
+                        np.abs(tool - ci.astype(np.float16).astype(np.float32)).max()),
+                    threads=torch.get_num_threads())
             return res
+
+    torch.set_num_threads(user_threads)
 
     # 2. DOEI follows the name.
     def doei_summary(model, lines):
@@ -262,6 +286,120 @@ SCRIPT = textwrap.dedent(r'''
                 return str(e)
             return 'found'
 
+    # 4. Two inferencers on one model, from two threads (DOEI off / on): each gets its own CAMs, and the
+    # model is left as it was (the user's handle still the model's).
+    @scenario('switch_threads')
+    def _():
+        import threading
+        model = init_model(CONFIGS['mctformer'], ckpts['mctformer'])  # DOEI on by its config
+        h0 = doei_handle(model)
+        cfg0 = h0.cfg.to_dict()
+        img, labels = str(voc / 'JPEGImages' / f'{ids[0]}.jpg'), labels_of[ids[0]]
+        infs = dict(off=CAMInferencer(model, doei=False), on=CAMInferencer(model, doei=dict(alpha=0.9)))
+        seq = {k: inf(img, labels=labels)['predictions'][0]['cams'] for k, inf in infs.items()}
+        after_on = dict(same=doei_handle(model) is h0, cfg=h0.cfg.to_dict() == cfg0, enabled=h0.enabled)
+        errors, wrong = [], []
+
+        def work(name):
+            for _ in range(6):
+                try:
+                    cams = infs[name](img, labels=labels)['predictions'][0]['cams']
+                    if not np.array_equal(cams, seq[name]):
+                        wrong.append(name)
+                except Exception as e:
+                    errors.append(f'{type(e).__name__}: {e}')
+
+        threads = [threading.Thread(target=work, args=(k, )) for k in infs]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        res = dict(off_vs_on=float(np.abs(seq['off'] - seq['on']).max()), after_on=after_on, errors=errors[:3],
+                   wrong=len(wrong), after_threads=doei_handle(model) is h0 and h0.cfg.to_dict() == cfg0)
+        h0.remove()  # the handle taken before still removes DOEI
+        plain = CAMInferencer(model)(img, labels=labels)['predictions'][0]['cams']
+        res.update(removed=doei_handle(model) is None, removed_is_off=float(np.abs(plain - seq['off']).max()))
+        return res
+
+    # 5. Bad inputs are named before any CAM is computed.
+    def counting(inf):
+        calls = []
+        cams = inf.model.cams
+        inf.model.cams = lambda *a, **k: (calls.append(1), cams(*a, **k))[1]
+        return calls
+
+    def attempt(fn):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            try:
+                fn()
+                err = None
+            except Exception as e:
+                err = f'{type(e).__name__}: {e}'
+        return dict(error=err, warnings=[str(w.message) for w in caught if 'skipped' in str(w.message)])
+
+    @scenario('bad_inputs')
+    def _():
+        import os
+        inf = CAMInferencer(CONFIGS['mctformer'], weights=ckpts['mctformer'])
+        calls = counting(inf)
+        good = voc / 'JPEGImages' / f'{ids[0]}.jpg'
+        folders = {k: TMP / 'in' / k for k in ('text', 'empty', 'mixed', 'subonly', 'x', 'y')}
+        for f in folders.values():
+            f.mkdir(parents=True)
+        for k in ('text', 'empty', 'mixed', 'x', 'y'):
+            (folders[k] / 'a.jpg').write_bytes(good.read_bytes())
+        (folders['text'] / 'b.jpg').write_text('not an image')
+        (folders['empty'] / 'b.jpg').write_bytes(b'')
+        (folders['mixed'] / 'sub').mkdir()
+        (folders['mixed'] / 'sub' / 'c.jpg').write_bytes(good.read_bytes())
+        os.symlink(TMP / 'nowhere.jpg', folders['mixed'] / 'broken.jpg')
+        (folders['subonly'] / 'sub').mkdir()
+        (folders['subonly'] / 'sub' / 'c.jpg').write_bytes(good.read_bytes())
+        (folders['y'] / 'a.png').write_bytes(good.read_bytes())  # a JPEG named .png: still an image
+        deep = TMP / 'in' / 'deep16.png'
+        Image.fromarray(np.full((40, 56), 40000, np.uint16)).save(deep)
+        show = TMP / 'in_show'
+        res = dict(
+            text=attempt(lambda: inf(str(folders['text']))),
+            empty=attempt(lambda: inf([str(good), str(folders['empty'] / 'b.jpg')])),
+            clash=attempt(lambda: inf([str(folders['x'] / 'a.jpg'), str(folders['y'] / 'a.png'),
+                                       str(folders['y'] / 'a.jpg'), str(folders['x'] / 'a.jpg')],
+                                      show_dir=str(show))),
+            deep_inferencer=attempt(lambda: inf(str(deep))),
+            deep_notebook=attempt(lambda: inference_cams(inf.model, str(deep), labels=[7])),
+            small=attempt(lambda: inf(np.zeros((10, 10, 3), np.uint8), labels=['cat'])),
+            subonly=attempt(lambda: inf(str(folders['subonly']))))
+        res['calls_before'] = len(calls)
+        res['show_made'] = show.exists()
+        res['mixed'] = attempt(lambda: res.setdefault('mixed_n', len(inf(str(folders['mixed']), labels=[7])
+                                                                     ['predictions'])))
+        res['folders'] = {k: str(v) for k, v in folders.items()}
+        res['deep'] = str(deep)
+        for tag, labels in (('empty', []), ('np_int', np.int64(7)), ('np_list', [np.int64(7), 2]),
+                            ('negative', [-1]), ('negative_text', ['-1']), ('twice', ['cat', 7])):
+            r = attempt(lambda: res.setdefault(f'labels_{tag}_got', [
+                int(c) for c in inf(str(good), labels=labels)['predictions'][0]['labels']]))
+            res[f'labels_{tag}'] = r['error']
+        return res
+
+    # ... and tools/test.py --cam-out refuses a 16-bit image, naming it, as the notebook does.
+    @scenario('deep_tool')
+    def _():
+        import shutil
+        voc16 = TMP / 'voc16'
+        shutil.copytree(voc, voc16)
+        Image.fromarray(np.full((40, 56), 40000, np.uint16)).save(voc16 / 'JPEGImages' / f'{ids[0]}.jpg',
+                                                                    format='PNG')
+        (voc16 / 'ImageSets/Segmentation/one.txt').write_text(ids[0] + '\n')
+        sys.argv = ['tools/test.py', CONFIGS['mctformer'], ckpts['mctformer'], '--data-root', str(voc16),
+                    '--work-dir', str(TMP / 'work16'), '--cam-out', str(TMP / 'cams16'),
+                    '--cfg-options', 'cam_dataloader.dataset.split=ImageSets/Segmentation/one.txt']
+        try:
+            runpy.run_path(str(ROOT / 'tools/test.py'), run_name='__main__')
+        except Exception as e:
+            return dict(error=f'{type(e).__name__}: {e}', path=str(voc16 / 'JPEGImages' / f'{ids[0]}.jpg'),
+                        written=sorted(p.name for p in (TMP / 'cams16').glob('*.npz')))
+        return 'accepted'
+
     print('RESULT ' + json.dumps(out))
 ''')
 
@@ -286,15 +424,20 @@ def _ok(res):
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['mctformer', 'tscam', 'transcam'])
 def test_three_routes_give_the_same_cams(outcome, name):
-    """tools/test.py --cam-out, inference_cams and CAMInferencer: the same maps at the config's protocol."""
+    """tools/test.py --cam-out, inference_cams and CAMInferencer: the same maps at the config's protocol,
+    from a process with one intra-op thread (the tool runs at its config's NumThreadsHook count, and so
+    do the others now), on the synthetic images and the shipped photo."""
     res = _ok(outcome[f'routes_{name}'])
     assert res != 'ok', 'tools/test.py did not run'
-    assert len(res) == 3
+    assert len(res) == 4 and 'chelsea' in res
     for img_id, r in res.items():
-        assert r['keys'] == r['labels'] and r['shape'] == r['nb_shape'] == [len(r['labels']), 40, 56]
+        hw = [300, 451] if img_id == 'chelsea' else [40, 56]
+        assert r['keys'] == r['labels'] and r['shape'] == r['nb_shape'] == [len(r['labels'])] + hw
+        assert r['threads'] == 1  # the routes ran in a one-thread process (the tool's count given back)
         assert r['tool_vs_notebook'] <= 1e-6, (img_id, r)
-        assert r['tool_vs_inferencer'] <= 1e-6, (img_id, r)
-        assert r['notebook_vs_inferencer'] <= 1e-6, (img_id, r)
+        if img_id != 'chelsea':  # the photo goes through the notebook and the tool only
+            assert r['tool_vs_inferencer'] <= 1e-6, (img_id, r)
+            assert r['notebook_vs_inferencer'] <= 1e-6, (img_id, r)
 
 
 @pytest.mark.slow
@@ -350,7 +493,8 @@ def test_folder_takes_images_only_and_names_the_skipped(outcome):
     res = _ok(outcome['folder_skips_non_images'])
     assert res['n'] == 2 and len(res['pngs']) == 2
     assert len(res['warnings']) == 1
-    assert "skipped 2 file(s) that are not images (by extension): ['README.txt', 'notes.csv']" in res['warnings'][0]
+    assert ("skipped 2 entries that are not image files (by extension; sub-folders are not searched): "
+            "['README.txt', 'notes.csv']") in res['warnings'][0]
     res = outcome['folder_without_images']
     assert res['error'].startswith(f"FileNotFoundError: {res['folder']}: no image file in this folder")
     assert "['README.txt']" in res['error']
@@ -380,3 +524,92 @@ def test_zoo_typo_gets_suggestions(outcome, tag, expected):
 def test_get_model_is_quiet_by_default(outcome):
     res = _ok(outcome['get_model_quiet'])
     assert res['quiet'] == 0 and res['loud'] > 20, res
+
+
+@pytest.mark.slow
+def test_two_inferencers_on_one_model_from_two_threads(outcome):
+    """doei=False and doei=dict(alpha=0.9) on one model, called concurrently: each call holds the
+    model's lock, so each gets the CAMs it gets alone, and nothing crashes."""
+    res = _ok(outcome['switch_threads'])
+    assert res['off_vs_on'] > 1e-3  # the two switches do give different maps
+    assert res['errors'] == [] and res['wrong'] == 0, res
+
+
+@pytest.mark.slow
+def test_doei_switch_leaves_the_users_handle(outcome):
+    """After a doei=dict(...) call the model's handle is the one the user took before, with its
+    settings and flag; removing it removes DOEI (the model then computes as doei=False)."""
+    res = _ok(outcome['switch_threads'])
+    assert res['after_on'] == dict(same=True, cfg=True, enabled=True)
+    assert res['after_threads'] is True
+    assert res['removed'] is True and res['removed_is_off'] == 0.0
+
+
+@pytest.mark.slow
+def test_bad_files_are_named_before_any_cam(outcome):
+    res = _ok(outcome['bad_inputs'])
+    folders = res['folders']
+    assert res['text']['error'] == (f"ValueError: {folders['text']}/b.jpg: cannot read the image header "
+                                    f"(UnidentifiedImageError: cannot identify image file '{folders['text']}/b.jpg')")
+    assert res['empty']['error'].startswith(f"ValueError: {folders['empty']}/b.jpg: cannot read the image header")
+    assert res['calls_before'] == 0  # none of the good images was run first
+
+
+@pytest.mark.slow
+def test_colliding_output_names_are_refused(outcome):
+    res = _ok(outcome['bad_inputs'])
+    x, y = res['folders']['x'], res['folders']['y']
+    assert res['clash']['error'] == (
+        'ValueError: 4 inputs would write the same output file (named after the image file, without its folder '
+        f'or extension), refused before any CAM is computed:\n  a.png <- {x}/a.jpg, {y}/a.png, {y}/a.jpg, '
+        f'{x}/a.jpg\ngive each image once, with distinct names (rename or copy them)')
+    assert res['calls_before'] == 0 and res['show_made'] is False
+
+
+@pytest.mark.slow
+def test_folder_names_sub_folders_and_broken_links(outcome):
+    res = _ok(outcome['bad_inputs'])
+    assert res['mixed']['error'] is None and res['mixed_n'] == 1
+    assert res['mixed']['warnings'] == [
+        f"{res['folders']['mixed']}: skipped 2 entries that are not image files (by extension; sub-folders are not "
+        "searched): ['broken.jpg (a broken link)', 'sub/ (a sub-folder)']"]
+    sub = res['folders']['subonly']
+    assert res['subonly']['error'] == (
+        f"FileNotFoundError: {sub}: no image file in this folder (looked for .jpg, .jpeg, .png, .ppm, .bmp, .pgm, "
+        f".tif, .tiff, .webp; found ['sub/ (a sub-folder)']); its sub-folders ['sub'] are not searched: "
+        "give them as inputs")
+
+
+@pytest.mark.slow
+def test_sixteen_bit_images_are_refused_on_every_route(outcome):
+    res = _ok(outcome['bad_inputs'])
+    why = ('image mode I;16 is 16-bit; mmdoei reads 8-bit images only (converting it here would clip or rescale '
+           'it silently, and the loaders do it differently): convert it to 8 bits first')
+    for route in ('deep_inferencer', 'deep_notebook'):
+        assert res[route]['error'].startswith(f"ValueError: {res['deep']}: {why}"), res[route]
+    tool = _ok(outcome['deep_tool'])
+    assert tool != 'accepted'
+    assert tool['error'].startswith(f"ValueError: {tool['path']}: {why}"), tool['error']
+    assert tool['written'] == []
+
+
+@pytest.mark.slow
+def test_image_smaller_than_a_patch_is_named(outcome):
+    msg = _ok(outcome['bad_inputs'])['small']['error']
+    assert msg == ('ValueError: the image array (10, 10, 3): image of 10 x 10 pixels is smaller than one 16 x 16 '
+                   'patch of the model, so it has no patch to compute CAMs from; give an image of at least 16 '
+                   'pixels a side (or larger scales)')
+
+
+@pytest.mark.slow
+def test_label_edge_cases(outcome):
+    res = _ok(outcome['bad_inputs'])
+    assert res['labels_np_int_got'] == [7] and res['labels_np_list_got'] == [7, 2]
+    assert res['labels_np_int'] is None and res['labels_np_list'] is None
+    assert res['labels_empty'].startswith('ValueError: labels=[] names no class: give at least one class by name '
+                                          'or 0-based index, or labels=None for the predicted ones; valid classes:')
+    for tag in ('negative', 'negative_text'):
+        assert res[f'labels_{tag}'].startswith('ValueError: class index -1: negative indices are not classes '
+                                               '(classes are 0-based indices 0..19 or names)'), res[f'labels_{tag}']
+    assert res['labels_twice'] == ("ValueError: labels ['cat', 7] name cat more than once: give each class once "
+                                   '(its CAM is one map)')

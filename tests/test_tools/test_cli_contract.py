@@ -4,7 +4,8 @@
   mmdoei (exit 0, its usage text);
 * the tools whose bare run starts a long job (``pretrain.py``, ``demo.py``,
   ``check_configs.py``) print their usage and exit 2 instead;
-* ``tools/test.py`` checks every output path before anything is built, refuses
+* ``tools/test.py`` checks every output path before anything is built (two output
+  flags on one path, or one inside a file another writes, are refused), refuses
   pickle, and gives ``--out`` its upstream meaning: a folder of prediction PNGs
   for segmentation configs (mmseg), a JSON file of predictions or metrics
   (``--out-item``) for stage-1 configs (mmpretrain);
@@ -76,6 +77,14 @@ SCRIPT = textwrap.dedent('''
         'metrics_out_pkl': [stage1, 'x.pth', '--metrics-out', os.path.join(tmp, 'm.pkl')],
         'out_item_alone': [stage1, 'x.pth', '--out-item', 'metrics'],
         'out_with_cam_out': [stage1, 'x.pth', '--out', os.path.join(tmp, 'p.json'), '--cam-out', tmp],
+        'out_is_metrics_out': [stage1, 'x.pth', '--out', os.path.join(tmp, 'same.json'), '--metrics-out',
+                               os.path.join(tmp, 'a_dir', '..', 'same.json')],
+        'show_dir_is_work_dir': [seg, 'x.pth', '--show-dir', os.path.join(tmp, 'w'), '--work-dir',
+                                 os.path.join(tmp, 'w')],
+        'metrics_out_in_out_file': [stage1, 'x.pth', '--out', os.path.join(tmp, 'p.json'), '--metrics-out',
+                                    os.path.join(tmp, 'p.json', 'm.json')],
+        'work_dir_in_cam_out': [stage1, 'x.pth', '--cam-out', os.path.join(tmp, 'cams'), '--work-dir',
+                                os.path.join(tmp, 'cams', 'work')],
     }
     for name, argv in cases.items():
         code, text = run('tools/test.py', argv)
@@ -189,6 +198,15 @@ def test_bare_run_of_a_long_job_prints_usage(outcome, tool):
                         'path, e.g. {tmp}/m.json'),
     ('out_item_alone', '--out-item needs --out (the file it writes), as in mmpretrain'),
     ('out_with_cam_out', "--out writes the predictions of the config's test loop; CAMs are written to --cam-out"),
+    # two output flags on one path: the whole test ran, then the metrics replaced the predictions
+    ('out_is_metrics_out', '--out {tmp}/same.json and --metrics-out {tmp}/a_dir/../same.json name the same path: '
+                           'one output would replace the other; give each its own path'),
+    ('show_dir_is_work_dir', '--show-dir {tmp}/w and --work-dir {tmp}/w name the same path: one output would '
+                             'replace the other; give each its own path'),
+    ('metrics_out_in_out_file', '--metrics-out {tmp}/p.json/m.json is inside --out {tmp}/p.json, which is a file; '
+                                'give --metrics-out a path outside it'),
+    ('work_dir_in_cam_out', "--work-dir {tmp}/cams/work is inside --cam-out {tmp}/cams, which is the CAM run's own "
+                            'folder (locked, recorded, cleaned by --overwrite); give --work-dir a path outside it'),
 ])
 def test_test_tool_flags_fail_before_any_import(outcome, case, message):
     result, tmp = outcome
