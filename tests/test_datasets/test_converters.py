@@ -287,7 +287,8 @@ def test_coco_stuff_route(coco_inputs, source, capsys):
     assert (root / 'cls_labels_train2014.txt').read_text() == f'{s1} 0 2 79\n{s2} 0\n'
     np.testing.assert_array_equal(read_png(root / 'SegmentationClass/train2014' / f'{s1}.png'), MASK1)
     np.testing.assert_array_equal(read_png(root / 'SegmentationClass/train2014' / f'{s2}.png'), MASK2)
-    assert sorted(p.name for p in (root / 'SegmentationClass/train2014').iterdir()) == [f'{s1}.png', f'{s2}.png']
+    assert sorted(p.name for p in (root / 'SegmentationClass/train2014').iterdir()) == [
+        '.mmdoei-record.json', f'{s1}.png', f'{s2}.png']  # the record: what made the masks
     assert ('[coco_wsss] train2014: 2 of 3 images have objects (official 82081 of 82783; not the full json, count '
             'not checked); 2 masks written, 0 already there') in out
     code, out, err = run_tool('coco_wsss.py', [root, '--stuff', coco_inputs[source]], capsys)

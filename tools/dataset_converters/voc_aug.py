@@ -27,7 +27,6 @@ import importlib
 import io
 import lzma
 import math
-import os
 import re
 import struct
 import sys
