@@ -28,9 +28,13 @@ an error naming the file. ``--instances``: each image's annotations are drawn
 with pycocotools in decreasing area order, crowd ones included, so where objects
 overlap the smaller one (drawn last) wins; pixels of no annotation are 0.
 
-Every file is written atomically and an existing mask is kept, so an interrupted
-run resumes. When the jsons are the full ones (82,783 / 40,504 images) the
-counts are checked against the protocol's (an error if they differ).
+The jsons are checked before anything is written (category and image ids, sizes
+within the pixel budget, bare and distinct file names). Every file is written
+atomically; each ``SegmentationClass/{split}`` keeps a record of its inputs (json,
+route, stuff maps): a rerun with the same ones keeps the masks there and resumes,
+one with others stops naming the difference (``--overwrite`` deletes the split's
+masks and starts again). When the jsons are the full ones (82,783 / 40,504 images)
+the counts are checked against the protocol's (an error if they differ).
 """
 import argparse
 import importlib

@@ -15,10 +15,16 @@ Written into ``VOC2012``:
 * ``ImageSets/Segmentation/train_aug.txt``: SBD train + SBD val + VOC train, minus VOC
   val, sorted (10,582 ids from the full archives; mmseg's converter calls it ``aug.txt``).
 
-Every file is written atomically and an existing output is kept, so an interrupted run
-resumes. Members of the archives are checked before anything is written (no absolute
-paths, no ``..``, no links or devices, bounded sizes). When the inputs are the full
-releases, the counts are checked against the official ones (an error if they differ).
+Both archives are checked in a first pass over their member headers before anything
+is extracted or written (no absolute paths, no ``..``, no links, devices or duplicates,
+bounded sizes; the VOC tar complete: every listed id with its JPEG, every val id with
+its mask; SBD's tgz read to its end). Each SBD ``.mat`` is checked before it is decoded
+(bounded decompressed size, array dimensions within the pixel budget), each mask
+against its JPEG's size. Every file is written atomically; ``VOC2012/.mmdoei-record.json``
+records the inputs: a rerun with the same ones resumes (keeping what is there), one with
+other inputs stops naming the difference (``--overwrite`` deletes this converter's
+outputs and starts again). When the inputs are the full releases, the counts are checked
+against the official ones (an error if they differ).
 """
 import argparse
 import gzip
