@@ -275,6 +275,15 @@ def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances:
         raise ValueError(f'{ann_path}: {len(kept)} images with objects, the protocol has {OFFICIAL_KEPT[split]}; '
                          'is the json damaged? (check its checksum, docs/datasets.md)')
     check_files_exist({'images': [str(root / split / images[i]['file_name']) for i in kept]}, str(ann_path))
+    # the mask folder is claimed before anything is written (a refused rerun changes nothing)
+    out = root / 'SegmentationClass' / split
+    out.mkdir(parents=True, exist_ok=True)
+    record_mod.remove_stale_temporaries(out, 'coco_masks')
+    record = record_mod.OutputRecord('coco_masks', dict(
+        converter='coco_wsss', version=CONVERTER_VERSION, split=split, json=describe_file(ann_path),
+        route='instances' if instances else 'stuff', stuff=describe_file(stuff.source) if stuff else None))
+    state = record_mod.claim(out, record, overwrite=overwrite)
+    print(f'[coco_wsss] {out}: {state} (output record {out / record_mod.RECORD_FILE})')
     with atomic_write(root / LIST_NAMES[split], 'w') as f:
         f.write(''.join(f'{stems[i]}\n' for i in kept))
     with atomic_write(root / f'cls_labels_{split}.txt', 'w') as f:
@@ -289,14 +298,6 @@ def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances:
         coco.dataset = doc
         coco.createIndex()
     lut, valid = class_lut(cat_ids)
-    out = root / 'SegmentationClass' / split
-    out.mkdir(parents=True, exist_ok=True)
-    record_mod.remove_stale_temporaries(out, 'coco_masks')
-    record = record_mod.OutputRecord('coco_masks', dict(
-        converter='coco_wsss', version=CONVERTER_VERSION, split=split, json=describe_file(ann_path),
-        route='instances' if instances else 'stuff', stuff=describe_file(stuff.source) if stuff else None))
-    state = record_mod.claim(out, record, overwrite=overwrite)
-    print(f'[coco_wsss] {out}: {state} (output record {out / record_mod.RECORD_FILE})')
     written = 0
     for n, i in enumerate(kept, 1):
         dst = out / f'{stems[i]}.png'
