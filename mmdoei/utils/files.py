@@ -11,7 +11,7 @@ import numpy as np
 from mmengine.fileio import get, get_file_backend
 from PIL import Image
 
-from mmdoei.utils.io import check_regular_file, read_bytes_bounded
+from .io import check_regular_file, read_bytes_bounded
 
 # How many missing files an error message lists before it says "... and N more".
 MAX_LISTED = 5

@@ -57,6 +57,16 @@ KINDS: Dict[str, OutputKind] = {
                        'rerun tools/test.py --cam-out with --overwrite (overwrite=True in the API)'),
     'pseudo_masks': OutputKind('pseudo-mask folder', ('*.png', ), (),
                                'rerun tools/psa_infer.py with --overwrite (overwrite=True in the API)'),
+    # tools/dataset_converters: VOC2012's folder when voc_aug.py made it from the tar (everything it
+    # extracted, and its own outputs), or was given the extracted folder (only its own outputs).
+    'voc_aug_archive': OutputKind('VOC 2012 folder', ('ImageSets/Segmentation/train_aug.txt', ),
+                                  ('Annotations', 'ImageSets', 'JPEGImages', 'SegmentationClass',
+                                   'SegmentationObject', 'SegmentationClassAug'),
+                                  'rerun tools/dataset_converters/voc_aug.py with --overwrite'),
+    'voc_aug': OutputKind('VOC 2012 folder', ('ImageSets/Segmentation/train_aug.txt', ), ('SegmentationClassAug', ),
+                          'rerun tools/dataset_converters/voc_aug.py with --overwrite'),
+    'coco_masks': OutputKind('COCO mask folder', ('*.png', ), (),
+                             'rerun tools/dataset_converters/coco_wsss.py with --overwrite'),
 }
 
 

@@ -104,21 +104,22 @@ class Checker:
         self._done.add(key)
         if not self._folder(root, f'data_root of {what}'):
             return
-        ok = [self._folder(d, f'{name} of {what}') for d, name in
-              ((img_dir, 'images'), (seg_dir, 'masks'), (xml_dir, 'annotation XMLs')) if d]
+        # every folder, then every file of the folders that exist: a missing folder is one problem, not
+        # a reason to skip checking the others (all problems are reported at once)
+        ok = {name: self._folder(d, f'{name} of {what}') for d, name in
+              ((img_dir, 'images'), (seg_dir, 'masks'), (xml_dir, 'annotation XMLs')) if d}
         try:
             ids = read_split(ann_file)
         except (OSError, ValueError) as e:
             self.problem(f'{e} (the list of {what})')
             return
         self._length(ann_file, len(ids))
-        if not all(ok):
-            return
         imgs = [osp.join(img_dir, i + '.jpg') for i in ids]
-        self._missing(imgs, 'images', ann_file)
-        if xml_dir:
+        if ok['images']:
+            self._missing(imgs, 'images', ann_file)
+        if xml_dir and ok['annotation XMLs']:
             self._missing([osp.join(xml_dir, i + '.xml') for i in ids], 'annotation XMLs', ann_file)
-        if seg_dir:
+        if seg_dir and ok['masks']:
             masks = [osp.join(seg_dir, i + '.png') for i in ids]
             present = self._missing(masks, 'masks', ann_file)
             self._masks([(i, m) for i, m, ok in zip(imgs, masks, present) if ok and osp.isfile(i)], num_classes,

@@ -28,15 +28,25 @@ an error naming the file. ``--instances``: each image's annotations are drawn
 with pycocotools in decreasing area order, crowd ones included, so where objects
 overlap the smaller one (drawn last) wins; pixels of no annotation are 0.
 
-Every file is written atomically and an existing mask is kept, so an interrupted
-run resumes. When the jsons are the full ones (82,783 / 40,504 images) the
-counts are checked against the protocol's (an error if they differ).
+The jsons are checked before anything is written (category and image ids, sizes
+within the pixel budget, bare and distinct file names). Every file is written
+atomically; each ``SegmentationClass/{split}`` keeps a record of its inputs (json,
+route, stuff maps): a rerun with the same ones keeps the masks there and resumes,
+one with others stops naming the difference (``--overwrite`` deletes the split's
+masks and starts again). When the jsons are the full ones (82,783 / 40,504 images)
+the counts are checked against the protocol's (an error if they differ).
 """
 import argparse
+import importlib
+import importlib.util
 import io
 import json
+import os
+import re
 import sys
+import types
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -49,24 +59,98 @@ OFFICIAL_KEPT = {'train2014': 82081, 'val2014': 40137}
 LIST_NAMES = {'train2014': 'train_id.txt', 'val2014': 'val_id.txt'}
 MAX_JSON_BYTES = 2 << 30  # instances_train2014.json is about 330 MB
 MAX_PNG_BYTES = 32 << 20
+#: The largest thing category id (COCO's are 1..90; COCO-Stuff's stuff ids are 92..182).
+MAX_THING_ID = 91
+#: Bumped when the outputs for the same inputs change (part of the output record).
+CONVERTER_VERSION = 2
 PYCOCOTOOLS_HINT = ('the --instances route needs pycocotools, which is not installed: '
                     '`pip install pycocotools` (or use --stuff with COCO-Stuff\'s stuffthingmaps, which needs nothing)')
 
+#: The private package :func:`_utils` loads mmdoei's torch-free helpers under.
+_LIGHT = '_mmdoei_converter_utils'
+
+
+def _utils(name: str):
+    """``mmdoei.utils.<name>`` (io, files, locks, record): the only helpers the converter needs, and they
+    import neither torch nor the rest of mmdoei. Unless mmdoei is already imported, they are loaded from
+    mmdoei's ``utils`` folder as a private package, so that ``mmdoei/__init__`` (torch, mmseg: 6-8 s and
+    750 MB) does not run for a conversion."""
+    if 'mmdoei' in sys.modules:
+        return importlib.import_module(f'mmdoei.utils.{name}')
+    if _LIGHT not in sys.modules:
+        spec = importlib.util.find_spec('mmdoei')  # finds the package without running its __init__
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError('mmdoei is not installed and not on the path (pip install -e . in the repository)')
+        pkg = types.ModuleType(_LIGHT)
+        pkg.__path__ = [os.path.join(list(spec.submodule_search_locations)[0], 'utils')]
+        sys.modules[_LIGHT] = pkg
+    return importlib.import_module(f'{_LIGHT}.{name}')
+
+
+class InvalidEntry(ValueError):
+    """An entry of an instances json that is well-formed JSON but refused (the message says why)."""
+
+
+def _int(value, what: str) -> int:
+    """``value`` if it is a JSON integer (not a string, float or bool), else ``InvalidEntry`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEntry(f'{what} is {value!r}, not an integer')
+    return value
+
 
 def load_instances(path: Path) -> dict:
-    """An instances json, checked to have COCO's 80 categories (``ValueError`` naming the file)."""
-    from mmdoei.utils.io import read_bytes_bounded
+    """An instances json, checked before anything is allocated or written: COCO's 80 categories
+    with distinct integer ids 1..91 (below COCO-Stuff's stuff ids), images with distinct integer
+    ids, a bare ``file_name`` whose stem is a distinct id token (no folder, no ``..``, no spaces:
+    the stems name the masks and fill the id lists), positive integer ``height``/``width`` within
+    the pixel budget (:func:`mmdoei.utils.files.max_image_pixels`; they size the masks), and
+    annotations with integer image and category ids. ``ValueError`` naming the file otherwise.
+    """
+    files = _utils('files')
     try:
-        doc = json.loads(read_bytes_bounded(path, MAX_JSON_BYTES, 'instances json'))
+        doc = json.loads(_utils('io').read_bytes_bounded(path, MAX_JSON_BYTES, 'instances json'))
         cats, images, anns = doc['categories'], doc['images'], doc['annotations']
-        cat_ids = sorted(int(c['id']) for c in cats)
-        [(int(i['id']), str(i['file_name']), int(i['height']), int(i['width'])) for i in images]
-        [(int(a['image_id']), int(a['category_id'])) for a in anns]
+        cat_ids = sorted(_int(c['id'], 'a category id') for c in cats)
+        limit = files.max_image_pixels()
+        image_ids, stems = set(), {}
+        for i in images:
+            iid = _int(i['id'], 'an image id')
+            where = f'image {iid}'
+            if iid in image_ids:
+                raise InvalidEntry(f'{where} is listed twice')
+            image_ids.add(iid)
+            h, w = _int(i['height'], f'{where}: height'), _int(i['width'], f'{where}: width')
+            if h <= 0 or w <= 0:
+                raise InvalidEntry(f'{where}: height x width {h} x {w} must be positive')
+            if h * w > limit:
+                raise InvalidEntry(f'{where}: {h} x {w} = {h * w} pixels, more than the limit of {limit} '
+                                   f'{files.pixel_limit_text()}; refused before allocating its mask')
+            name = i['file_name']
+            if not isinstance(name, str) or name != Path(name).name or '\\' in name or \
+                    not re.fullmatch(r'[A-Za-z0-9_-][A-Za-z0-9_.-]*\.[A-Za-z0-9]+', name):
+                raise InvalidEntry(f'{where}: file_name {name!r} must be a bare file name (no folder, "..", '
+                                   'spaces or other characters than letters, digits, "_", "-" and ".")')
+            stem = Path(name).stem
+            if stem in stems:
+                raise InvalidEntry(f'{where}: file_name {name!r} has the stem of image {stems[stem]}\'s; the masks '
+                                   'and lists are named by stem, so each image needs its own')
+            stems[stem] = iid
+        for a in anns:
+            _int(a['image_id'], f'annotation {a.get("id")}: image_id')
+            _int(a['category_id'], f'annotation {a.get("id")}: category_id')
     except FileNotFoundError:
         raise FileNotFoundError(f'{path} does not exist; unzip annotations_trainval2014.zip into the COCO '
                                 'folder (docs/datasets.md)') from None
-    except (KeyError, TypeError, ValueError) as e:
+    except InvalidEntry as e:
+        raise ValueError(f'{path}: {e}') from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f'{path}: not a COCO instances json ({type(e).__name__}: {e})') from e
+    if len(set(cat_ids)) != len(cat_ids):
+        dup = sorted({c for c in cat_ids if cat_ids.count(c) > 1})
+        raise ValueError(f'{path}: category ids {dup} are listed more than once')
+    if cat_ids and not 1 <= cat_ids[0] <= cat_ids[-1] <= MAX_THING_ID:
+        raise ValueError(f'{path}: category ids must be 1..{MAX_THING_ID} (COCO\'s things; COCO-Stuff\'s stuff '
+                         f'ids follow), got {[c for c in cat_ids if not 1 <= c <= MAX_THING_ID][:5]}')
     if len(cat_ids) != 80:
         raise ValueError(f'{path}: {len(cat_ids)} categories, COCO 2014 has 80')
     return doc
@@ -96,9 +180,18 @@ class StuffMaps:
     def __init__(self, source: Path) -> None:
         self.source = source
         if source.is_file():
-            self.zip: Optional[zipfile.ZipFile] = zipfile.ZipFile(source)
-            self.names = {Path(n).name: n for n in self.zip.namelist()
-                          if n.endswith('.png') and Path(n).parent.name in ('train2017', 'val2017')}
+            try:
+                self.zip: Optional[zipfile.ZipFile] = zipfile.ZipFile(source)
+            except (zipfile.BadZipFile, OSError) as e:
+                raise ValueError(f'{source}: not a readable zip ({type(e).__name__}: {e}); expected '
+                                 'stuffthingmaps_trainval2017.zip') from e
+            self.names = {}
+            for n in self.zip.namelist():
+                if n.endswith('.png') and Path(n).parent.name in ('train2017', 'val2017'):
+                    if Path(n).name in self.names:  # which one is meant? (the official zip has each id once)
+                        raise ValueError(f'{source}: {self.names[Path(n).name]!r} and {n!r} are maps of the same '
+                                         'image; refused')
+                    self.names[Path(n).name] = n
         elif source.is_dir():
             self.zip = None
             self.names = {p.name: str(p) for sub in ('train2017', 'val2017') for p in (source / sub).glob('*.png')}
@@ -119,16 +212,21 @@ class StuffMaps:
             info = self.zip.getinfo(self.names[name])
             if info.file_size > MAX_PNG_BYTES:
                 raise ValueError(f'{where}: {info.file_size} bytes, refused (more than {MAX_PNG_BYTES})')
-            data = self.zip.read(info)
+            try:
+                data = self.zip.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+                raise ValueError(f'{where}: damaged zip member ({type(e).__name__}: {e})') from e
         else:
-            from mmdoei.utils.io import read_bytes_bounded
-            data = read_bytes_bounded(self.names[name], MAX_PNG_BYTES, 'stuffthingmap')
+            data = _utils('io').read_bytes_bounded(self.names[name], MAX_PNG_BYTES, 'stuffthingmap')
         try:
             with Image.open(io.BytesIO(data)) as img:
                 if img.mode not in ('L', 'P'):
                     raise ValueError(f'mode {img.mode}, expected a single-channel (L) map')
+                problem = _utils('files').pixel_problem(img.width, img.height)
+                if problem:  # before decoding: a small PNG can declare gigapixels
+                    raise ValueError(problem)
                 return np.asarray(img), where
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise ValueError(f'{where}: cannot read as a stuffthingmap ({e})') from e
 
 
@@ -141,10 +239,24 @@ def instance_mask(coco, image: dict, anns: List[dict], cat_index: Dict[int, int]
     return label
 
 
-def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances: bool) -> Dict[str, int]:
-    """Lists, labels and masks of one split; returns its counts (also printed)."""
-    from mmdoei.utils.files import check_files_exist, label_png_bytes
-    from mmdoei.utils.io import atomic_write
+def describe_file(path: Path) -> dict:
+    """What the output record keeps of an input file or folder: its path, size and mtime."""
+    path = path.resolve()
+    st = path.stat()
+    return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances: bool,
+                  overwrite: bool = False) -> Dict[str, int]:
+    """Lists, labels and masks of one split; returns its counts (also printed).
+
+    The caller holds the COCO folder's lock. The split's mask folder is claimed
+    with a record of the json, the route and the stuff maps
+    (:mod:`mmdoei.utils.record`) before any mask is written: the same inputs
+    resume, other ones stop (``overwrite`` deletes its masks and starts again).
+    """
+    check_files_exist, label_png_bytes = _utils('files').check_files_exist, _utils('files').label_png_bytes
+    atomic_write, record_mod = _utils('io').atomic_write, _utils('record')
     ann_path = root / 'annotations' / f'instances_{split}.json'
     doc = load_instances(ann_path)
     cat_ids = sorted(int(c['id']) for c in doc['categories'])
@@ -163,6 +275,15 @@ def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances:
         raise ValueError(f'{ann_path}: {len(kept)} images with objects, the protocol has {OFFICIAL_KEPT[split]}; '
                          'is the json damaged? (check its checksum, docs/datasets.md)')
     check_files_exist({'images': [str(root / split / images[i]['file_name']) for i in kept]}, str(ann_path))
+    # the mask folder is claimed before anything is written (a refused rerun changes nothing)
+    out = root / 'SegmentationClass' / split
+    out.mkdir(parents=True, exist_ok=True)
+    record_mod.remove_stale_temporaries(out, 'coco_masks')
+    record = record_mod.OutputRecord('coco_masks', dict(
+        converter='coco_wsss', version=CONVERTER_VERSION, split=split, json=describe_file(ann_path),
+        route='instances' if instances else 'stuff', stuff=describe_file(stuff.source) if stuff else None))
+    state = record_mod.claim(out, record, overwrite=overwrite)
+    print(f'[coco_wsss] {out}: {state} (output record {out / record_mod.RECORD_FILE})')
     with atomic_write(root / LIST_NAMES[split], 'w') as f:
         f.write(''.join(f'{stems[i]}\n' for i in kept))
     with atomic_write(root / f'cls_labels_{split}.txt', 'w') as f:
@@ -177,7 +298,6 @@ def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances:
         coco.dataset = doc
         coco.createIndex()
     lut, valid = class_lut(cat_ids)
-    out = root / 'SegmentationClass' / split
     written = 0
     for n, i in enumerate(kept, 1):
         dst = out / f'{stems[i]}.png'
@@ -208,9 +328,11 @@ def convert_split(root: Path, split: str, stuff: Optional[StuffMaps], instances:
     return dict(images=len(images), kept=len(kept), written=written)
 
 
-def convert(root: Path, stuff: Optional[Path], instances: bool, splits=SPLITS) -> Dict[str, Dict[str, int]]:
-    """Both splits (or ``splits``); ``stuff`` or ``instances`` picks the masks' source."""
-    from mmdoei.utils.locks import folder_lock
+def convert(root: Path, stuff: Optional[Path], instances: bool, splits=SPLITS,
+            overwrite: bool = False) -> Dict[str, Dict[str, int]]:
+    """Both splits (or ``splits``); ``stuff`` or ``instances`` picks the masks' source;
+    ``overwrite`` deletes masks another run made from other inputs."""
+    folder_lock = _utils('locks').folder_lock
     if instances:
         try:
             import pycocotools.coco  # noqa: F401
@@ -221,7 +343,11 @@ def convert(root: Path, stuff: Optional[Path], instances: bool, splits=SPLITS) -
                                 'annotations_trainval2014.zip into it (docs/datasets.md)')
     maps = StuffMaps(stuff) if stuff is not None else None
     with folder_lock(root, 'COCO folder (coco_wsss.py)'):
-        return {split: convert_split(root, split, maps, instances) for split in splits}
+        # a killed run's temporaries of the lists (the masks' are removed per split)
+        for tmp in root.glob('.*.tmp'):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+        return {split: convert_split(root, split, maps, instances, overwrite) for split in splits}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -231,11 +357,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     src.add_argument('--stuff', type=Path, help='stuffthingmaps_trainval2017.zip or its extracted folder')
     src.add_argument('--instances', action='store_true', help='masks from the instance annotations (pycocotools)')
     parser.add_argument('--splits', nargs='+', choices=SPLITS, default=list(SPLITS))
+    parser.add_argument('--overwrite', action='store_true',
+                        help='a split\'s SegmentationClass folder holds masks of other inputs (its output record '
+                        'differs, e.g. --instances after --stuff): delete its masks and start again')
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     try:
-        convert(args.root, args.stuff, args.instances, args.splits)
-    except (ValueError, OSError, ImportError, zipfile.BadZipFile) as e:
+        convert(args.root, args.stuff, args.instances, args.splits, overwrite=args.overwrite)
+    except (ValueError, OSError, ImportError, RuntimeError, zipfile.BadZipFile) as e:  # RuntimeError: LockedError
         print(f'[coco_wsss] error: {e}', file=sys.stderr)
         return 1
     return 0

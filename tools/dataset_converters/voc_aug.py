@@ -15,16 +15,32 @@ Written into ``VOC2012``:
 * ``ImageSets/Segmentation/train_aug.txt``: SBD train + SBD val + VOC train, minus VOC
   val, sorted (10,582 ids from the full archives; mmseg's converter calls it ``aug.txt``).
 
-Every file is written atomically and an existing output is kept, so an interrupted run
-resumes. Members of the archives are checked before anything is written (no absolute
-paths, no ``..``, no links or devices, bounded sizes). When the inputs are the full
-releases, the counts are checked against the official ones (an error if they differ).
+Both archives are checked in a first pass over their member headers before anything
+is extracted or written (no absolute paths, no ``..``, no links, devices or duplicates,
+bounded sizes; the VOC tar complete: every listed id with its JPEG, every val id with
+its mask; SBD's tgz read to its end). Each SBD ``.mat`` is checked before it is decoded
+(bounded decompressed size, array dimensions within the pixel budget), each mask
+against its JPEG's size. Every file is written atomically; ``VOC2012/.mmdoei-record.json``
+records the inputs: a rerun with the same ones resumes (keeping what is there), one with
+other inputs stops naming the difference (``--overwrite`` deletes this converter's
+outputs and starts again). When the inputs are the full releases, the counts are checked
+against the official ones (an error if they differ).
 """
 import argparse
+import gzip
+import hashlib
+import importlib
+import importlib.util
 import io
+import lzma
+import math
+import os
 import re
+import struct
 import sys
 import tarfile
+import types
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -37,20 +53,53 @@ OFFICIAL = dict(voc_train=1464, voc_val=1449, sbd_train=8498, sbd_val=2857, trai
 MAX_MEMBER_BYTES = 64 << 20
 #: Bound of what one archive may extract in all (the VOC tar holds about 2 GB).
 MAX_TOTAL_BYTES = 16 << 30
+#: Bound of what one SBD .mat may decompress to (SBD's are about 300 kB decompressed).
+MAX_MAT_DECOMPRESSED = 64 << 20
 NUM_CLASSES = 20  # foreground classes; masks hold 0..20 and 255
+#: Bumped when the outputs for the same inputs change (part of the output record).
+CONVERTER_VERSION = 2
+#: The top-level folders of VOCdevkit/VOC2012 in VOCtrainval_11-May-2012.tar (nothing else is extracted).
+VOC_FOLDERS = ('Annotations', 'ImageSets', 'JPEGImages', 'SegmentationClass', 'SegmentationObject')
 _MAT = re.compile(r'(?:^|/)dataset/cls/([^/]+)\.mat$')
 _SBD_LIST = re.compile(r'(?:^|/)dataset/(train|val)\.txt$')
+#: What reading a damaged archive raises (tarfile itself, gzip/bz2/lzma below it), not writing.
+READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+#: The same and any OSError: while nothing is written, all of them mean a damaged archive.
+ARCHIVE_ERRORS = READ_ERRORS + (OSError, )
+
+#: The private package :func:`_utils` loads mmdoei's torch-free helpers under.
+_LIGHT = '_mmdoei_converter_utils'
 
 
-def safe_members(archive: Path, tar: tarfile.TarFile) -> Iterator[Tuple[tarfile.TarInfo, PurePosixPath]]:
-    """The members of ``tar``, each checked before it is used.
+def _utils(name: str):
+    """``mmdoei.utils.<name>`` (io, files, locks, record): the only helpers the converter needs, and they
+    import neither torch nor the rest of mmdoei. Unless mmdoei is already imported, they are loaded from
+    mmdoei's ``utils`` folder as a private package, so that ``mmdoei/__init__`` (torch, mmseg: 6-8 s and
+    750 MB) does not run for a conversion."""
+    if 'mmdoei' in sys.modules:
+        return importlib.import_module(f'mmdoei.utils.{name}')
+    if _LIGHT not in sys.modules:
+        spec = importlib.util.find_spec('mmdoei')  # finds the package without running its __init__
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError('mmdoei is not installed and not on the path (pip install -e . in the repository)')
+        pkg = types.ModuleType(_LIGHT)
+        pkg.__path__ = [os.path.join(list(spec.submodule_search_locations)[0], 'utils')]
+        sys.modules[_LIGHT] = pkg
+    return importlib.import_module(f'{_LIGHT}.{name}')
+
+
+def safe_members(archive: Path, tar) -> Iterator[Tuple[tarfile.TarInfo, PurePosixPath]]:
+    """The members of ``tar`` (a ``TarFile`` or a list of its members), each checked before it is used.
 
     Yields ``(member, path)`` for files and folders. Raises ``ValueError``
     naming the archive and the member for an absolute path, a ``..``
     component, a link (symbolic or hard), a device or FIFO, a file larger
-    than :data:`MAX_MEMBER_BYTES`, or more than :data:`MAX_TOTAL_BYTES` in all.
+    than :data:`MAX_MEMBER_BYTES`, a file that is in the archive twice (tar
+    would keep the last, this converter keeps neither), or more than
+    :data:`MAX_TOTAL_BYTES` in all.
     """
     total = 0
+    seen: Set[str] = set()
     for m in tar:
         path = PurePosixPath(m.name)
         where = f'{archive}: member {m.name!r}'
@@ -65,6 +114,10 @@ def safe_members(archive: Path, tar: tarfile.TarFile) -> Iterator[Tuple[tarfile.
         if m.size > MAX_MEMBER_BYTES:
             raise ValueError(f'{where} is {m.size} bytes, more than the {MAX_MEMBER_BYTES} bytes any file of '
                              'the VOC/SBD archives has; refused')
+        if m.isfile():
+            if str(path) in seen:
+                raise ValueError(f'{where} is in the archive twice (which copy is meant?); refused')
+            seen.add(str(path))
         total += m.size
         if total > MAX_TOTAL_BYTES:
             raise ValueError(f'{archive}: more than {MAX_TOTAL_BYTES} bytes of files; refused')
@@ -75,49 +128,101 @@ def _read_member(archive: Path, tar: tarfile.TarFile, m: tarfile.TarInfo) -> byt
     f = tar.extractfile(m)
     data = f.read(MAX_MEMBER_BYTES + 1) if f is not None else b''
     if len(data) != m.size:
-        raise ValueError(f'{archive}: member {m.name!r} holds {len(data)} bytes, its header says {m.size}')
+        raise ValueError(f'{archive}: member {m.name!r} holds {len(data)} bytes, its header says {m.size} '
+                         '(truncated archive?)')
     return data
 
 
-def _copy_atomic(src: IO[bytes], dst: Path, size: int) -> None:
-    from mmdoei.utils.io import atomic_write
-    with atomic_write(dst) as out:
+def _copy_atomic(archive: Path, src: IO[bytes], dst: Path, size: int) -> None:
+    with _utils('io').atomic_write(dst) as out:
         left = size
         while left:
             chunk = src.read(min(left, 1 << 20))
             if not chunk:
-                raise ValueError(f'{dst}: the archive ended {left} bytes early')
+                raise ValueError(f'{archive}: the member for {dst} ends {left} bytes early (truncated archive?)')
             out.write(chunk)
             left -= len(chunk)
 
 
-def extract_voc(archive: Path, out_dir: Path) -> Path:
-    """Extract the VOC 2012 tar under ``out_dir``; returns ``out_dir/VOCdevkit/VOC2012``.
+def open_archive(archive: Path, mode: str) -> tarfile.TarFile:
+    """``tarfile.open`` with its errors as ``ValueError`` naming the archive."""
+    if archive.is_file() and archive.stat().st_size == 0:
+        raise ValueError(f'{archive}: an empty file (0 bytes), not a tar archive')
+    try:
+        return tarfile.open(archive, mode)
+    except ARCHIVE_ERRORS as e:
+        raise ValueError(f'{archive}: not a readable tar archive ({type(e).__name__}: {e})') from e
 
-    Only ``VOCdevkit/...`` members are accepted (anything else means this is not
-    the VOC archive: ``ValueError`` naming it). A file already there with the
-    member's size is kept (a rerun resumes); new files are written atomically.
+
+def voc_members(archive: Path) -> Tuple[tarfile.TarFile, List[tarfile.TarInfo]]:
+    """First pass over the VOC tar (headers only): every member checked (:func:`safe_members`),
+    under ``VOCdevkit/VOC2012/`` in one of :data:`VOC_FOLDERS`, and the archive complete: its
+    ``train.txt``/``val.txt`` there, every listed id with its JPEG, every val id with its
+    ``SegmentationClass`` PNG, the last member's data inside the file. Nothing is written.
+
+    Returns the open archive (random access) and its file members; ``ValueError`` naming it otherwise.
     """
-    count = kept = 0
-    with tarfile.open(archive, 'r|*') as tar:
-        for m, path in safe_members(archive, tar):
-            if path.parts[0] != 'VOCdevkit':
-                raise ValueError(f'{archive}: member {m.name!r} is not under VOCdevkit/; is this '
-                                 'VOCtrainval_11-May-2012.tar?')
-            dst = out_dir.joinpath(*path.parts)
-            if m.isdir():
-                dst.mkdir(parents=True, exist_ok=True)
-                continue
-            count += 1
-            if dst.is_file() and dst.stat().st_size == m.size:
-                kept += 1
-                continue
-            _copy_atomic(tar.extractfile(m), dst, m.size)
-    print(f'[voc_aug] {archive}: {count} files ({kept} already there)')
-    root = out_dir / 'VOCdevkit' / 'VOC2012'
-    if not root.is_dir():
-        raise ValueError(f'{archive} has no VOCdevkit/VOC2012 folder; is this VOCtrainval_11-May-2012.tar?')
-    return root
+    tar = open_archive(archive, 'r:*')
+    try:
+        try:
+            members = tar.getmembers()
+        except ARCHIVE_ERRORS as e:
+            raise ValueError(f'{archive}: damaged or truncated archive ({type(e).__name__}: {e})') from e
+        files = []
+        for m, path in safe_members(archive, members):
+            parts = path.parts
+            if parts[:2] != ('VOCdevkit', 'VOC2012')[:len(parts)] or (len(parts) > 2 and parts[2] not in VOC_FOLDERS) \
+                    or (m.isfile() and len(parts) < 4):
+                raise ValueError(f'{archive}: member {m.name!r} is not in VOCdevkit/VOC2012/{{{",".join(VOC_FOLDERS)}}}'
+                                 '; is this VOCtrainval_11-May-2012.tar?')
+            if m.isfile():
+                files.append(m)
+        if not files:
+            raise ValueError(f'{archive}: no files under VOCdevkit/VOC2012; is this VOCtrainval_11-May-2012.tar?')
+        if tar.fileobj is not None and archive.suffix == '.tar':
+            last = max(files, key=lambda m: m.offset_data)
+            if last.offset_data + last.size > archive.stat().st_size:
+                raise ValueError(f'{archive}: truncated: member {last.name!r} ends at byte '
+                                 f'{last.offset_data + last.size}, the file has {archive.stat().st_size}')
+        by_name = {m.name.rstrip('/'): m for m in files}
+        sets = 'VOCdevkit/VOC2012/ImageSets/Segmentation'
+        lists = {}
+        for split in ('train', 'val'):
+            name = f'{sets}/{split}.txt'
+            if name not in by_name:
+                raise ValueError(f'{archive}: no {name} (truncated, or not VOCtrainval_11-May-2012.tar?)')
+            lists[split] = parse_ids(_read_member(archive, tar, by_name[name]).decode('utf-8', 'replace'),
+                                     f'{archive}: {name}')
+        need = [f'VOCdevkit/VOC2012/JPEGImages/{i}.jpg' for i in lists['train'] + lists['val']]
+        need += [f'VOCdevkit/VOC2012/SegmentationClass/{i}.png' for i in lists['val']]
+        missing = [n for n in need if n not in by_name]
+        if missing:
+            raise ValueError(f'{archive}: {len(missing)} files its train/val lists need are not in it (truncated '
+                             f'archive?): {", ".join(missing[:3])}' + (' ...' if len(missing) > 3 else ''))
+        return tar, files
+    except BaseException:
+        tar.close()
+        raise
+
+
+def extract_voc(archive: Path, out_dir: Path, tar: tarfile.TarFile, files: List[tarfile.TarInfo]) -> Path:
+    """Extract the checked members (:func:`voc_members`) under ``out_dir``; returns ``out_dir/VOCdevkit/VOC2012``.
+
+    A file already there with the member's size is kept (a rerun resumes; the
+    output record says it came from the same archive); new files are written atomically.
+    """
+    kept = 0
+    for m in files:
+        dst = out_dir.joinpath(*PurePosixPath(m.name).parts)
+        if dst.is_file() and dst.stat().st_size == m.size:
+            kept += 1
+            continue
+        try:
+            _copy_atomic(archive, tar.extractfile(m), dst, m.size)
+        except READ_ERRORS as e:
+            raise ValueError(f'{archive}: member {m.name!r}: damaged or truncated ({type(e).__name__}: {e})') from e
+    print(f'[voc_aug] {archive}: {len(files)} files ({kept} already there)')
+    return out_dir / 'VOCdevkit' / 'VOC2012'
 
 
 def find_voc_root(folder: Path) -> Path:
@@ -142,13 +247,126 @@ def parse_ids(text: str, where: str) -> List[str]:
     return ids
 
 
+# ------------------------------------------------------------------ MATLAB 5 files, checked before decoding
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+_MX_CELL, _MX_STRUCT, _MX_OBJECT = 1, 2, 3
+
+
+def _tag(buf: bytes, pos: int, end: int, e: str, where: str) -> Tuple[int, int, int, int]:
+    """``(type, data start, nbytes, next element)`` of the data element at ``pos`` (long or small format)."""
+    if pos + 8 > end:
+        raise ValueError(f'{where}: truncated MATLAB data element at byte {pos}')
+    w0, w1 = struct.unpack_from(e + 'II', buf, pos)
+    if w0 >> 16:  # small data element: type and size in one word, data in the next 4 bytes
+        return w0 & 0xFFFF, pos + 4, w0 >> 16, pos + 8
+    start = pos + 8
+    if start + w1 > end:
+        raise ValueError(f'{where}: MATLAB data element at byte {pos} declares {w1} bytes, past its end')
+    return w0, start, w1, start + w1 + (-w1 % 8)
+
+
+def _check_matrix(buf: bytes, start: int, nbytes: int, e: str, label: str, limit: int, where: str,
+                  depth: int = 0) -> None:
+    """Refuse an array (in a struct or cell, recursively) whose declared dimensions exceed ``limit`` elements."""
+    if depth > 16:
+        raise ValueError(f'{where}: structs/cells nested more than 16 deep; refused')
+    if nbytes == 0:
+        return  # an empty array
+    end = start + nbytes
+    _, s, _, pos = _tag(buf, start, end, e, where)  # array flags
+    cls = struct.unpack_from(e + 'I', buf, s)[0] & 0xFF
+    _, s, n, pos = _tag(buf, pos, end, e, where)  # dimensions
+    dims = struct.unpack_from(f'{e}{n // 4}i', buf, s)
+    _, s, n, pos = _tag(buf, pos, end, e, where)  # name (a variable's; empty in structs and cells)
+    label = label or buf[s:s + n].decode('latin-1')
+    if any(d < 0 for d in dims):
+        raise ValueError(f'{where}: {label or "an array"} declares negative dimensions {list(dims)}')
+    count = math.prod(dims)
+    if cls not in (_MX_CELL, _MX_STRUCT, _MX_OBJECT):
+        if count > limit:
+            from_files = _utils('files')
+            raise ValueError(f'{where}: {label or "an array"} declares {" x ".join(map(str, dims))} = {count} '
+                             f'elements, more than the limit of {limit} pixels {from_files.pixel_limit_text()}; '
+                             'refused before decoding')
+        return
+    if cls == _MX_OBJECT:
+        _, s, n, pos = _tag(buf, pos, end, e, where)  # class name
+    fields = ['']
+    if cls in (_MX_STRUCT, _MX_OBJECT):
+        _, s, n, pos = _tag(buf, pos, end, e, where)  # field name length
+        flen = struct.unpack_from(e + 'i', buf, s)[0]
+        _, s, n, pos = _tag(buf, pos, end, e, where)  # field names
+        if flen <= 0:
+            raise ValueError(f'{where}: {label}: field name length {flen}')
+        fields = [buf[s + k:s + k + flen].split(b'\0')[0].decode('latin-1') for k in range(0, n, flen)] or ['']
+    k = 0
+    while pos < end and k < count * len(fields):  # every child takes at least 8 bytes: bounded by the buffer
+        typ, s, n, nxt = _tag(buf, pos, end, e, where)
+        if typ != _MI_MATRIX:
+            raise ValueError(f'{where}: {label}: element of type {typ} where an array was expected')
+        _check_matrix(buf, s, n, e, f'{label}.{fields[k % len(fields)]}' if fields[0] else f'{label}{{{k}}}',
+                      limit, where, depth + 1)
+        pos, k = nxt, k + 1
+
+
+def checked_mat_bytes(data: bytes, where: str) -> bytes:
+    """A MATLAB 5 file with its compressed elements decompressed (at most :data:`MAX_MAT_DECOMPRESSED`
+    bytes in all) and every array's declared dimensions checked against the pixel budget
+    (:func:`mmdoei.utils.files.max_image_pixels`), all before scipy decodes any array.
+
+    Raises ``ValueError`` naming ``where`` otherwise (a 3 kB file must not decode into gigabytes).
+    """
+    if len(data) < 128 or data[126:128] not in (b'IM', b'MI'):
+        raise ValueError(f'{where}: not a MATLAB 5 .mat file (SBD\'s format): no MATLAB 5 header')
+    e = '<' if data[126:128] == b'IM' else '>'
+    parts, total, pos = [data[:128]], 128, 128
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise ValueError(f'{where}: truncated MATLAB file ({len(data) - pos} stray bytes at its end)')
+        typ, nbytes = struct.unpack_from(e + 'II', data, pos)
+        body = data[pos + 8:pos + 8 + nbytes]
+        if len(body) != nbytes:
+            raise ValueError(f'{where}: truncated MATLAB file (an element of {nbytes} bytes at byte {pos}, '
+                             f'the file has {len(data)})')
+        pos += 8 + nbytes
+        if typ == _MI_COMPRESSED:
+            room = MAX_MAT_DECOMPRESSED - total
+            try:
+                raw = zlib.decompressobj().decompress(body, room + 1)
+            except zlib.error as err:
+                raise ValueError(f'{where}: damaged compressed MATLAB element ({err})') from err
+            if len(raw) > room:
+                raise ValueError(f'{where}: decompresses to more than {MAX_MAT_DECOMPRESSED} bytes (SBD\'s masks '
+                                 'take about 300 kB); refused as a possible decompression bomb')
+            parts.append(raw)
+            total += len(raw)
+        elif typ == _MI_MATRIX:
+            parts.append(data[pos - 8 - nbytes:pos])
+            total += 8 + nbytes
+        else:
+            raise ValueError(f'{where}: unexpected MATLAB element of type {typ} at the top level')
+    buf = b''.join(parts)
+    limit = _utils('files').max_image_pixels()
+    pos = 128
+    while pos < len(buf):
+        typ, s, n, _ = _tag(buf, pos, len(buf), e, where)
+        if typ != _MI_MATRIX:
+            raise ValueError(f'{where}: unexpected MATLAB element of type {typ} (a damaged compressed element?)')
+        _check_matrix(buf, s, n, e, '', limit, where)
+        pos = s + n
+    return buf
+
+
 def sbd_label(data: bytes, where: str) -> np.ndarray:
     """The class map of an SBD ``cls/*.mat`` file (``GTcls.Segmentation``) as a 2-D uint8 array.
 
-    Raises ``ValueError`` naming ``where`` when the file is not a MATLAB file
-    with that struct, or holds values outside 0..20.
+    Raises ``ValueError`` naming ``where`` when the file is not a MATLAB 5 file
+    with that struct, declares arrays beyond the pixel budget or decompresses
+    beyond :data:`MAX_MAT_DECOMPRESSED` (:func:`checked_mat_bytes`, before
+    decoding), or holds values outside 0..20.
     """
     import scipy.io
+    data = checked_mat_bytes(data, where)
     try:
         mat = scipy.io.loadmat(io.BytesIO(data), struct_as_record=False, squeeze_me=True)
     except Exception as e:  # scipy raises several types for a damaged file; each is named below
@@ -166,29 +384,102 @@ def sbd_label(data: bytes, where: str) -> np.ndarray:
     return seg.astype(np.uint8)
 
 
+def _sbd_base(sbd: Path) -> Path:
+    base = sbd / 'dataset' if (sbd / 'dataset' / 'cls').is_dir() else sbd
+    if not (base / 'cls').is_dir():
+        raise ValueError(f'{sbd}: no cls/ folder in it or in {sbd}/dataset; give benchmark.tgz or its '
+                         'extracted benchmark_RELEASE folder')
+    for split in ('train', 'val'):
+        if not (base / f'{split}.txt').is_file():
+            raise ValueError(f'{sbd}: no {base / f"{split}.txt"}; is this SBD\'s benchmark_RELEASE?')
+    return base
+
+
+def check_sbd(sbd: Path) -> None:
+    """First pass over SBD, before VOC is extracted or anything written: the folder's layout, or
+    every header of the tgz (:func:`safe_members`; read to its end, so a truncated or damaged
+    archive fails here) with its ``dataset/train.txt``, ``dataset/val.txt`` and ``cls/*.mat``."""
+    if sbd.is_dir():
+        _sbd_base(sbd)
+        return
+    lists: Set[str] = set()
+    mats: Set[str] = set()
+    with open_archive(sbd, 'r|*') as tar:
+        try:
+            for m, path in safe_members(sbd, tar):
+                name = str(path)
+                hit = _MAT.search(name)
+                if m.isfile() and hit:
+                    if hit.group(1) in mats:
+                        raise ValueError(f'{sbd}: two members give cls/{hit.group(1)}.mat ({name!r} is the '
+                                         'second); refused')
+                    mats.add(hit.group(1))
+                hit = _SBD_LIST.search(name)
+                if m.isfile() and hit:
+                    if hit.group(1) in lists:
+                        raise ValueError(f'{sbd}: two members give dataset/{hit.group(1)}.txt; refused')
+                    lists.add(hit.group(1))
+        except ARCHIVE_ERRORS as e:
+            raise ValueError(f'{sbd}: damaged or truncated archive ({type(e).__name__}: {e})') from e
+    for split in ('train', 'val'):
+        if split not in lists:
+            raise ValueError(f'{sbd}: no dataset/{split}.txt; is this SBD\'s benchmark.tgz?')
+    if not mats:
+        raise ValueError(f'{sbd}: no dataset/cls/*.mat; is this SBD\'s benchmark.tgz?')
+
+
 def iter_sbd(sbd: Path) -> Iterator[Tuple[str, str, bytes]]:
     """``(kind, name, bytes)`` of SBD's ``train``/``val`` lists (kind ``'list'``) and
     ``cls/*.mat`` files (kind ``'mat'``, name the image id), from the tgz or a folder."""
     if sbd.is_dir():
-        base = sbd / 'dataset' if (sbd / 'dataset' / 'cls').is_dir() else sbd
-        if not (base / 'cls').is_dir():
-            raise ValueError(f'{sbd}: no cls/ folder in it or in {sbd}/dataset; give benchmark.tgz or its '
-                             'extracted benchmark_RELEASE folder')
+        base = _sbd_base(sbd)
         for split in ('train', 'val'):
             yield 'list', split, (base / f'{split}.txt').read_bytes()
         for mat in sorted((base / 'cls').glob('*.mat')):
-            yield 'mat', mat.stem, mat.read_bytes()
+            yield 'mat', mat.stem, _utils('io').read_bytes_bounded(mat, MAX_MEMBER_BYTES, 'SBD .mat')
         return
-    with tarfile.open(sbd, 'r|*') as tar:
-        for m, path in safe_members(sbd, tar):
-            name = str(path)
-            hit = _MAT.search(name)
-            if m.isfile() and hit:
-                yield 'mat', hit.group(1), _read_member(sbd, tar, m)
-                continue
-            hit = _SBD_LIST.search(name)
-            if m.isfile() and hit:
-                yield 'list', hit.group(1), _read_member(sbd, tar, m)
+    with open_archive(sbd, 'r|*') as tar:
+        try:
+            for m, path in safe_members(sbd, tar):
+                name = str(path)
+                hit = _MAT.search(name)
+                if m.isfile() and hit:
+                    yield 'mat', hit.group(1), _read_member(sbd, tar, m)
+                    continue
+                hit = _SBD_LIST.search(name)
+                if m.isfile() and hit:
+                    yield 'list', hit.group(1), _read_member(sbd, tar, m)
+        except ARCHIVE_ERRORS as e:
+            raise ValueError(f'{sbd}: damaged or truncated archive ({type(e).__name__}: {e})') from e
+
+
+def describe_input(path: Path, patterns: List[str]) -> dict:
+    """What the output record keeps of an input: an archive's path, size and mtime; a folder's
+    path and a sha256 of the names, sizes and mtimes of its files matching ``patterns``."""
+    path = path.resolve()
+    if path.is_file():
+        st = path.stat()
+        return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
+    lines = []
+    for pattern in patterns:
+        for p in sorted(path.glob(pattern)):
+            if p.is_file():
+                st = p.stat()
+                lines.append(f'{p.relative_to(path)} {st.st_size} {st.st_mtime_ns}')
+    return dict(path=str(path), files=len(lines), listing_sha256=hashlib.sha256('\n'.join(lines).encode()).hexdigest())
+
+
+def remove_temporaries(root: Path, folders: List[Path]) -> int:
+    """Remove the ``.<name>.<random>.tmp`` files a killed run left (``atomic_write``'s), under the lock."""
+    count = 0
+    for folder in folders:
+        for p in folder.glob('.*.tmp') if folder.is_dir() else ():
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                count += 1
+    if count:
+        print(f'[voc_aug] removed {count} temporary files a killed run left under {root}')
+    return count
 
 
 def check_official(name: str, got: int, full: bool) -> str:
@@ -202,65 +493,118 @@ def check_official(name: str, got: int, full: bool) -> str:
     return f'{name}: {got} (official {want}; not the full release, count not checked)'
 
 
-def convert(voc: Path, sbd: Path, out_dir: Path) -> Dict[str, int]:
-    """Make ``SegmentationClassAug`` and ``train_aug.txt``; returns the counts (also printed)."""
-    from mmdoei.utils.files import check_files_exist, label_png_bytes, read_label_png
-    from mmdoei.utils.io import atomic_write
-    from mmdoei.utils.locks import folder_lock
+def _check_size(mask_shape: Tuple[int, int], image: Path, where: str) -> None:
+    """A mask must have its image's size (read from the JPEG's header: cheap)."""
+    if not image.is_file():
+        return  # a missing image is reported with the list that needs it
+    h, w = _utils('files').image_size(str(image))
+    if tuple(mask_shape) != (h, w):
+        raise ValueError(f'{where}: mask of {mask_shape[0]} x {mask_shape[1]} pixels, but its image {image} is '
+                         f'{h} x {w}')
 
+
+def convert(voc: Path, sbd: Path, out_dir: Path, overwrite: bool = False) -> Dict[str, int]:
+    """Make ``SegmentationClassAug`` and ``train_aug.txt``; returns the counts (also printed).
+
+    Order: both inputs are checked (the VOC tar's headers, then SBD's, in a
+    first pass each) before anything is written; then, under the VOC folder's
+    lock, stale temporaries of a killed run are removed and the folder is
+    claimed with a record of the inputs (:mod:`mmdoei.utils.record`): the same
+    inputs resume, other ones stop (``overwrite`` deletes this converter's
+    outputs and starts again).
+    """
+    files_mod, io_mod, locks, record_mod = (_utils(n) for n in ('files', 'io', 'locks', 'record'))
     for path, what in ((voc, 'VOC 2012 (VOCtrainval_11-May-2012.tar or VOCdevkit)'),
                        (sbd, 'SBD (benchmark.tgz or benchmark_RELEASE)')):
         if not path.exists():
             raise FileNotFoundError(f'{path} does not exist; expected {what}')
-    root = extract_voc(voc, out_dir) if voc.is_file() else find_voc_root(voc)
+    tar = None
+    if voc.is_file():
+        tar, members = voc_members(voc)
+        root = out_dir / 'VOCdevkit' / 'VOC2012'
+    else:
+        root = find_voc_root(voc)
+    try:
+        check_sbd(sbd)
+        sets = root / 'ImageSets' / 'Segmentation'
+        aug_dir = root / 'SegmentationClassAug'
+        with locks.folder_lock(root, 'VOC 2012 folder (voc_aug.py)'):
+            kind = 'voc_aug_archive' if tar is not None else 'voc_aug'
+            stale = [root, aug_dir, sets] + ([d for d in root.rglob('*') if d.is_dir()] if tar is not None else [])
+            remove_temporaries(root, sorted(set(stale)))
+            record = record_mod.OutputRecord(kind, dict(
+                converter='voc_aug', version=CONVERTER_VERSION,
+                voc=describe_input(voc if tar is not None else root, [
+                    'ImageSets/Segmentation/train.txt', 'ImageSets/Segmentation/val.txt', 'SegmentationClass/*.png']),
+                sbd=describe_input(sbd if sbd.is_file() else _sbd_base(sbd), ['cls/*.mat', '*.txt'])))
+            state = record_mod.claim(root, record, overwrite=overwrite)
+            print(f'[voc_aug] {root}: {state} (output record {root / record_mod.RECORD_FILE})')
+            if tar is not None:
+                extract_voc(voc, out_dir, tar, members)
+            counts = _convert_locked(voc, sbd, root, files_mod, io_mod)
+    finally:
+        if tar is not None:
+            tar.close()
+    return counts
+
+
+def _convert_locked(voc: Path, sbd: Path, root: Path, files_mod, io_mod) -> Dict[str, int]:
+    """The masks and the list, in the claimed and locked VOC folder."""
     sets = root / 'ImageSets' / 'Segmentation'
     aug_dir = root / 'SegmentationClassAug'
-    with folder_lock(root, 'VOC 2012 folder (voc_aug.py)'):
-        voc_lists = {s: parse_ids((sets / f'{s}.txt').read_text(), str(sets / f'{s}.txt')) for s in ('train', 'val')}
-        # VOC's own masks first: finer (with the 255 boundary band) and they win over SBD's.
-        voc_masks: Set[str] = set()
-        for png in sorted((root / 'SegmentationClass').glob('*.png')):
-            dst = aug_dir / png.name
-            voc_masks.add(png.stem)
-            if dst.is_file():
-                continue
-            values = np.unique(read_label_png(str(png)))
-            bad = values[(values > NUM_CLASSES) & (values != 255)]
-            if bad.size:
-                raise ValueError(f'{png}: mask values {bad.tolist()[:5]} are not VOC classes (0..20, 255)')
-            with atomic_write(dst) as f:
-                f.write(png.read_bytes())
-        sbd_lists: Dict[str, List[str]] = {}
-        sbd_mats = written = 0
-        for kind, name, data in iter_sbd(sbd):
-            if kind == 'list':
-                sbd_lists[name] = parse_ids(data.decode('utf-8', 'replace'), f'{sbd}: {name}.txt')
-                continue
-            sbd_mats += 1
-            dst = aug_dir / f'{name}.png'
-            if name in voc_masks or dst.is_file():
-                continue
-            label = sbd_label(data, f'{sbd}: cls/{name}.mat')
-            with atomic_write(dst) as f:
-                f.write(label_png_bytes(label))
-            written += 1
-        for split in ('train', 'val'):
-            if split not in sbd_lists:
-                raise ValueError(f'{sbd}: no dataset/{split}.txt; is this SBD\'s benchmark.tgz?')
-        val = set(voc_lists['val'])
-        aug = sorted((set(sbd_lists['train']) | set(sbd_lists['val']) | set(voc_lists['train'])) - val)
-        check_files_exist({'images': [str(root / 'JPEGImages' / f'{i}.jpg') for i in aug],
-                           'masks': [str(aug_dir / f'{i}.png') for i in aug]}, 'the train_aug list')
-        check_files_exist({'masks': [str(aug_dir / f'{i}.png') for i in voc_lists['val']]},
-                          f'{sets / "val.txt"}')
-        with atomic_write(sets / 'train_aug.txt', 'w') as f:
-            f.write(''.join(f'{i}\n' for i in aug))
-        counts = dict(voc_train=len(voc_lists['train']), voc_val=len(voc_lists['val']),
-                      sbd_train=len(sbd_lists['train']), sbd_val=len(sbd_lists['val']), train_aug=len(aug),
-                      aug_masks=sum(1 for _ in aug_dir.glob('*.png')))
-        full = all(counts[k] == OFFICIAL[k] for k in ('voc_train', 'voc_val', 'sbd_train', 'sbd_val'))
-        for k in counts:
-            print('[voc_aug] ' + check_official(k, counts[k], full))
+    jpegs = root / 'JPEGImages'
+    voc_lists = {s: parse_ids(files_mod.read_text_file(str(sets / f'{s}.txt'), 'VOC list'), str(sets / f'{s}.txt'))
+                 for s in ('train', 'val')}
+    files_mod.check_files_exist({'images': [str(jpegs / f'{i}.jpg') for i in voc_lists['val']],
+                                 'masks': [str(root / 'SegmentationClass' / f'{i}.png') for i in voc_lists['val']]},
+                                str(sets / 'val.txt'))
+    # VOC's own masks first: finer (with the 255 boundary band) and they win over SBD's.
+    voc_masks: Set[str] = set()
+    for png in sorted((root / 'SegmentationClass').glob('*.png')):
+        dst = aug_dir / png.name
+        voc_masks.add(png.stem)
+        if dst.is_file():
+            continue
+        label = files_mod.read_label_png(str(png))
+        bad = np.unique(label[(label > NUM_CLASSES) & (label != 255)])
+        if bad.size:
+            raise ValueError(f'{png}: mask values {bad.tolist()[:5]} are not VOC classes (0..20, 255)')
+        _check_size(label.shape, jpegs / f'{png.stem}.jpg', str(png))
+        with io_mod.atomic_write(dst) as f:
+            f.write(png.read_bytes())
+    sbd_lists: Dict[str, List[str]] = {}
+    sbd_mats = written = 0
+    for kind, name, data in iter_sbd(sbd):
+        if kind == 'list':
+            sbd_lists[name] = parse_ids(data.decode('utf-8', 'replace'), f'{sbd}: {name}.txt')
+            continue
+        sbd_mats += 1
+        dst = aug_dir / f'{name}.png'
+        if name in voc_masks or dst.is_file():
+            continue
+        where = f'{sbd}: cls/{name}.mat'
+        label = sbd_label(data, where)
+        _check_size(label.shape, jpegs / f'{name}.jpg', where)
+        with io_mod.atomic_write(dst) as f:
+            f.write(files_mod.label_png_bytes(label))
+        written += 1
+    for split in ('train', 'val'):
+        if split not in sbd_lists:
+            raise ValueError(f'{sbd}: no dataset/{split}.txt; is this SBD\'s benchmark.tgz?')
+    val = set(voc_lists['val'])
+    aug = sorted((set(sbd_lists['train']) | set(sbd_lists['val']) | set(voc_lists['train'])) - val)
+    files_mod.check_files_exist({'images': [str(jpegs / f'{i}.jpg') for i in aug],
+                                 'masks': [str(aug_dir / f'{i}.png') for i in aug]}, 'the train_aug list')
+    files_mod.check_files_exist({'masks': [str(aug_dir / f'{i}.png') for i in voc_lists['val']]},
+                                f'{sets / "val.txt"}')
+    with io_mod.atomic_write(sets / 'train_aug.txt', 'w') as f:
+        f.write(''.join(f'{i}\n' for i in aug))
+    counts = dict(voc_train=len(voc_lists['train']), voc_val=len(voc_lists['val']),
+                  sbd_train=len(sbd_lists['train']), sbd_val=len(sbd_lists['val']), train_aug=len(aug),
+                  aug_masks=sum(1 for _ in aug_dir.glob('*.png')))
+    full = all(counts[k] == OFFICIAL[k] for k in ('voc_train', 'voc_val', 'sbd_train', 'sbd_val'))
+    for k in counts:
+        print('[voc_aug] ' + check_official(k, counts[k], full))
     print(f'[voc_aug] {sbd_mats} SBD masks read, {written} written; {len(voc_masks)} VOC masks')
     print(f'[voc_aug] data_root: {root}')
     return counts
@@ -272,11 +616,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('sbd', type=Path, help='benchmark.tgz (SBD), or its extracted benchmark_RELEASE folder')
     parser.add_argument('--out-dir', type=Path, default=Path('data'),
                         help='where a VOC tar is extracted (OUT/VOCdevkit/VOC2012); default: data')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='the VOC folder holds outputs of other inputs (its output record differs): delete '
+                        "this converter's outputs there (with a VOC tar: everything it extracted) and start again")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere, like the other tools
     try:
-        convert(args.voc, args.sbd, args.out_dir)
-    except (ValueError, OSError, tarfile.TarError) as e:
+        convert(args.voc, args.sbd, args.out_dir, overwrite=args.overwrite)
+    except (ValueError, OSError, RuntimeError, tarfile.TarError) as e:  # RuntimeError: the folder's LockedError
         print(f'[voc_aug] error: {e}', file=sys.stderr)
         return 1
     return 0
