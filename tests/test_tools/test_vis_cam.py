@@ -61,7 +61,8 @@ def test_cli_writes_one_png_per_image(tmp_path):
     for given, img in ((images[0], images[0]), (folder / images[1].name, images[1])):
         assert f'{given} -> {out / (img.stem + ".png")}' in proc.stdout
         png = cv2.imread(str(out / f'{img.stem}.png'))
-        assert png.shape == (40, 56 * 4, 3)  # image, bird, cat, seeds
+        # image, bird, cat, seeds (tiles enlarged and captioned by the renderer): wider than 4 images
+        assert png.shape[0] >= 40 and png.shape[1] >= 4 * 56, png.shape
     assert ("skipped 1 entry that is not an image file (by extension; sub-folders are not searched): "
             "['README.txt']") in proc.stderr
     assert 'DOEI on for extraction' in proc.stdout or 'DOEI attached to' in proc.stdout
@@ -74,12 +75,13 @@ def test_cli_writes_one_png_per_image(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f'{photo} -> {out / "chelsea_doei.png"}' in proc.stdout
     both = cv2.imread(str(out / 'chelsea_doei.png')).astype(int)
-    assert both.shape == (2 * 300, 451 * 3, 3)  # rows off / on; image, cat, seeds
-    off, on = both[:300], both[300:]
-    # the photo tiles are the same (the row names are drawn in their bottom-left corner) ...
-    assert (off[:280, :451] == on[:280, :451]).all()
-    # ... and DOEI changes the CAM overlay (a little, on this untrained 2-block model: 0.0008 on [0, 1] maps)
-    assert abs(off[:, 451:902] - on[:, 451:902]).max() > 0
+    half = both.shape[0] // 2
+    off, on = both[:half], both[half:]  # rows off / on of one width; image, cat, seeds
+    assert both.shape[0] == 2 * half and half >= 300 and both.shape[1] >= 3 * 451
+    # the photo tiles are the same (the row names are drawn in their top-left corner) ...
+    assert (off[40:300, :451] == on[40:300, :451]).all() and (off[:40, 200:451] == on[:40, 200:451]).all()
+    # ... and DOEI changes the rest (a little, on this untrained 2-block model: 0.0008 on [0, 1] maps)
+    assert abs(off[:, 451:] - on[:, 451:]).max() > 0
 
 
 def test_config_without_checkpoint_is_refused_before_loading(tmp_path):

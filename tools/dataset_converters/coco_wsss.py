@@ -37,14 +37,11 @@ masks and starts again). When the jsons are the full ones (82,783 / 40,504 image
 the counts are checked against the protocol's (an error if they differ).
 """
 import argparse
-import importlib
-import importlib.util
 import io
 import json
 import os
 import re
 import sys
-import types
 import zipfile
 import zlib
 from pathlib import Path
@@ -66,25 +63,8 @@ CONVERTER_VERSION = 2
 PYCOCOTOOLS_HINT = ('the --instances route needs pycocotools, which is not installed: '
                     '`pip install pycocotools` (or use --stuff with COCO-Stuff\'s stuffthingmaps, which needs nothing)')
 
-#: The private package :func:`_utils` loads mmdoei's torch-free helpers under.
-_LIGHT = '_mmdoei_converter_utils'
-
-
-def _utils(name: str):
-    """``mmdoei.utils.<name>`` (io, files, locks, record): the only helpers the converter needs, and they
-    import neither torch nor the rest of mmdoei. Unless mmdoei is already imported, they are loaded from
-    mmdoei's ``utils`` folder as a private package, so that ``mmdoei/__init__`` (torch, mmseg: 6-8 s and
-    750 MB) does not run for a conversion."""
-    if 'mmdoei' in sys.modules:
-        return importlib.import_module(f'mmdoei.utils.{name}')
-    if _LIGHT not in sys.modules:
-        spec = importlib.util.find_spec('mmdoei')  # finds the package without running its __init__
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError('mmdoei is not installed and not on the path (pip install -e . in the repository)')
-        pkg = types.ModuleType(_LIGHT)
-        pkg.__path__ = [os.path.join(list(spec.submodule_search_locations)[0], 'utils')]
-        sys.modules[_LIGHT] = pkg
-    return importlib.import_module(f'{_LIGHT}.{name}')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _light_utils import utils as _utils  # noqa: E402  (mmdoei's torch-free helpers)
 
 
 class InvalidEntry(ValueError):

@@ -29,8 +29,6 @@ against the official ones (an error if they differ).
 import argparse
 import gzip
 import hashlib
-import importlib
-import importlib.util
 import io
 import lzma
 import math
@@ -39,7 +37,6 @@ import re
 import struct
 import sys
 import tarfile
-import types
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Dict, Iterator, List, Optional, Set, Tuple
@@ -67,25 +64,8 @@ READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZ
 #: The same and any OSError: while nothing is written, all of them mean a damaged archive.
 ARCHIVE_ERRORS = READ_ERRORS + (OSError, )
 
-#: The private package :func:`_utils` loads mmdoei's torch-free helpers under.
-_LIGHT = '_mmdoei_converter_utils'
-
-
-def _utils(name: str):
-    """``mmdoei.utils.<name>`` (io, files, locks, record): the only helpers the converter needs, and they
-    import neither torch nor the rest of mmdoei. Unless mmdoei is already imported, they are loaded from
-    mmdoei's ``utils`` folder as a private package, so that ``mmdoei/__init__`` (torch, mmseg: 6-8 s and
-    750 MB) does not run for a conversion."""
-    if 'mmdoei' in sys.modules:
-        return importlib.import_module(f'mmdoei.utils.{name}')
-    if _LIGHT not in sys.modules:
-        spec = importlib.util.find_spec('mmdoei')  # finds the package without running its __init__
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError('mmdoei is not installed and not on the path (pip install -e . in the repository)')
-        pkg = types.ModuleType(_LIGHT)
-        pkg.__path__ = [os.path.join(list(spec.submodule_search_locations)[0], 'utils')]
-        sys.modules[_LIGHT] = pkg
-    return importlib.import_module(f'{_LIGHT}.{name}')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _light_utils import utils as _utils  # noqa: E402  (mmdoei's torch-free helpers)
 
 
 def safe_members(archive: Path, tar) -> Iterator[Tuple[tarfile.TarInfo, PurePosixPath]]:

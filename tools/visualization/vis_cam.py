@@ -108,9 +108,11 @@ def compare_doei(args: argparse.Namespace, labels: Optional[list], out_dir: Path
     off, on = CAMInferencer(model, doei=False), CAMInferencer(model, doei=dict())
     for item, name in zip(inputs, names):
         rows = []
-        for name, inferencer in (('DOEI off', off), ('DOEI on', on)):
+        for title, inferencer in (('DOEI off', off), ('DOEI on', on)):
             row = inferencer([item], labels=labels, protocol=args.protocol)['visualization'][0].copy()
-            cv2.putText(row, name, (4, row.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+            # top left of the photo tile, white on a dark outline: legible on any photo
+            for colour, thick in (((0, 0, 0), 5), ((255, 255, 255), 2)):
+                cv2.putText(row, title, (8, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, colour, thick)
             rows.append(row)
         width = max(r.shape[1] for r in rows)  # other predicted labels may give rows of other lengths
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
