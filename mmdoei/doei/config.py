@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass, fields
 from numbers import Integral, Real
 from typing import Optional
 
+import numpy as np
+
 PPDO_SUPPRESS = ('self', 'class')
 _FLOATS = ('st_p2c', 'af_p2c', 'sf_p2c', 'st_c2c', 'af_c2c', 'sf_c2c', 'alpha')
 _OPTIONAL_INTS = ('num_class_tokens', 'layers')
@@ -12,7 +14,8 @@ _BOOLS = ('ppdo', 'cpdo', 'in_train', 'detach_scores')
 
 
 def _is_bool(value) -> bool:
-    return isinstance(value, bool) or type(value).__name__ == 'bool_'  # numpy's bool is no Python bool
+    # numpy's bool is no Python bool (and numpy 2 names its type 'bool', not 'bool_')
+    return isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def test_three_lines(tmp_path):
 
     assert result['labels'] == [3, 7] and result['cams'].shape == (2, 48, 80)
     assert result['cams'].min() >= 0 and np.isclose(result['cams'].max(), 1, atol=1e-4)
-    assert row.shape == (48, 80 * 3, 3) and (tmp_path / 'cams.png').exists()
+    # image and two overlays, enlarged and captioned by the renderer, with a colour bar below
+    assert row.shape[0] > 48 and row.shape[1] >= 80 * 3 and (tmp_path / "cams.png").exists()
     # The same image given as an array (BGR) gives the same maps.
     again = inference_cams(m, cv2.imread(str(img)), labels=[3, 7])
     np.testing.assert_allclose(again['cams'], result['cams'], atol=1e-6)
