@@ -59,6 +59,19 @@ CONVERTER_VERSION = 2
 VOC_FOLDERS = ('Annotations', 'ImageSets', 'JPEGImages', 'SegmentationClass', 'SegmentationObject')
 _MAT = re.compile(r'(?:^|/)dataset/cls/([^/]+)\.mat$')
 _SBD_LIST = re.compile(r'(?:^|/)dataset/(train|val)\.txt$')
+
+
+def _sbd_member(member: tarfile.TarInfo, path: PurePosixPath) -> Tuple[Optional[str], Optional[str]]:
+    """``('mat', image id)``, ``('list', 'train' | 'val')`` or ``(None, None)`` for a member of SBD's
+    tgz: the one place both the header pass and the reading pass classify members."""
+    if member.isfile():
+        for kind, pattern in (('mat', _MAT), ('list', _SBD_LIST)):
+            hit = pattern.search(str(path))
+            if hit:
+                return kind, hit.group(1)
+    return None, None
+
+
 #: What reading a damaged archive raises (tarfile itself, gzip/bz2/lzma below it), not writing.
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
 #: The same and any OSError: while nothing is written, all of them mean a damaged archive.
@@ -387,18 +400,16 @@ def check_sbd(sbd: Path) -> None:
     with open_archive(sbd, 'r|*') as tar:
         try:
             for m, path in safe_members(sbd, tar):
-                name = str(path)
-                hit = _MAT.search(name)
-                if m.isfile() and hit:
-                    if hit.group(1) in mats:
-                        raise ValueError(f'{sbd}: two members give cls/{hit.group(1)}.mat ({name!r} is the '
+                kind, name = _sbd_member(m, path)
+                if kind == 'mat':
+                    if name in mats:
+                        raise ValueError(f'{sbd}: two members give cls/{name}.mat ({str(path)!r} is the '
                                          'second); refused')
-                    mats.add(hit.group(1))
-                hit = _SBD_LIST.search(name)
-                if m.isfile() and hit:
-                    if hit.group(1) in lists:
-                        raise ValueError(f'{sbd}: two members give dataset/{hit.group(1)}.txt; refused')
-                    lists.add(hit.group(1))
+                    mats.add(name)
+                elif kind == 'list':
+                    if name in lists:
+                        raise ValueError(f'{sbd}: two members give dataset/{name}.txt; refused')
+                    lists.add(name)
         except ARCHIVE_ERRORS as e:
             raise ValueError(f'{sbd}: damaged or truncated archive ({type(e).__name__}: {e})') from e
     for split in ('train', 'val'):
@@ -421,14 +432,9 @@ def iter_sbd(sbd: Path) -> Iterator[Tuple[str, str, bytes]]:
     with open_archive(sbd, 'r|*') as tar:
         try:
             for m, path in safe_members(sbd, tar):
-                name = str(path)
-                hit = _MAT.search(name)
-                if m.isfile() and hit:
-                    yield 'mat', hit.group(1), _read_member(sbd, tar, m)
-                    continue
-                hit = _SBD_LIST.search(name)
-                if m.isfile() and hit:
-                    yield 'list', hit.group(1), _read_member(sbd, tar, m)
+                kind, name = _sbd_member(m, path)
+                if kind:
+                    yield kind, name, _read_member(sbd, tar, m)
         except ARCHIVE_ERRORS as e:
             raise ValueError(f'{sbd}: damaged or truncated archive ({type(e).__name__}: {e})') from e
 
