@@ -225,7 +225,8 @@ def iou_metrics(cfg: Any) -> List[Any]:
     """The ``IoUMetric`` entries of ``cfg.test_evaluator`` (a dict or a list of dicts)."""
     evaluator = cfg.get('test_evaluator')
     entries = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
-    return [e for e in entries if isinstance(e, dict) and str(e.get('type', '')).split('.')[-1] == 'IoUMetric']
+    from mmdoei.utils.config import entries_of_type  # after argument parsing: --help imports nothing heavy
+    return entries_of_type(entries, 'IoUMetric')
 
 
 def write_predictions(cfg: Any, out_dir: str) -> None:

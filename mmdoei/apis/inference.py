@@ -31,7 +31,7 @@ from mmdoei.cam.render import CAMRenderer, save_png
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.doei import attach_from_hooks, attach_logged, deferred_doei_log, doei_handle
 from mmdoei.doei.model import describe
-from mmdoei.utils.config import replace_entries
+from mmdoei.utils.config import config_hooks, replace_entries
 from mmdoei.utils.files import image_size
 from mmdoei.utils.weights import load_weights
 from .cams import cam_protocol
@@ -80,13 +80,8 @@ def set_doei(model: nn.Module, doei: Union[dict, bool, None]) -> List[str]:
 def config_num_threads(cfg: Optional[Config]) -> Optional[int]:
     """The intra-op thread count the config's ``NumThreadsHook`` sets for its loops
     (``default_hooks.num_threads`` or a ``custom_hooks`` entry), or None."""
-    if cfg is None:
-        return None
-    hooks = list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or [])
-    for hook in hooks:
-        if isinstance(hook, dict) and str(hook.get('type', '')).split('.')[-1] == 'NumThreadsHook':
-            return int(hook['num_threads'])
-    return None
+    hooks = config_hooks(cfg, 'NumThreadsHook') if cfg is not None else []
+    return int(hooks[0]['num_threads']) if hooks else None
 
 
 @contextlib.contextmanager

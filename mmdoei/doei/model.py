@@ -25,6 +25,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import MODELS
 from torch import nn
 
+from mmdoei.utils.config import entries_of_type
 from .attach import DOEIHandle, attach_doei
 from .config import DOEIConfig
 
@@ -87,12 +88,8 @@ def attach_logged(model: nn.Module, doei: Union[DOEIConfig, dict, None], module:
 
 def hook_settings(cfg) -> List[dict]:
     """The ``DOEIHook`` entries of a config's ``custom_hooks`` (``type`` removed)."""
-    hooks = cfg.get('custom_hooks') or []
-    out = []
-    for h in hooks:
-        if isinstance(h, dict) and str(h.get('type', '')).split('.')[-1] == 'DOEIHook':
-            out.append({k: v for k, v in dict(h).items() if k not in ('type', 'priority')})
-    return out
+    return [{k: v for k, v in dict(h).items() if k not in ('type', 'priority')}
+            for h in entries_of_type(cfg.get('custom_hooks') or [], 'DOEIHook')]
 
 
 def attach_from_hooks(model: nn.Module, cfg) -> Optional[DOEIHandle]:

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 
 from mmdoei.cam.inference import normalise_cam_sum, pass_sizes, pil_resize, protocol_cams, save_overlays
 from mmdoei.cam.io import save_cam
-from mmdoei.utils.config import AMP_CPU_MESSAGE
+from mmdoei.utils.config import AMP_CPU_MESSAGE, entries_of_type
 from mmdoei.utils.files import sample_id
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import OutputRecord, claim, file_sha256, remove_stale_temporaries, sha256_text
@@ -39,8 +39,7 @@ from mmdoei.version import __version__
 
 def doei_settings(cfg) -> List[dict]:
     """The ``DOEIHook`` entries of a config's ``custom_hooks`` (DOEI set outside ``model``)."""
-    hooks = cfg.get('custom_hooks') or []
-    return [dict(h) for h in hooks if isinstance(h, dict) and str(h.get('type', '')).split('.')[-1] == 'DOEIHook']
+    return [dict(h) for h in entries_of_type(cfg.get('custom_hooks') or [], 'DOEIHook')]
 
 
 def data_fields(dataset, ids: Sequence[str]) -> dict:

@@ -1,10 +1,22 @@
 """Config helpers shared by the tools."""
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, List
 
 import torch
 
 AMP_CPU_MESSAGE = ('--amp (mixed precision) needs a CUDA GPU; no GPU is visible, and on the CPU '
                    'autocast would only slow training and CAM generation down. Run without --amp.')
+
+
+def entries_of_type(entries: Iterable[Any], type_name: str) -> List[dict]:
+    """The dict entries (hooks, metrics, ...) whose ``type`` is ``type_name``, also
+    when written with a scope (``'mmdoei.DOEIHook'``)."""
+    return [e for e in entries if isinstance(e, dict) and str(e.get('type', '')).split('.')[-1] == type_name]
+
+
+def config_hooks(cfg: Any, type_name: str) -> List[dict]:
+    """The ``type_name`` hooks of a config, from ``default_hooks`` and ``custom_hooks``."""
+    return entries_of_type(list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or []),
+                           type_name)
 
 
 def replace_entries(cfg: Any, key: str, new: Any, match: Callable[[Any], bool]) -> int:
