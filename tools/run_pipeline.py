@@ -2,7 +2,7 @@
 
     python tools/run_pipeline.py STAGE1_CONFIG --work-dir DIR [--data-root ROOT] [--doei]
     # CPU scale, on a synthetic VOC-layout set written into DIR/data, baseline and DOEI; a first look
-    # (about 1.5 minutes of CPU; without the four scale options: the full tiny run, about 12 minutes):
+    # (minutes; without the four scale options: the full tiny run, about 12 minutes):
     python tools/run_pipeline.py configs/demo/mctformer-v2_vit-4l128_synthetic-64.py --tiny --doei \
         --synthetic-images 16 --stage1-epochs 1 --psa-epochs 1 --seg-iters 2 --work-dir work_dirs/pipeline_first_look
     # N processes (GPUs, or gloo on the CPU):
