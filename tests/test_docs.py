@@ -25,20 +25,6 @@ FORWARDS = {'tools/dist_train.sh': 'tools/train.py', 'tools/dist_test.sh': 'tool
             'tools/slurm_train.sh': 'tools/train.py', 'tools/slurm_test.sh': 'tools/test.py'}
 
 
-#: Documented commands no test runs as shown, each with the reason and what covers it instead. Keep it short:
-#: only jobs whose smallest honest run is minutes long (measured on 2 CPU cores).
-LONG_BY_HAND = {
-    'bash tools/analysis_tools/doei_effect.sh':
-        'one 30-minute batch of the effect measurement, run by hand (docs/user_guides/doei_effect.md); `plan` is '
-        'tested (tests/test_tools/test_doei_effect.py), the sweep it runs by tests/test_tools/test_doei_sweep.py',
-    'python tools/run_pipeline.py configs/demo/mctformer-v2_vit-4l128_synthetic-64.py --tiny --doei '
-    '--work-dir work_dirs/pipeline_tiny':
-        'about 12 minutes; even --synthetic-images 16 with 1 epoch per stage and 2 DeepLab iterations runs two '
-        'variants through all 8 stages (44 s of CPU, nearly 3 minutes on a busy machine); the orchestration is '
-        'tests/test_apis/test_pipeline.py, each stage the tests of its own tool',
-}
-
-
 def documented_commands(page: str) -> List[str]:
     """The shell commands of a page's ``bash`` blocks: continuation lines joined,
     comments and variable assignments dropped, ``$VAR`` expanded from the block."""
@@ -114,8 +100,6 @@ def test_every_documented_command_is_exercised(page):
             continue
         if cmd.startswith('mkdocs '):
             continue  # this module builds the site
-        if cmd in LONG_BY_HAND:
-            continue
         script, flags = script_and_flags(cmd)
         if not script:
             problems.append(f'{cmd}: not a python/bash command of the repository')
@@ -135,12 +119,6 @@ def test_every_documented_command_is_exercised(page):
         if missing:
             problems.append(f'{cmd}: no test of {script} uses {missing}')
     assert not problems, '\n'.join(problems)
-
-
-def test_long_by_hand_lists_only_documented_commands():
-    """An entry whose command left the pages (or changed) would excuse nothing: it must go."""
-    documented = {cmd for page in COMMAND_PAGES for cmd in documented_commands(page)}
-    assert sorted(set(LONG_BY_HAND) - documented) == []
 
 
 @pytest.mark.slow

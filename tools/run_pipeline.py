@@ -1,9 +1,10 @@
 """Run the whole WSSS pipeline from a stage-1 config into one work directory.
 
     python tools/run_pipeline.py STAGE1_CONFIG --work-dir DIR [--data-root ROOT] [--doei]
-    # CPU scale, on a synthetic VOC-layout set written into DIR/data, baseline and DOEI:
+    # CPU scale, on a synthetic VOC-layout set written into DIR/data, baseline and DOEI; a first look
+    # (minutes; without the four scale options: the full tiny run, about 12 minutes):
     python tools/run_pipeline.py configs/demo/mctformer-v2_vit-4l128_synthetic-64.py --tiny --doei \
-        --work-dir work_dirs/pipeline_tiny
+        --synthetic-images 16 --stage1-epochs 1 --psa-epochs 1 --seg-iters 2 --work-dir work_dirs/pipeline_first_look
     # N processes (GPUs, or gloo on the CPU):
     torchrun --nproc_per_node=N tools/run_pipeline.py STAGE1_CONFIG ... --launcher pytorch
 

@@ -13,6 +13,8 @@ the evaluation functions) in this process, and hand their results back:
     seg_train       DeepLab on the masks (val, 1 scale)  -> stage3/
     seg_test        its tta_model/tta_pipeline on val    -> stage3_test/
 
+Before the first stage runs, every training stage still to run is checked
+to get at least one batch from its list file (:func:`check_full_batches`).
 A finished stage writes ``WORK/VARIANT/.done/STAGE.json`` (atomically) with
 its results. A rerun starts at each variant's first stage without one; the
 stages that resume within themselves (training, CAM files, pseudo masks)
@@ -24,11 +26,13 @@ on rank 0 and shared.
 ``tools/run_pipeline.py`` is the command line of :func:`run_pipeline`.
 """
 import json
+import math
+import os
 import os.path as osp
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Iterable, Optional, Union
 
 from mmengine.config import Config
 from mmengine.dist import barrier, broadcast_object_list, get_rank
@@ -81,6 +85,87 @@ def last_checkpoint(work_dir: Path) -> str:
     if not marker.is_file():
         raise FileNotFoundError(f'{work_dir}: training left no last_checkpoint')
     return marker.read_text().strip()
+
+
+#: The stages that train, with the config attribute of :class:`WSSSPipeline` they train.
+TRAINING_STAGES = {'stage1_train': 'stage1_config', 'affinity_train': 'psa_config', 'seg_train': 'seg_config'}
+
+
+def world_size(launcher: str) -> int:
+    """The number of processes a launcher runs, from its environment (1 without one).
+
+    Read before any Runner starts the process group, so from the variables the
+    launchers set (torchrun: ``WORLD_SIZE``; Slurm: ``SLURM_NTASKS``; MPI:
+    ``OMPI_COMM_WORLD_SIZE``).
+    """
+    if launcher == 'none':
+        return 1
+    for key in ('WORLD_SIZE', 'SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE'):
+        if os.environ.get(key, '').isdigit():
+            return max(1, int(os.environ[key]))
+    return 1
+
+
+def train_list_file(cfg: Config) -> Optional[str]:
+    """The list file of ``cfg.train_dataloader``'s dataset (``split`` or ``ann_file``)
+    under its ``data_root``; None where the images are not listed in a text file
+    (a COCO annotation JSON, a dataset wrapper)."""
+    ds = cfg.train_dataloader.dataset
+    if 'dataset' in ds or 'datasets' in ds:
+        return None
+    if 'split' in ds:
+        rel = ds.split
+    elif 'ann_file' in ds:
+        rel = ds.ann_file
+    elif ds.get('type') == 'VOCWSSSDataset':
+        rel = 'ImageSets/Segmentation/train_aug.txt'  # its default split
+    else:
+        return None
+    if not rel or not str(rel).endswith('.txt'):
+        return None
+    return rel if osp.isabs(rel) else osp.join(ds.get('data_root') or '', rel)
+
+
+def check_full_batches(stage: str, config: str, cfg: Config, processes: int = 1, hint: str = '') -> None:
+    """Refuse a training stage whose dataloader would yield no batch.
+
+    An epoch-based loop whose dataloader drops the last incomplete batch
+    (``drop_last=True``, PSA's AffinityNet) gets no batch at all from fewer
+    images per process than ``batch_size``, and mmengine stops with "epoch_length
+    must be a positive integer", after every earlier stage has run. Counted
+    from the list file (``split`` / ``ann_file``) under the data root; an
+    ``InfiniteSampler`` (iteration-based training) always fills its batches.
+
+    Args:
+        stage: The stage's name (for the message).
+        config: The config's path (for the message).
+        cfg: The stage's config, with the data root it will train on.
+        processes: How many processes share the images.
+        hint: Appended to the message (how this run chose the data).
+
+    Raises:
+        ValueError: naming the config, the list file, its image count and the batch size.
+        FileNotFoundError: naming the list file when it does not exist.
+    """
+    dl = cfg.train_dataloader
+    sampler = dl.get('sampler') or {}
+    if sampler.get('type') == 'InfiniteSampler':
+        return
+    path = train_list_file(cfg)
+    if path is None:
+        return
+    count = len(read_split(path))  # names the file when it is missing, empty or not a list
+    per_process = math.ceil(count / processes) if sampler.get('round_up', True) else count // processes
+    batch_size = dl.get('batch_size', 1)
+    drop_last = bool(dl.get('drop_last', False))
+    needed = batch_size if drop_last else 1
+    if per_process < needed:
+        shared = f' shared by {processes} processes ({per_process} each)' if processes > 1 else ''
+        raise ValueError(
+            f'{config}: {stage} would get no batch: its train_dataloader takes batches of {batch_size} with '
+            f'drop_last={drop_last}, but the list file {path} gives {count} images{shared}{hint}. mmengine would '
+            'stop with "epoch_length must be a positive integer" after the stages before it; give at least '
+            f'{needed * processes} images or a smaller train_dataloader.batch_size.')
 
 
 def _on_rank0(fn):
@@ -158,6 +243,14 @@ class WSSSPipeline:
         # One process runs many Runners: each gets loggers and visualizers of its own.
         cfg.experiment_name = f'{self.name}_{stage}_{time.strftime("%Y%m%d_%H%M%S")}'
         return cfg
+
+    def check_training_data(self, stages: Iterable[str], hint: str = '') -> None:
+        """:func:`check_full_batches` for each training stage of ``stages``,
+        on the config (and data root) that stage will train with."""
+        for stage in stages:
+            if stage in TRAINING_STAGES:
+                path = getattr(self, TRAINING_STAGES[stage])
+                check_full_batches(stage, path, self.config(path, stage, stage), world_size(self.launcher), hint)
 
     # ------------------------------------------------------------------ actions
     def train(self, stage: str, cfg: Config) -> dict:
@@ -369,7 +462,8 @@ def run_pipeline(config: str,
     dataset = 'tiny' if tiny else ('coco' if cfg.cam_eval['num_classes'] == 81 else 'voc')
     psa_config = psa_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][0])
     seg_config = seg_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][1])
-    if data_root is None and tiny:
+    synthetic = data_root is None and tiny
+    if synthetic:
         data_root = _on_rank0(lambda: str(
             ensure_synthetic_voc(str(work), synthetic_images, img_size=64, num_val=max(1, synthetic_images // 4))))
     data_root = str(Path(data_root).resolve()) if data_root else None
@@ -378,14 +472,23 @@ def run_pipeline(config: str,
     if doei or doei_config:
         variants['doei'] = (str(Path(doei_config).resolve()) if doei_config else
                             doei_variant_config(config, work / 'doei_stage1_config.py'))
-    results = {}
+    pipes = {}
     for name, variant_config in variants.items():
         pipe = pipeline_cls(name, variant_config, work / name, data_root, psa_config, seg_config,
                             stage1_epochs=stage1_epochs, psa_epochs=psa_epochs, seg_iters=seg_iters,
                             launcher=launcher)
         if from_stage and get_rank() == 0:
             pipe.reset_from(from_stage)
-        results[name] = pipe.run()
+        pipes[name] = pipe
+    barrier()
+    # Every stage still to run gets at least one batch, checked before the first one trains
+    # (AffinityNet drops incomplete batches: too few images failed only after stage 1).
+    hint = (f' (--synthetic-images {synthetic_images} writes {synthetic_images} train_aug images)'
+            if tiny and synthetic else '')
+    for pipe in pipes.values():
+        start = pipe.first_unfinished()
+        pipe.check_training_data(STAGES[STAGES.index(start):] if start else (), hint)
+    results = {name: pipe.run() for name, pipe in pipes.items()}
 
     rows = summary(results)
     table = summary_table(rows)

@@ -2,8 +2,9 @@
 
 The four actions (train, test, pseudo masks, score) are replaced by fakes that
 write what each would write and hand back what each would return, so these
-tests check the orchestration in seconds; the real run is
-``python tools/run_pipeline.py ... --tiny --doei`` (README).
+tests check the orchestration in seconds (on the real list files of a small
+synthetic set, which the batch check counts); the real run is the documented
+``python tools/run_pipeline.py ... --tiny --doei`` (tests/test_tools/test_run_pipeline.py).
 """
 import json
 from pathlib import Path
@@ -59,9 +60,10 @@ class FakePipeline(WSSSPipeline):
 
 
 @pytest.fixture
-def fake():
+def fake(synthetic_voc):
     FakePipeline.calls = []
     FakePipeline.fail_at = None
+    FakePipeline.data = str(synthetic_voc)  # real list files: the batch check counts them before any stage
     return FakePipeline
 
 
@@ -70,8 +72,7 @@ def stages(fake, variant=None):
 
 
 def _main(tmp_path, config=STAGE1, **kw):
-    return run_pipeline(config, str(tmp_path / 'work'), str(tmp_path / 'data'), tiny=True, pipeline_cls=FakePipeline,
-                        **kw)
+    return run_pipeline(config, str(tmp_path / 'work'), FakePipeline.data, tiny=True, pipeline_cls=FakePipeline, **kw)
 
 
 @pytest.mark.slow
@@ -106,7 +107,7 @@ def test_all_stages_in_order_with_doei_and_one_table(tmp_path, fake):
     assert cfgs['baseline', 'cams'].test_dataloader.dataset.split == 'ImageSets/Segmentation/train_aug.txt'
     assert cfgs['baseline', 'cams'].test_cfg.type == 'CAMGenerationLoop'
     # every stage runs on the given data root
-    assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.data_root == str(tmp_path / 'data')
+    assert cfgs['baseline', 'seg_train'].train_dataloader.dataset.data_root == FakePipeline.data
 
 
 @pytest.mark.slow
@@ -166,3 +167,39 @@ def test_launcher_reaches_every_runner(tmp_path, fake):
 def test_doei_needs_a_baseline_config(tmp_path, fake):
     with pytest.raises(ValueError, match='already has DOEI'):
         _main(tmp_path, config=str(ROOT / 'configs/demo/doei-mctformer-v2_vit-4l128_synthetic-64.py'), doei=True)
+
+
+def _psa_with_batch(tmp_path, batch_size):
+    cfg = tmp_path / f'psa_batch{batch_size}.py'
+    cfg.write_text(f"_base_ = [{str(ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py')!r}]\n"
+                   f'train_dataloader = dict(batch_size={batch_size})\n')
+    return str(cfg)
+
+
+def test_a_stage_without_a_full_batch_is_refused_before_any_stage_runs(tmp_path, fake, monkeypatch):
+    """The 30 train_aug images of the set fill one AffinityNet batch of 30, not of 31 (it drops the last
+    incomplete batch); under torchrun each process gets its share; checked before stage 1 trains."""
+    split = f'{fake.data}/ImageSets/Segmentation/train_aug.txt'
+    psa = _psa_with_batch(tmp_path, 31)
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path, psa_config=psa)
+    assert str(err.value) == (
+        f'{psa}: affinity_train would get no batch: its train_dataloader takes batches of 31 with drop_last=True, '
+        f'but the list file {split} gives 30 images. mmengine would stop with "epoch_length must be a positive '
+        'integer" after the stages before it; give at least 31 images or a smaller train_dataloader.batch_size.')
+    assert fake.calls == [] and not (tmp_path / 'work/baseline/.done').exists()
+    # two processes get 15 images each: a batch of 16 is too many for each
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(ValueError, match=r'takes batches of 16 with drop_last=True, but the list file .* gives 30 '
+                       r'images shared by 2 processes \(15 each\)\. .* give at least 32 images'):
+        _main(tmp_path, launcher='pytorch')
+    assert fake.calls == []
+    # a batch of 30 in one process runs; stage 1 keeps its last batch (32 > 30) and DeepLab's infinite sampler
+    # always fills one
+    monkeypatch.delenv('WORLD_SIZE')
+    _main(tmp_path, psa_config=_psa_with_batch(tmp_path, 30))
+    assert stages(fake, 'baseline') == list(STAGES)
+    # a finished run is not checked again: its stages are not rerun
+    fake.calls = []
+    _main(tmp_path, psa_config=psa)
+    assert fake.calls == []

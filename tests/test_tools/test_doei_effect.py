@@ -5,7 +5,9 @@ resumes without redoing anything and its summary comes from the CSV alone
 import json
 import math
 import os
+import re
 import runpy
+import shlex
 import signal
 import subprocess
 import sys
@@ -284,7 +286,7 @@ def test_every_baseline_runs_in_both_modes(config, tmp_path, synthetic_voc, tiny
 def test_effect_script_plan_prints_what_is_left_and_writes_nothing(tmp_path):
     """``bash tools/analysis_tools/doei_effect.sh plan`` as the guide shows it (docs/user_guides/doei_effect.md):
     every step's runs still to do, after the two already in the CSV, in 30-minute batches; nothing run or written.
-    The batch run itself (``doei_effect.sh`` without ``plan``) is a 30-minute job run by hand."""
+    The batch itself (``doei_effect.sh`` without ``plan``): the next test."""
     out, docs = tmp_path / 'out', tmp_path / 'docs'
     out.mkdir()
     mct = 'mctformer-v2_vit-6l128-pre_synthetic-64'
@@ -308,5 +310,50 @@ def test_effect_script_plan_prints_what_is_left_and_writes_nothing(tmp_path):
     assert first == f'[plan] batch 1: {mct} heldout pretrain seed 0 seed 0 cam baseline (~20 s)'
     assert f'{mct} heldout pretrain seed 0 seed 0 train base ' not in res.stdout  # done: not planned again
     assert max(int(ln.split()[2].rstrip(':')) for ln in lines if ln.startswith('[plan] batch')) > 1
+    assert (out / 'sweep.csv').read_text() == before and sorted(p.name for p in out.iterdir()) == ['sweep.csv']
+    assert not docs.exists()
+
+
+SCRIPT = ROOT / 'tools/analysis_tools/doei_effect.sh'
+
+
+def _effect_steps():
+    """Each step of doei_effect.sh as the sweep's argv (read from the script, so the test follows it)."""
+    text = SCRIPT.read_text()
+    configs = dict(re.findall(r'^(\w+)=(configs/\S+)$', text, re.M))  # MCT=configs/demo/...
+    seeds = re.search(r'^SEEDS="(.*)"$', text, re.M).group(1)
+    steps = re.findall(r'"(.*)"', re.search(r'^STEPS=\((.*?)^\)', text, re.M | re.S).group(1))
+    assert len(steps) == 5 and set(configs) == {'MCT', 'TSCAM', 'TRANSCAM'}, (steps, configs)
+    return [shlex.split(re.sub(r'\$(\w+)', lambda m: configs[m.group(1)], s) + ' ' + seeds) for s in steps]
+
+
+@pytest.mark.slow
+def test_effect_batch_as_documented_with_every_run_done_says_nothing_left(tmp_path):
+    """``bash tools/analysis_tools/doei_effect.sh`` exactly as docs/user_guides/doei_effect.md shows it, with
+    OUT and DOCS (the script's knobs) at a CSV that holds every run of every step: the batch reads the five
+    plans in one interpreter, runs and writes nothing, and says "nothing left" (a batch with work left is a
+    30-minute job of real training; ``plan`` above shows what it would pick)."""
+    out, docs = tmp_path / 'out', tmp_path / 'docs'
+    out.mkdir()
+    rows, keys = [], set()
+    for argv in _effect_steps():
+        args = doei_sweep.parse_args(argv + ['--out-dir', str(out)])
+        model = Path(args.config).stem
+        for spec in doei_sweep.plan_runs(args, expand_grid(GRIDS[args.grid]), model, set()):
+            key = (model, spec['dataset'], spec['pretrain_seed'], spec['mode'], spec['run']['run'], spec['seed'])
+            if key not in keys:
+                keys.add(key)
+                rows.append(_row(spec['pretrain_seed'], spec['seed'], spec['run']['run'], 40.0, mode=spec['mode'],
+                                 dataset=spec['dataset'], model=model))
+    # 2 x 36 + 36 + 36 (base) and 216 + 216 (diagnostics), less the 72 baseline and base rows the diagnostics
+    # (in both modes) share with the first step
+    assert len(rows) == 72 + 36 + 36 + 216 + 216 - 72
+    (out / 'sweep.csv').write_text(rows_to_csv(rows))
+    before = (out / 'sweep.csv').read_text()
+    env = dict(os.environ, OUT=str(out), DOCS=str(docs),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])  # `python`: this one
+    res = subprocess.run(['bash', str(SCRIPT)], capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout == f'[doei_effect] nothing left: {docs}/{{sweep.csv,summary.md,plots/}}\n'
     assert (out / 'sweep.csv').read_text() == before and sorted(p.name for p in out.iterdir()) == ['sweep.csv']
     assert not docs.exists()

@@ -12,8 +12,10 @@
 # Each call runs the next unfinished step for at most BUDGET minutes and stops
 # cleanly (a killed batch loses only its current run): call it again, on an
 # idle machine, until it prints "nothing left". Work files go to
-# work_dirs/doei_effect (checkpoints, CAM reports), the CSV, summary and
-# plots to docs/doei_effect/ after every run. The first batch pretrains the
+# work_dirs/doei_effect (checkpoints, CAM reports; OUT=DIR elsewhere), the CSV,
+# summary and plots to docs/doei_effect/ (DOCS=DIR) after every run; e.g.
+# BUDGET=60 OUT=/scratch/effect bash tools/analysis_tools/doei_effect.sh.
+# The first batch pretrains the
 # three backbones (checkpoints/vit-6l128_procedural-64{,_seed1,_seed2}.pth,
 # about 12 minutes each on 2 idle cores) as tools/pretrain.py --seed N does.
 set -euo pipefail
@@ -47,12 +49,33 @@ for step in steps:
 PLAN
   exit 0
 fi
-for step in "${STEPS[@]}"; do
+# The first step from index $1 on with runs left, as "INDEX [plan] N runs to do, ...", or nothing: the steps'
+# plans in ONE interpreter, as for plan above (a batch used to start one per step: a minute when little was left).
+next_step() {
+  python - "$1" "$OUT" "$SEEDS" "${STEPS[@]}" <<'NEXT'
+import contextlib, io, runpy, shlex, sys
+start, out, seeds, steps = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+sweep = runpy.run_path('tools/analysis_tools/doei_sweep.py', run_name='doei_sweep')
+for index in range(start, len(steps)):
+    plan = io.StringIO()
+    with contextlib.redirect_stdout(plan):
+        sweep['main'](shlex.split(steps[index]) + shlex.split(seeds) + ['--out-dir', out, '--plan'])
+    first = plan.getvalue().splitlines()[0]
+    if '] 0 runs to do' not in first:
+        print(index, first)
+        break
+NEXT
+}
+start=0
+while [ "$start" -lt "${#STEPS[@]}" ]; do
+  next=$(next_step "$start")  # a plain assignment: under set -e a failing plan stops the script here
+  [ -n "$next" ] || break
+  index=${next%% *}
+  step=${STEPS[$index]}
+  echo "[doei_effect] $step: ${next#* }"
   # shellcheck disable=SC2086
-  left=$($SWEEP $step $SEEDS --out-dir "$OUT" --plan | sed -n 1p)  # sed reads all: head would break the pipe under pipefail
-  case "$left" in *"] 0 runs to do"*) continue ;; esac
-  echo "[doei_effect] $step: $left"
   $SWEEP $step $SEEDS --out-dir "$OUT" --report-dir "$DOCS" --budget-minutes "$BUDGET"
   if [ "$what" != all ]; then exit 0; fi
+  start=$((index + 1))
 done
 echo "[doei_effect] nothing left: $DOCS/{sweep.csv,summary.md,plots/}"
