@@ -67,15 +67,22 @@ for index in range(start, len(steps)):
 NEXT
 }
 start=0
+previous=
 while [ "$start" -lt "${#STEPS[@]}" ]; do
   next=$(next_step "$start")  # a plain assignment: under set -e a failing plan stops the script here
   [ -n "$next" ] || break
+  if [ "$next" = "$previous" ]; then
+    # `all` repeats a step its budget stopped; one whose plan does not shrink would repeat for ever
+    echo "[doei_effect] no progress on: $next" >&2
+    exit 1
+  fi
+  previous=$next
   index=${next%% *}
   step=${STEPS[$index]}
   echo "[doei_effect] $step: ${next#* }"
   # shellcheck disable=SC2086
   $SWEEP $step $SEEDS --out-dir "$OUT" --report-dir "$DOCS" --budget-minutes "$BUDGET"
   if [ "$what" != all ]; then exit 0; fi
-  start=$((index + 1))
+  start=$index  # a step its budget stopped has runs left: `all` goes on with it, not with the next step
 done
 echo "[doei_effect] nothing left: $DOCS/{sweep.csv,summary.md,plots/}"
