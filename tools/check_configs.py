@@ -19,15 +19,19 @@ layout (synthetic, made here), through the tools a user calls:
 Inference runs on one image: a config's multi-scale passes at real size are
 most of the run time, and a second image of the same size checks nothing new.
 
-A config that merges to the same dict as one already run (a short alias
-such as ``doei/mct_voc.py``) is compared, not run a second time.
+A config is compared with those already run (:func:`twin_of`): one that
+merges to the same dict (a short alias such as ``doei/mct_voc.py``) is not
+run again; a DOEI twin (a baseline plus ``model.doei``) trains one iteration
+without validation, then makes its CAMs, since the baseline's run already
+checked the rest of that config; a test twin (differs only in its test
+split, evaluator or pipeline, e.g. the VOC test-server config) runs only its
+test step, on the checkpoint of its twin.
 
 Pretrained ``init_cfg`` entries are dropped (random weights; no downloads).
 Prints one row per run (config, step, seconds, ok) and exits non-zero if any
 failed. ``tests/test_tools/test_check_configs.py`` runs it (the ``realsize`` lane).
 """
 import argparse
-import json
 import os.path as osp
 import re
 import runpy
@@ -35,7 +39,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -90,6 +94,45 @@ def _drop_checkpoints(work: Path) -> None:
         ckpt.unlink()
 
 
+def flat_config(node: Any, prefix: str = '') -> Dict[str, Any]:
+    """A merged config (``cfg.to_dict()``) as ``{'a.b.0.c': leaf}``, to compare two configs key by key."""
+    out: Dict[str, Any] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flat_config(v, f'{prefix}.{k}' if prefix else str(k)))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            out.update(flat_config(v, f'{prefix}.{i}'))
+    else:
+        out[prefix] = node
+    return out
+
+
+#: Keys a test twin may differ in: what only the test step reads.
+TEST_ONLY_KEYS = ('test_dataloader.', 'test_evaluator.', 'test_pipeline.', 'tta_pipeline.', 'test_cfg.')
+_MISSING = object()
+
+
+def twin_of(flat: Dict[str, Any], seen: Dict[str, Dict[str, Any]]) -> Optional[Tuple[str, str]]:
+    """``(name, kind)`` of the first config in ``seen`` this one repeats, or None.
+
+    kind ``'same'``: no key differs; ``'doei'``: only the DOEI settings
+    (``doei.*`` and ``model.doei.*``) differ; ``'test'``: only keys of
+    :data:`TEST_ONLY_KEYS` differ.
+    """
+    diffs = {name: [k for k in flat.keys() | other.keys() if flat.get(k, _MISSING) != other.get(k, _MISSING)]
+             for name, other in seen.items()}
+    for name, diff in diffs.items():  # an alias first, wherever it is
+        if not diff:
+            return name, 'same'
+    for name, diff in diffs.items():
+        if all(k.startswith(('doei.', 'model.doei.')) for k in diff):
+            return name, 'doei'
+        if all(k.startswith(TEST_ONLY_KEYS) for k in diff):
+            return name, 'test'
+    return None
+
+
 def _loader_opts(cfg, names=('train_dataloader', 'val_dataloader', 'test_dataloader', 'cam_dataloader')):
     opts = []
     for n in names:
@@ -108,8 +151,8 @@ def _needs_two_images(cfg) -> bool:
     return cfg.model.get('decode_head', {}).get('type') in IMAGE_POOL_HEADS
 
 
-def _train_opts(cfg, batch: int = 2, validate: bool = True) -> List[str]:
-    """Two iterations of ``batch`` images, then one validation pass if ``validate``.
+def _train_opts(cfg, batch: int = 2, validate: bool = True, iters: int = 2) -> List[str]:
+    """``iters`` iterations of ``batch`` images, then one validation pass if ``validate``.
 
     Stage 1 keeps two images a step (its heads' batch statistics); stage 2 and 3
     (ResNet-38 / 101 at 321 to 512 pixels, most of this tool's time) take one
@@ -119,11 +162,11 @@ def _train_opts(cfg, batch: int = 2, validate: bool = True) -> List[str]:
     opts = [f'train_dataloader.batch_size={batch}', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
     loop = cfg.train_cfg
     if loop.get('type') == 'IterBasedTrainLoop' or 'max_iters' in loop:
-        opts += ['train_cfg.max_iters=2', f'train_cfg.val_interval={2 if validate else 3}']
+        opts += [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters if validate else iters + 1}']
     else:
-        # one epoch of the tiny split's 2 training images is two iterations of one
+        # one epoch of iters x batch images is iters iterations
         opts += ['train_cfg.max_epochs=1', f'train_cfg.val_interval={1 if validate else 2}',
-                 f'train_dataloader.dataset.indices={2 * batch}']
+                 f'train_dataloader.dataset.indices={iters * batch}']
     if cfg.get('val_dataloader') and validate:
         opts += ['val_dataloader.batch_size=1']
     return opts
@@ -137,7 +180,25 @@ class Checker:
         self.img_size = img_size
         self.rows: List[Tuple[str, str, float, str]] = []
         self._roots: Dict[str, str] = {}
-        self._seen: Dict[str, str] = {}  # merged config (as text) -> the config that ran it
+        self._seen: Dict[str, Dict[str, Any]] = {}  # config that ran -> its merged config, flat
+        self._checkpoints: Dict[str, str] = {}  # config -> the checkpoint a later test twin reads
+        self._needed: set = set()  # configs whose checkpoint a later config (see expect()) reads
+
+    def expect(self, paths: List[Path]) -> None:
+        """Look ahead at the configs to run, to keep the checkpoints their test twins will read."""
+        from mmengine.config import Config
+        seen: Dict[str, Dict[str, Any]] = {}
+        for path in paths:
+            flat = flat_config(Config.fromfile(str(path)).to_dict())
+            twin = twin_of(flat, seen)
+            if not twin or twin[1] != 'same':
+                seen[self._name(path)] = flat
+            if twin and twin[1] == 'test':
+                self._needed.add(twin[0])
+
+    @staticmethod
+    def _name(path: Path) -> str:
+        return str(Path(path).relative_to(ROOT / 'configs'))
 
     def data_root(self, kind: str) -> str:
         if kind not in self._roots:
@@ -173,22 +234,32 @@ class Checker:
     def check(self, path: Path) -> None:
         from mmengine.config import Config
         cfg = Config.fromfile(str(path))
-        name = str(path.relative_to(ROOT / 'configs'))
+        name = self._name(path)
+        flat = flat_config(cfg.to_dict())
+        twin = twin_of(flat, self._seen)
         # A short name that only inherits another config (doei/mct_voc.py, deeplab/deeplab_voc.py)
         # merges to the same dict: the same run, so it is compared, not run again.
-        merged = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
-        if merged in self._seen:
-            self.rows.append((name, f'same merged config as {self._seen[merged]} (ran there)', 0.0, 'ok'))
+        if twin and twin[1] == 'same':
+            self.rows.append((name, f'same merged config as {twin[0]} (ran there)', 0.0, 'ok'))
             print(f'[check_configs] {name}: {self.rows[-1][1]}', flush=True)
             return
-        self._seen[merged] = name
+        self._seen[name] = flat
         kind = 'coco' if 'coco' in path.name else 'voc'
         root = self.data_root(kind)
         work = self.work / 'runs' / path.stem
         common = ['--data-root', root]
+        if twin and twin[1] == 'test' and twin[0] in self._checkpoints:
+            # its training is its twin's, checked there: only the test step is this config's own
+            self._test_step(name, path, cfg, self._checkpoints[twin[0]], common, work, f' (trained as {twin[0]})')
+            return
+        doei_twin = bool(twin and twin[1] == 'doei')
+        iters = 1 if doei_twin else 2
+        what = f'train {iters} iteration{"s" if iters > 1 else ""}' + (
+            f' (DOEI twin of {twin[0]}: no validation)' if doei_twin else '')
         if 'cam_dataloader' in cfg:  # stage 1
-            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg)
-            if self.step(name, 'train 2 iterations', lambda: _run_tool(
+            opts = (_pretrained_overrides(cfg) + _loader_opts(cfg)
+                    + _train_opts(cfg, validate=not doei_twin, iters=iters))
+            if self.step(name, what, lambda: _run_tool(
                     'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
                 ckpt = str(work / 'epoch_1.pth')
                 cam_opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + ['log_level=WARNING']
@@ -228,12 +299,23 @@ class Checker:
             f'train_dataloader.dataset.pseudo_mask_dir={osp.join(root, masks)}', 'val_dataloader.dataset.indices=2']
         if self.step(name, 'train 2 iterations', lambda: _run_tool(
                 'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
-            tta = ['--tta'] if 'tta_model' in cfg else []
-            self.step(name, 'test 1 image' + (' (--tta)' if tta else ''), lambda: _run_tool(
-                'test.py', [str(path), str(work / 'iter_2.pth'), *tta, *common, '--work-dir', str(work / 'test'),
-                            '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.indices=1',
-                            'log_level=WARNING']))
-        _drop_checkpoints(work)
+            self._test_step(name, path, cfg, str(work / 'iter_2.pth'), common, work)
+        if name in self._needed:
+            self._checkpoints[name] = str(work / 'iter_2.pth')  # a test twin comes later: it deletes it
+        else:
+            _drop_checkpoints(work)
+
+    def _test_step(self, name: str, path: Path, cfg, ckpt: str, common: List[str], work: Path,
+                   note: str = '') -> None:
+        """``tools/test.py`` on one image, with the config's test-time augmentation where it has one."""
+        tta = ['--tta'] if 'tta_model' in cfg else []
+        # a writer of result files (the VOC test-server config) writes under the run, not the current folder
+        out_dir = ([f'test_evaluator.out_dir={work / "test_results"}'] if 'out_dir' in cfg.get('test_evaluator', {})
+                   else [])
+        self.step(name, 'test 1 image' + (' (--tta)' if tta else '') + note, lambda: _run_tool(
+            'test.py', [str(path), ckpt, *tta, *common, '--work-dir', str(work / 'test'),
+                        '--cfg-options', *_loader_opts(cfg), 'test_dataloader.dataset.indices=1',
+                        'log_level=WARNING', *out_dir]))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -253,9 +335,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     import mmdoei  # noqa: F401
     configs = [Path(c).resolve() for c in args.configs] or shipped_configs()
     checker = Checker(Path(args.work_dir).resolve(), tuple(args.img_size))
+    checker.expect(configs)
     t0 = time.perf_counter()
     for path in configs:
         checker.check(path)
+    for ckpt in checker._checkpoints.values():  # kept for test twins, which have run now
+        Path(ckpt).unlink(missing_ok=True)
     failed = [r for r in checker.rows if r[3] != 'ok']
     print('\n| config | step | s | result |\n|---|---|---|---|')
     for name, what, sec, status in checker.rows:
