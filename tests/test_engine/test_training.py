@@ -1,7 +1,6 @@
 """Runner-level behaviour on the CPU: resume after a kill, torchrun with 2 processes,
 and checkpoints loaded with weights_only=True only."""
 import io
-import os
 import pickle
 import re
 import subprocess
