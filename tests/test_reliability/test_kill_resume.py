@@ -21,12 +21,12 @@ covered in tests/test_cam/test_cam_tool.py and tests/test_engine/test_training.p
 """
 import csv
 import io
-from contextlib import contextmanager
 import os
 import random
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
