@@ -56,7 +56,7 @@ def _run(cmd) -> str:
 @pytest.mark.slow
 def test_dist_train_and_test_match_single_process(tmp_path):
     # 7 val images: two ranks get 4 + 4, one repeated, which the metric must drop.
-    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=16, num_val=7, img_size=(48, 64))
+    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=24, num_val=7, img_size=(48, 64))
     masks = str(data_root / 'SegmentationClassAug')  # GT standing in for pseudo masks
     work = tmp_path / 'train'
     log = _run(['bash', 'tools/dist_train.sh', str(TINY), '2', '--data-root', str(data_root), '--work-dir',
