@@ -49,6 +49,30 @@ SCRIPT = textwrap.dedent('''
         return ['tools/test.py', config, ckpt, '--data-root', data_root, '--work-dir', f'{tmp}/work_{name}',
                 '--cam-out', cam_out, *extra, '--cfg-options', f'experiment_name={name}', *cfg]
 
+    A, P, L = f'{tmp}/a', f'{tmp}/p', f'{tmp}/l'
+    # The last scenario is two runs at once. The first is another process, started now so that it
+    # imports while the scenarios before run; it starts its run when the file `begin` appears, and
+    # after its first CAM file it waits until the second run is over (the file `go` appears), so it
+    # is certainly still running then, holding the folder.
+    begin, go = f'{tmp}/begin', f'{tmp}/go'
+    first = subprocess.Popen([sys.executable, '-c',
+                              'import os, runpy, sys, time; import mmdoei.engine.loops as l\n'
+                              's, begin, go, parent = l.save_cam, sys.argv[1], sys.argv[2], os.getppid()\n'
+                              'def wait_for(path):\n'
+                              '    start = time.time()\n'
+                              '    while not os.path.exists(path):\n'
+                              '        assert os.getppid() == parent, "the scenario script is gone"\n'
+                              '        assert time.time() - start < 1500, f"no {path} after 1500 s"\n'
+                              '        time.sleep(0.05)\n'
+                              'def held(*a, **k):\n'
+                              '    s(*a, **k)\n'
+                              '    wait_for(go)\n'
+                              'l.save_cam = held\n'
+                              'wait_for(begin)\n'
+                              'sys.argv = sys.argv[3:]; runpy.run_path(sys.argv[0], run_name="__main__")',
+                              begin, go, f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
+                             stdout=subprocess.DEVNULL, stderr=open(f'{tmp}/first.err', 'w'))
+
     def tool(name, cam_out, ckpt, *extra, cfg=()):
         sys.argv = argv(cam_out, ckpt, name, *extra, cfg=cfg)
         err = None
@@ -68,7 +92,6 @@ SCRIPT = textwrap.dedent('''
     def cams(folder):
         return {p.name: np.load(p, allow_pickle=False)['cams'] for p in Path(folder).glob('*.npz')}
 
-    A, P, L = f'{tmp}/a', f'{tmp}/p', f'{tmp}/l'
     out['oneshot'] = dict(tool('oneshot', A, ckpt_a, '--overlay'), before=state(A))
     out['same'] = dict(tool('same', A, ckpt_a, '--overlay'), after=state(A))
     out['other_ckpt'] = dict(tool('other_ckpt', A, ckpt_b, '--overlay'), after=state(A))
@@ -104,22 +127,7 @@ SCRIPT = textwrap.dedent('''
                             record=(json.loads(Path(f'{A}/.mmdoei-record.json').read_text())
                                     if os.path.exists(f'{A}/.mmdoei-record.json') else None))
 
-    # two runs at once: the first (another process) holds the folder; after its first CAM file it
-    # waits until the second run is over (the file `go` appears), so it is certainly still running
-    go = f'{tmp}/go'
-    first = subprocess.Popen([sys.executable, '-c',
-                              'import os, runpy, sys, time; import mmdoei.engine.loops as l\n'
-                              's, go = l.save_cam, sys.argv[1]\n'
-                              'def held(*a, **k):\n'
-                              '    s(*a, **k)\n'
-                              '    start = time.time()\n'
-                              '    while not os.path.exists(go):\n'
-                              '        assert time.time() - start < 600, "never released"\n'
-                              '        time.sleep(0.05)\n'
-                              'l.save_cam = held\n'
-                              'sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name="__main__")',
-                              go, f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
-                             stdout=subprocess.DEVNULL, stderr=open(f'{tmp}/first.err', 'w'))
+    Path(begin).touch()  # the first of the two runs, waiting since the start, goes
     start = time.time()
     while not glob.glob(f'{L}/*.npz') and first.poll() is None and time.time() - start < 600:
         time.sleep(0.05)
