@@ -1,12 +1,9 @@
 """One model, one answer (issue 22): the notebook, the inferencer and the tool give the same CAMs,
 ``doei_*`` names carry DOEI through every builder, and bad inputs are named.
 
-Everything runs as a user runs it: fresh interpreters (``import mmdoei`` and the
-apis, ``tools/test.py`` through its ``main``), no project fixture. The script
-runs its scenarios and prints a JSON of outcomes; each test asserts on its own.
-It runs twice, side by side, in folders of its own: the three-route comparison
-(in a one-thread process, as a busy user's) in one interpreter, every other
-scenario in the other, which makes the routes' MCTformer checkpoint the same way.
+Everything runs as a user runs it: ONE fresh interpreter (``import mmdoei`` and
+the apis, ``tools/test.py`` through its ``main``), no project fixture. The script
+runs every scenario and prints a JSON of outcomes; each test asserts on its own.
 """
 import json
 import os
@@ -33,9 +30,7 @@ SCRIPT = textwrap.dedent(r'''
     from mmdoei.generators.synthetic import make_synthetic_voc
     from PIL import Image
 
-    ROOT, PART = Path(sys.argv[1]), sys.argv[3]  # PART: 'routes' or 'rest'
-    TMP = Path(sys.argv[2]) / PART
-    TMP.mkdir()
+    ROOT, TMP = Path(sys.argv[1]), Path(sys.argv[2])
     out = {}
 
 
@@ -61,8 +56,6 @@ SCRIPT = textwrap.dedent(r'''
 
     def scenario(name):
         def wrap(fn):
-            if name.startswith('routes_') != (PART == 'routes'):
-                return fn  # the other interpreter's
             try:
                 out[name] = fn()
             except Exception as e:  # recorded: the test of this scenario shows it
@@ -163,10 +156,6 @@ SCRIPT = textwrap.dedent(r'''
             return res
 
     torch.set_num_threads(user_threads)
-    if PART == 'rest':  # the routes' MCTformer checkpoint (the other interpreter's), made as they make it
-        torch.manual_seed(0)
-        ckpts['mctformer'] = str(TMP / 'mctformer.pth')
-        torch.save({'state_dict': init_model(CONFIGS['mctformer']).state_dict(), 'meta': {}}, ckpts['mctformer'])
 
     # 2. DOEI follows the name.
     def doei_summary(model, lines):
@@ -420,23 +409,11 @@ def outcome(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('one_answer')
     script = tmp / 'scenarios.py'
     script.write_text(SCRIPT)
-    # side by side: the routes' process runs one thread, so the other core takes the rest
-    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), str(tmp), part], cwd=ROOT, env=os.environ,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for part in ('routes', 'rest')]
-    try:
-        outputs = [proc.communicate(timeout=1500) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    outcome = {}
-    for proc, (stdout, stderr) in zip(procs, outputs):
-        lines = [line for line in stdout.splitlines() if line.startswith('RESULT ')]
-        assert proc.returncode == 0 and lines, (proc.args[-1], stdout[-3000:] + stderr[-3000:])
-        outcome.update(json.loads(lines[-1][len('RESULT '):]))
-    return outcome
+    proc = subprocess.run([sys.executable, str(script), str(ROOT), str(tmp)], cwd=ROOT, env=os.environ,
+                          capture_output=True, text=True, timeout=1500)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:] + proc.stderr[-3000:])
+    return json.loads(lines[-1][len('RESULT '):])
 
 
 def _ok(res):
