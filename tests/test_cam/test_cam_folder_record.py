@@ -50,29 +50,6 @@ SCRIPT = textwrap.dedent('''
                 '--cam-out', cam_out, *extra, '--cfg-options', f'experiment_name={name}', *cfg]
 
     A, P, L = f'{tmp}/a', f'{tmp}/p', f'{tmp}/l'
-    # The last scenario is two runs at once. The first is another process, started now so that it
-    # imports while the scenarios before run; it starts its run when the file `begin` appears, and
-    # after its first CAM file it waits until the second run is over (the file `go` appears), so it
-    # is certainly still running then, holding the folder (a second run that waited for the folder
-    # instead of refusing would see it only after the first gave up waiting, 300 s later).
-    begin, go = f'{tmp}/begin', f'{tmp}/go'
-    first = subprocess.Popen([sys.executable, '-c',
-                              'import os, runpy, sys, time; import mmdoei.engine.loops as l\\n'
-                              's, begin, go, parent = l.save_cam, sys.argv[1], sys.argv[2], os.getppid()\\n'
-                              'def wait_for(path, limit):\\n'
-                              '    start = time.time()\\n'
-                              '    while not os.path.exists(path):\\n'
-                              '        assert os.getppid() == parent, "the scenario script is gone"\\n'
-                              '        assert time.time() - start < limit, f"no {path} after {limit} s"\\n'
-                              '        time.sleep(0.05)\\n'
-                              'def held(*a, **k):\\n'
-                              '    s(*a, **k)\\n'
-                              '    wait_for(go, 300)\\n'
-                              'l.save_cam = held\\n'
-                              'wait_for(begin, 1500)\\n'
-                              'sys.argv = sys.argv[3:]; runpy.run_path(sys.argv[0], run_name="__main__")',
-                              begin, go, f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
-                             stdout=subprocess.DEVNULL, stderr=open(f'{tmp}/first.err', 'w'))
 
     def tool(name, cam_out, ckpt, *extra, cfg=()):
         sys.argv = argv(cam_out, ckpt, name, *extra, cfg=cfg)
@@ -128,7 +105,27 @@ SCRIPT = textwrap.dedent('''
                             record=(json.loads(Path(f'{A}/.mmdoei-record.json').read_text())
                                     if os.path.exists(f'{A}/.mmdoei-record.json') else None))
 
-    Path(begin).touch()  # the first of the two runs, waiting since the start, goes
+    # two runs at once. The first is another process; after its first CAM file it waits until the
+    # second run is over (the file `go` appears), so it is certainly still running then, holding the
+    # folder (a second run that waited for the folder instead of refusing would see it only after the
+    # first gave up waiting, 300 s later).
+    go = f'{tmp}/go'
+    first = subprocess.Popen([sys.executable, '-c',
+                              'import os, runpy, sys, time; import mmdoei.engine.loops as l\\n'
+                              's, go, parent = l.save_cam, sys.argv[1], os.getppid()\\n'
+                              'def wait_for(path, limit):\\n'
+                              '    start = time.time()\\n'
+                              '    while not os.path.exists(path):\\n'
+                              '        assert os.getppid() == parent, "the scenario script is gone"\\n'
+                              '        assert time.time() - start < limit, f"no {path} after {limit} s"\\n'
+                              '        time.sleep(0.05)\\n'
+                              'def held(*a, **k):\\n'
+                              '    s(*a, **k)\\n'
+                              '    wait_for(go, 300)\\n'
+                              'l.save_cam = held\\n'
+                              'sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name="__main__")',
+                              go, f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
+                             stdout=subprocess.DEVNULL, stderr=open(f'{tmp}/first.err', 'w'))
     start = time.time()
     while not glob.glob(f'{L}/*.npz') and first.poll() is None and time.time() - start < 600:
         time.sleep(0.05)
