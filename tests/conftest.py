@@ -90,6 +90,31 @@ def tiny_pretrained(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope='session')
+def mct_two_rank_run(tmp_path_factory) -> dict:
+    """One ``tools/dist_train.sh`` run of tests/data/configs/tiny_mct_voc.py on 2 CPU ranks (torchrun,
+    gloo): 4 epochs on 48 synthetic 64 x 64 images, batch 4 a rank, a log row every 3 iterations.
+
+    Created on first use and shared, read only: each 2-rank run pays two fresh interpreters'
+    imports, so the tests that assert on a torchrun training (tests/test_engine/test_training.py,
+    test_mct_dist_train.py) read this one. ``returncode`` and ``log`` (stdout + stderr) are
+    returned, not asserted, so each test reports the failure itself."""
+    import socket
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp('mct_two_ranks')
+    data_root = make_synthetic_voc(tmp / 'voc', num_train=48, num_val=8, img_size=(64, 64))
+    work = tmp / 'work'
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = str(s.getsockname()[1])
+    res = subprocess.run(
+        ['bash', str(root / 'tools/dist_train.sh'), str(root / 'tests/data/configs/tiny_mct_voc.py'), '2',
+         '--data-root', str(data_root), '--work-dir', str(work), '--cfg-options', 'train_dataloader.batch_size=4',
+         'train_cfg.max_epochs=4', 'default_hooks.logger.interval=3'],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, PORT=port))
+    return dict(returncode=res.returncode, log=res.stdout + res.stderr, work=work, data_root=data_root)
+
+
 @pytest.fixture
 def free_port() -> str:
     """A TCP port nobody listens on now (the OS picks it), for a torchrun master.

@@ -300,18 +300,31 @@ def test_published_checkpoint_keeps_only_allowed_meta(outcomes):
 def test_test_tool_refuses_another_models_checkpoint(outcomes, synthetic_voc, tmp_path):
     """tools/test.py --cam-out --eval-seeds: exit 1 before any CAM; --partial-load runs."""
     other = outcomes['tmp'] / 'other.pth'
-    cmd = [sys.executable, 'tools/test.py', TINY, str(other), '--data-root', str(synthetic_voc),
-           '--work-dir', str(tmp_path / 'work'), '--cam-out', str(tmp_path / 'cams'), '--eval-seeds']
+
+    def cmd(ckpt, name, *extra):
+        return [sys.executable, 'tools/test.py', TINY, str(ckpt), '--data-root', str(synthetic_voc),
+                '--work-dir', str(tmp_path / f'{name}_work'), '--cam-out', str(tmp_path / name), '--eval-seeds',
+                *extra]
+
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode != 0
-    assert f'ValueError: {other} does not fit MCTformerV2: ' in res.stderr, res.stderr[-3000:]
-    assert '2 unexpected (e.g. backbone.conv1a.weight, decode_head.conv_seg.weight)' in res.stderr
-    assert 'Pass --partial-load to load the matching tensors anyway' in res.stderr
-    assert not list((tmp_path / 'cams').glob('*.npz'))
-    # --partial-load of a checkpoint that matches in part (one that matches nothing is refused even then)
-    cmd[3] = str(outcomes['tmp'] / 'misshaped.pth')
-    res = subprocess.run(cmd + ['--partial-load'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert 'loading the matching tensors only (--partial-load)' in res.stdout + res.stderr
-    assert len(list((tmp_path / 'cams').glob('*.npz'))) == 30  # cam_dataloader: the synthetic train split
+    # both runs side by side (own folders): one thread each
+    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in (cmd(other, 'refused'),
+                       # --partial-load of a checkpoint that matches in part (one that matches nothing is
+                       # refused even then)
+                       cmd(outcomes['tmp'] / 'misshaped.pth', 'partial', '--partial-load'))]
+    try:
+        (_, refused_err), (partial_out, partial_err) = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert procs[0].returncode != 0
+    assert f'ValueError: {other} does not fit MCTformerV2: ' in refused_err, refused_err[-3000:]
+    assert '2 unexpected (e.g. backbone.conv1a.weight, decode_head.conv_seg.weight)' in refused_err
+    assert 'Pass --partial-load to load the matching tensors anyway' in refused_err
+    assert not list((tmp_path / 'refused').glob('*.npz'))
+    assert procs[1].returncode == 0, partial_err[-3000:]
+    assert 'loading the matching tensors only (--partial-load)' in partial_out + partial_err
+    assert len(list((tmp_path / 'partial').glob('*.npz'))) == 30  # cam_dataloader: the synthetic train split

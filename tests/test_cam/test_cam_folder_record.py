@@ -7,7 +7,8 @@ settings compute nothing; ``--overwrite`` recomputes. Overlays are part of an
 image's unit of work (written before its CAM file, chosen by dataset order),
 so a run killed between the two loses none and a resumed run completes the
 one-shot set. A second run into a busy folder stops at once, naming the
-first, which completes unharmed.
+first (held after its first CAM file until the second has been refused), which
+completes unharmed.
 
 All scenarios run in ONE fresh interpreter (``tools/test.py`` through
 ``runpy``, as ``python tools/test.py`` runs it) that prints a JSON of
@@ -48,6 +49,8 @@ SCRIPT = textwrap.dedent('''
         return ['tools/test.py', config, ckpt, '--data-root', data_root, '--work-dir', f'{tmp}/work_{name}',
                 '--cam-out', cam_out, *extra, '--cfg-options', f'experiment_name={name}', *cfg]
 
+    A, P, L = f'{tmp}/a', f'{tmp}/p', f'{tmp}/l'
+
     def tool(name, cam_out, ckpt, *extra, cfg=()):
         sys.argv = argv(cam_out, ckpt, name, *extra, cfg=cfg)
         err = None
@@ -67,7 +70,6 @@ SCRIPT = textwrap.dedent('''
     def cams(folder):
         return {p.name: np.load(p, allow_pickle=False)['cams'] for p in Path(folder).glob('*.npz')}
 
-    A, P, L = f'{tmp}/a', f'{tmp}/p', f'{tmp}/l'
     out['oneshot'] = dict(tool('oneshot', A, ckpt_a, '--overlay'), before=state(A))
     out['same'] = dict(tool('same', A, ckpt_a, '--overlay'), after=state(A))
     out['other_ckpt'] = dict(tool('other_ckpt', A, ckpt_b, '--overlay'), after=state(A))
@@ -103,18 +105,33 @@ SCRIPT = textwrap.dedent('''
                             record=(json.loads(Path(f'{A}/.mmdoei-record.json').read_text())
                                     if os.path.exists(f'{A}/.mmdoei-record.json') else None))
 
-    # two runs at once: the first (another process, slowed down) holds the folder
+    # two runs at once. The first is another process; after its first CAM file it waits until the
+    # second run is over (the file `go` appears), so it is certainly still running then, holding the
+    # folder (a second run that waited for the folder instead of refusing would see it only after the
+    # first gave up waiting, 300 s later).
+    go = f'{tmp}/go'
     first = subprocess.Popen([sys.executable, '-c',
-                              'import runpy, sys, time; import mmdoei.engine.loops as l; s = l.save_cam; '
-                              'l.save_cam = lambda *a, **k: (time.sleep(0.3), s(*a, **k)); '
-                              'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")',
-                              f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
+                              'import os, runpy, sys, time; import mmdoei.engine.loops as l\\n'
+                              's, go, parent = l.save_cam, sys.argv[1], os.getppid()\\n'
+                              'def wait_for(path, limit):\\n'
+                              '    start = time.time()\\n'
+                              '    while not os.path.exists(path):\\n'
+                              '        assert os.getppid() == parent, "the scenario script is gone"\\n'
+                              '        assert time.time() - start < limit, f"no {path} after {limit} s"\\n'
+                              '        time.sleep(0.05)\\n'
+                              'def held(*a, **k):\\n'
+                              '    s(*a, **k)\\n'
+                              '    wait_for(go, 300)\\n'
+                              'l.save_cam = held\\n'
+                              'sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name="__main__")',
+                              go, f'{root}/tools/test.py', *argv(L, ckpt_a, 'first')[1:]],
                              stdout=subprocess.DEVNULL, stderr=open(f'{tmp}/first.err', 'w'))
     start = time.time()
     while not glob.glob(f'{L}/*.npz') and first.poll() is None and time.time() - start < 600:
-        time.sleep(0.2)
+        time.sleep(0.05)
     out['second'] = tool('second', L, ckpt_a)
     out['second']['first_running'] = first.poll() is None
+    Path(go).touch()
     out['second']['first_pid'] = first.pid
     out['second']['first_rc'] = first.wait()
     out['second']['first_err'] = Path(f'{tmp}/first.err').read_text()[-3000:]

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def setup(tmp_path_factory):
 
 def _cmd(data_root, ckpt, out, *extra):
     return [sys.executable, str(ROOT / 'tools/test.py'), str(CONFIG), str(ckpt),
-            '--data-root', str(data_root), '--work-dir', str(out.parent / 'work'),
+            '--data-root', str(data_root), '--work-dir', str(out.parent / f'work_{out.name}'),
             '--cam-out', str(out), *extra]
 
 
@@ -43,6 +44,25 @@ def _run(data_root, ckpt, out, *extra):
     res = subprocess.run(_cmd(data_root, ckpt, out, *extra), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
+
+
+@contextmanager
+def _alongside(cmd, **kw):
+    """``cmd`` running in the background for the block, which waits for it with :func:`_finish`
+    (killed if the block fails): two single-threaded tool runs share the two cores."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _finish(proc):
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return out + err
 
 
 def _cams(folder):
@@ -79,12 +99,13 @@ def test_killed_run_resumes_to_the_same_files(setup, tmp_path, kill_on_line):
     data_root, ckpt, _ = setup
     slow = ('--scales', '1.0', '2.0', '3.0')  # slow enough to be killed midway
     full, part = tmp_path / 'full', tmp_path / 'part'
-    _run(data_root, ckpt, full, *slow)
-    # killed at the first output line (progress bar, log) once 3 CAM files exist
-    kill_on_line(_cmd(data_root, ckpt, part, *slow), lambda line: len(list(part.glob('*.npz'))) >= 3)
-    n_before = len(list(part.glob('*.npz')))
-    assert n_before < 24
-    res = _run(data_root, ckpt, part, *slow)
+    with _alongside(_cmd(data_root, ckpt, full, *slow)) as uninterrupted:  # while the other is killed and resumed
+        # killed at the first output line (progress bar, log) once 3 CAM files exist
+        kill_on_line(_cmd(data_root, ckpt, part, *slow), lambda line: len(list(part.glob('*.npz'))) >= 3)
+        n_before = len(list(part.glob('*.npz')))
+        assert n_before < 24
+        res = _run(data_root, ckpt, part, *slow)
+        _finish(uninterrupted)
     assert f'{n_before} of 24 images already done' in res.stdout + res.stderr
     a, b = _cams(full), _cams(part)
     assert list(a) == list(b)
@@ -97,13 +118,14 @@ def test_killed_run_resumes_to_the_same_files(setup, tmp_path, kill_on_line):
 def test_two_ranks_split_the_work_and_agree(setup, tmp_path, free_port):
     data_root, ckpt, _ = setup
     single, dist = tmp_path / 'single', tmp_path / 'dist'
-    _run(data_root, ckpt, single)
     env = dict(os.environ, PORT=free_port)
-    res = subprocess.run(['bash', str(ROOT / 'tools/dist_test.sh'), str(CONFIG), str(ckpt), '2',
-                          '--data-root', str(data_root), '--work-dir', str(tmp_path / 'w'),
-                          '--cam-out', str(dist)], capture_output=True, text=True, timeout=600, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert 'this rank computes 12' in res.stdout + res.stderr
+    with _alongside(_cmd(data_root, ckpt, single)) as one_process:
+        log = _finish(subprocess.Popen(
+            ['bash', str(ROOT / 'tools/dist_test.sh'), str(CONFIG), str(ckpt), '2', '--data-root', str(data_root),
+             '--work-dir', str(tmp_path / 'w'), '--cam-out', str(dist)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        _finish(one_process)
+    assert 'this rank computes 12' in log
     a, b = _cams(single), _cams(dist)
     assert list(a) == list(b) and len(a) == 24
     for name in a:

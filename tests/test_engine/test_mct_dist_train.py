@@ -1,7 +1,5 @@
 """configs/doei/mct_voc.py (at test scale) trains with 2 CPU ranks on a VOC-layout folder."""
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,24 +7,16 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from mmdoei.generators.synthetic import make_synthetic_voc
-
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'
 
 
 @pytest.mark.slow
-def test_dist_train_two_ranks_loss_falls_and_checkpoint_loads(tmp_path, free_port):
-    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=48, num_val=8, img_size=(64, 64))
-    work = tmp_path / 'work'
-    env = dict(os.environ, PORT=free_port)
-    res = subprocess.run(
-        ['bash', str(ROOT / 'tools/dist_train.sh'), str(CONFIG), '2', '--data-root', str(data_root),
-         '--work-dir', str(work), '--cfg-options', 'train_dataloader.batch_size=4',
-         'train_cfg.max_epochs=4', 'default_hooks.logger.interval=3'],
-        capture_output=True, text=True, timeout=900, env=env)
-    log = res.stdout + res.stderr
-    assert res.returncode == 0, log[-3000:]
+def test_dist_train_two_ranks_loss_falls_and_checkpoint_loads(mct_two_rank_run):
+    # conftest's mct_two_rank_run: tools/dist_train.sh CONFIG 2 on 48 synthetic 64 x 64 images,
+    # batch 4 a rank, 4 epochs, a log row every 3 iterations (shared with test_training.py).
+    log, work = mct_two_rank_run['log'], mct_two_rank_run['work']
+    assert mct_two_rank_run['returncode'] == 0, log[-3000:]
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     losses = [float(x) for x in re.findall(r'Epoch\(train\).*? loss: ([0-9.]+)', log)]
     assert len(losses) >= 4, log[-2000:]

@@ -232,22 +232,30 @@ def test_tools_name_a_bad_checkpoint_and_write_nothing(voc_copy, tmp_path):
     paths, marker = _bad_checkpoints(tmp_path)
     evil = paths[3]
     out = tmp_path / 'cams'
-    res = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), str(CAM_CONFIG), str(evil), '--data-root',
-                          str(voc_copy), '--work-dir', str(tmp_path / 'w1'), '--cam-out', str(out)],
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode != 0 and f'ValueError: {evil}: cannot load as a checkpoint' in res.stderr
-    assert not out.exists() or not list(out.iterdir())
-    # load_from in training: refused before the first iteration, no checkpoint written
     images = tmp_path / 'images'
     for c in range(2):
         (images / f'class{c}').mkdir(parents=True)
         for i in range(2):
             Image.fromarray(np.full((32, 32, 3), 60 * c + i, np.uint8)).save(images / f'class{c}' / f'{i}.png')
     work = tmp_path / 'w2'
-    res = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), str(TRAIN_CONFIG), '--work-dir', str(work),
-                          '--cfg-options', f'load_from={paths[0]}', f'train_dataloader.dataset.data_root={images}'],
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode != 0 and f'ValueError: {paths[0]}: cannot load as a checkpoint' in res.stderr
+    # the two tools side by side (separate folders; each process is single-threaded while it imports)
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd in (
+        [sys.executable, str(ROOT / 'tools/test.py'), str(CAM_CONFIG), str(evil), '--data-root', str(voc_copy),
+         '--work-dir', str(tmp_path / 'w1'), '--cam-out', str(out)],
+        # load_from in training: refused before the first iteration, no checkpoint written
+        [sys.executable, str(ROOT / 'tools/train.py'), str(TRAIN_CONFIG), '--work-dir', str(work),
+         '--cfg-options', f'load_from={paths[0]}', f'train_dataloader.dataset.data_root={images}'])]
+    try:
+        (_, test_err), (_, train_err) = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    test_rc, train_rc = [p.returncode for p in procs]
+    assert test_rc != 0 and f'ValueError: {evil}: cannot load as a checkpoint' in test_err
+    assert not out.exists() or not list(out.iterdir())
+    assert train_rc != 0 and f'ValueError: {paths[0]}: cannot load as a checkpoint' in train_err
     assert not list(work.rglob('*.pth'))
     assert not marker.exists()
 

@@ -11,7 +11,9 @@ seeded ``random.Random`` and then rerun; the final files must be the same:
 * ``sweep.csv``: byte-identical after dropping its ``seconds`` column (wall
   time);
 
-and no temporary file (``.*.tmp``) may be left. The kill waits on what the
+and no temporary file (``.*.tmp``) may be left. The uninterrupted run goes on
+alongside the killed one and its resume (separate folders; one thread each), so
+the two cores share the work instead of one idling. The kill waits on what the
 run writes, read from its output pipe line by line (blocking, no sleeps, no
 deadlines): a log line that comes after the n-th checkpoint, mask or sweep
 row, whose file is then checked to exist. Stage 1 (CAMs, training) is
@@ -24,6 +26,7 @@ import random
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,10 +43,31 @@ DEEPLAB = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_sy
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
 
 
+def start(cmd) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    """Wait for ``proc``; assert it exited with 0; its stdout + stderr."""
+    out, err = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, (out + err)[-4000:]
+    return out + err
+
+
 def run(cmd) -> str:
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=1800)
-    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    return res.stdout + res.stderr
+    return finish(start(cmd))
+
+
+@contextmanager
+def alongside(cmd):
+    """Run ``cmd`` in the background for the block (:func:`finish` it there); killed if the block fails."""
+    proc = start(cmd)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _kill(kill_on_line, cmd, ready) -> str:
@@ -95,13 +119,14 @@ def _psa_train(data, work: Path, epochs: int, *extra):
 
 def _training_resumes_exactly(kill_on_line, cmd, tmp_path, saved: str, final: str, kill_line: str,
                               resumed: str) -> None:
-    """Train uninterrupted; train again, killed at ``kill_line`` (after
-    checkpoint ``saved``); resume: the ``final`` checkpoints' tensors agree."""
+    """Train uninterrupted; meanwhile train again, killed at ``kill_line`` (after
+    checkpoint ``saved``), and resume: the ``final`` checkpoints' tensors agree."""
     full, part = tmp_path / 'full', tmp_path / 'part'
-    run(cmd(full))
-    _kill(kill_on_line, cmd(part), lambda line: kill_line in line)
-    assert (part / saved).exists() and not (part / final).exists()
-    assert resumed in run(cmd(part, '--resume'))
+    with alongside(cmd(full)) as uninterrupted:
+        _kill(kill_on_line, cmd(part), lambda line: kill_line in line)
+        assert (part / saved).exists() and not (part / final).exists()
+        assert resumed in run(cmd(part, '--resume'))
+        finish(uninterrupted)
     same_state_dict(full / final, part / final)
     no_tmp(tmp_path)
 
@@ -132,14 +157,15 @@ def test_psa_infer(data, tmp_path, kill_on_line):
                 '--cam-dir', str(cams), '--out-dir', str(out), '--work-dir', str(out) + '_work', '--no-eval',
                 '--cfg-options', 'test_dataloader.dataset.split=ImageSets/Segmentation/train.txt']
 
-    run(infer(tmp_path / 'full'))
-    n = len(list((tmp_path / 'full').glob('*.png')))
+    n = len((data_root / 'ImageSets/Segmentation/train.txt').read_text().split())  # the full run writes them all
     kill_after = random.Random(2).randint(1, n - 1)
     part = tmp_path / 'part'
-    _kill(kill_on_line, infer(part), lambda line: len(list(part.glob('*.png'))) >= kill_after)
-    done = len(list(part.glob('*.png')))
-    assert kill_after <= done < n
-    log = run(infer(part))
+    with alongside(infer(tmp_path / 'full')) as uninterrupted:
+        _kill(kill_on_line, infer(part), lambda line: len(list(part.glob('*.png'))) >= kill_after)
+        done = len(list(part.glob('*.png')))
+        assert kill_after <= done < n
+        log = run(infer(part))
+        finish(uninterrupted)
     assert f'{done} of {n} pseudo masks already in {part}' in log
     assert same_files(tmp_path / 'full', part, '*.png') == n
     no_tmp(tmp_path)
@@ -188,13 +214,14 @@ def test_tta_test_with_out(data, tmp_path, kill_on_line):
                 f'test_dataloader.dataset.ann_file={SPLIT}']
 
     full, part = tmp_path / 'full.json', tmp_path / 'part.json'
-    run(test(full))
     n = len((data_root / SPLIT).read_text().split())
     kill_at = random.Random(4).randint(1, n - 1)
     at = re.compile(rf'(Epoch|Iter)\(test\) \[{kill_at}/{n}\]')  # the log line after image kill_at
-    _kill(kill_on_line, test(part), lambda line: at.search(line) is not None)
-    assert not part.exists()  # the metrics are written at the end, at once
-    run(test(part))
+    with alongside(test(full)) as uninterrupted:
+        _kill(kill_on_line, test(part), lambda line: at.search(line) is not None)
+        assert not part.exists()  # the metrics are written at the end, at once
+        run(test(part))
+        finish(uninterrupted)
     assert part.read_bytes() == full.read_bytes()
     no_tmp(tmp_path)
 
@@ -211,10 +238,11 @@ def test_sweep_mid_run(tmp_path, kill_on_line):
 
     # the same folder name for both: it is the title of summary.md
     full, part = tmp_path / 'full' / 'sweep', tmp_path / 'part' / 'sweep'
-    run(sweep(full))  # baseline, base, sf=-0.3
     kill_after = random.Random(5).randint(1, 2)
-    _kill(kill_on_line, sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
-    log = run(sweep(part))
+    with alongside(sweep(full)) as uninterrupted:  # baseline, base, sf=-0.3
+        _kill(kill_on_line, sweep(part), lambda line: f'[sweep] {kill_after}/3 ' in line)
+        log = run(sweep(part))
+        finish(uninterrupted)
     assert f'{3 - kill_after} runs to do, {kill_after} done' in log
 
     def rows(folder):

@@ -27,18 +27,36 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def _run(cmd, **kw) -> str:
+def _start(cmd) -> subprocess.Popen:
     env = dict(os.environ, PORT=_free_port(), OMP_NUM_THREADS='1')
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT, **kw)
-    log = res.stdout + res.stderr
-    assert res.returncode == 0, log[-3000:]
-    return log
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def _finish(*procs: subprocess.Popen) -> list:
+    """Wait for every process (they run side by side); assert each exited with 0; their stdout + stderr."""
+    logs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=600)
+            logs.append(out + err)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for proc, log in zip(procs, logs):
+        assert proc.returncode == 0, log[-3000:]
+    return logs
+
+
+def _run(cmd) -> str:
+    return _finish(_start(cmd))[0]
 
 
 @pytest.mark.slow
 def test_dist_train_and_test_match_single_process(tmp_path):
     # 7 val images: two ranks get 4 + 4, one repeated, which the metric must drop.
-    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=16, num_val=7, img_size=(48, 64))
+    data_root = make_synthetic_voc(tmp_path / 'voc', num_train=24, num_val=7, img_size=(48, 64))
     masks = str(data_root / 'SegmentationClassAug')  # GT standing in for pseudo masks
     work = tmp_path / 'train'
     log = _run(['bash', 'tools/dist_train.sh', str(TINY), '2', '--data-root', str(data_root), '--work-dir',
@@ -53,10 +71,12 @@ def test_dist_train_and_test_match_single_process(tmp_path):
     assert load_checkpoint(model, str(ckpt), map_location='cpu', strict=True)['meta']['iter'] == ITERS
 
     common = ['--data-root', str(data_root), '--tta']
-    _run([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--work-dir', str(tmp_path / 'single'),
-          '--metrics-out', str(tmp_path / 'single.json'), *common])
-    log = _run(['bash', 'tools/dist_test.sh', str(TINY), str(ckpt), '2', '--work-dir', str(tmp_path / 'dist'),
-                '--metrics-out', str(tmp_path / 'dist.json'), *common])
+    # side by side: the one-process test's single thread and the two ranks share the cores
+    _, log = _finish(
+        _start([sys.executable, 'tools/test.py', str(TINY), str(ckpt), '--work-dir', str(tmp_path / 'single'),
+                '--metrics-out', str(tmp_path / 'single.json'), *common]),
+        _start(['bash', 'tools/dist_test.sh', str(TINY), str(ckpt), '2', '--work-dir', str(tmp_path / 'dist'),
+                '--metrics-out', str(tmp_path / 'dist.json'), *common]))
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     single = json.loads((tmp_path / 'single.json').read_text())
     dist = json.loads((tmp_path / 'dist.json').read_text())
