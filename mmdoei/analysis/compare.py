@@ -16,15 +16,18 @@ opens from the file system. It holds
 The page's state is in the URL hash (``#sort=delta&class=cat&page=2``),
 applied on load by the same code the controls call. Thumbnails are drawn by
 :mod:`mmdoei.cam.render`, written once (atomically) under a name that carries
-a digest of their source file and settings, and reused by a rerun.
+a digest of their source files (the image under an overlay included) and
+settings, and reused by a rerun; the ones a rerun no longer shows are deleted.
+The report folder is locked while it is written (one run at a time).
 """
 import hashlib
 import html
 import json
 import os.path as osp
-import shutil
+import struct
+import urllib.parse
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -34,8 +37,9 @@ from mmdoei.cam.render import label_image, overlay, save_png, scale_cams, seed_o
 from mmdoei.cam.seeds import cams_to_seed, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.evaluation.seed_eval import build_report, evaluate_cam_dir
-from mmdoei.utils.files import read_label_png
-from mmdoei.utils.io import atomic_write
+from mmdoei.utils.files import read_label_png, read_split, read_text_file
+from mmdoei.utils.io import atomic_write, read_bytes_bounded
+from mmdoei.utils.locks import folder_lock
 
 #: Rows per page of the report.
 PAGE_SIZE = 50
@@ -43,6 +47,107 @@ PAGE_SIZE = 50
 THUMB_SIDE = 160
 #: Bumped when thumbnails are drawn differently, so a rerun redraws them.
 THUMB_VERSION = 1
+#: Largest mechanism.json / mechanism.png read (bytes): a real one is well under a megabyte.
+MAX_MECHANISM_BYTES = 64 * 2**20
+#: Largest mechanism.png decoded (pixels), checked in its header before decoding: no decompression bomb.
+MAX_MECHANISM_PIXELS = 50_000_000
+#: The token lists of a mechanism.json block (lists of token indices).
+MECHANISM_TOKEN_LISTS = ('amplified', 'suppressed', 'cpdo_amplified', 'cpdo_suppressed')
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def check_id(img_id: str, where: str) -> str:
+    """``img_id`` if it names a file inside its folder, else a ValueError naming ``where``.
+
+    An id is joined to the image, ground truth and CAM folders and to the
+    thumbnail names: a separator, ``..`` or a leading dot (a hidden file, or
+    ``.`` / ``..`` themselves) could reach outside them or hide the output.
+    """
+    if (not img_id or '/' in img_id or '\\' in img_id or '\x00' in img_id or '..' in img_id
+            or img_id.startswith('.')):
+        raise ValueError(f'{where}: image id {img_id!r} refused: ids must not contain "/", "\\" or ".." nor '
+                         'start with "."')
+    return img_id
+
+
+def read_compare_split(path: str) -> List[str]:
+    """The ids of a split file, each checked by :func:`check_id` (errors name the file and line).
+
+    :func:`mmdoei.utils.files.read_split` reads and checks the file first (it
+    also takes PSA's ``/JPEGImages/x.jpg`` form, whose stem is the id). Any
+    other token is checked as written, not only its stem: ``sub/x`` and
+    ``x..y.jpg`` are refused rather than silently cut to ``x`` / ``x..y``.
+    """
+    ids = read_split(path)
+    tokens = [(n, line.split()[0]) for n, line in enumerate(read_text_file(path, 'split file').splitlines(), 1)
+              if line.split()]
+    # read_split yields one id per non-blank line, in order
+    for (lineno, token), img_id in zip(tokens, ids):
+        where = f'split file {path}, line {lineno}'
+        if not token.startswith('/'):
+            check_id(token, where)
+        check_id(img_id, where)
+    return ids
+
+
+def _png_size(data: bytes, path: Path) -> Tuple[int, int]:
+    """``(width, height)`` from a PNG's IHDR header, or a ValueError naming ``path``."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b'IHDR' or len(data) < 24:
+        raise ValueError(f'{path}: not a PNG file (make it with tools/analysis_tools/doei_mechanism.py)')
+    return struct.unpack('>II', data[16:24])
+
+
+def load_mechanism(mechanism_dir: str) -> Tuple[Dict, bytes]:
+    """``mechanism.json`` (checked) and the bytes of ``mechanism.png`` (a decodable PNG) of ``mechanism_dir``.
+
+    Both are checked before the report draws anything, so a bad folder stops
+    the run at once and leaves the report folder untouched.
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+        ValueError: naming the file and what is wrong in it.
+    """
+    folder = Path(mechanism_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f'mechanism folder {folder} does not exist (make it with '
+                                'tools/analysis_tools/doei_mechanism.py)')
+    jpath, ppath = folder / 'mechanism.json', folder / 'mechanism.png'
+    for p in (jpath, ppath):
+        if not p.exists():
+            raise FileNotFoundError(f'{folder}: no {p.name} (make it with tools/analysis_tools/doei_mechanism.py)')
+    raw = read_bytes_bounded(jpath, MAX_MECHANISM_BYTES, 'mechanism.json')
+    try:
+        mech = json.loads(raw.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f'{jpath}: not valid JSON ({e})') from None
+    if not isinstance(mech, dict) or not isinstance(mech.get('class_name'), str):
+        raise ValueError(f'{jpath}: expected an object with a "class_name" string and a "blocks" list')
+    blocks = mech.get('blocks')
+    if not isinstance(blocks, list):
+        raise ValueError(f'{jpath}: "blocks" must be a list of objects, got {type(blocks).__name__}')
+    for i, b in enumerate(blocks):
+        if not isinstance(b, dict):
+            raise ValueError(f'{jpath}: blocks[{i}] must be an object, got {type(b).__name__}')
+        # bool is an int subclass; true/false is no block index
+        if not isinstance(b.get('block'), int) or isinstance(b['block'], bool):
+            raise ValueError(f'{jpath}: blocks[{i}]["block"] must be an integer, got {b.get("block")!r:.60}')
+        for key in MECHANISM_TOKEN_LISTS:
+            v = b.get(key)
+            if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in v):
+                raise ValueError(f'{jpath}: blocks[{i}]["{key}"] must be a list of integer token indices, '
+                                 f'got {v!r:.60}')
+    png = read_bytes_bounded(ppath, MAX_MECHANISM_BYTES, 'mechanism.png')
+    w, h = _png_size(png, ppath)
+    if not 0 < w * h <= MAX_MECHANISM_PIXELS:
+        raise ValueError(f'{ppath}: a {w}x{h} PNG; refused (at most {MAX_MECHANISM_PIXELS} pixels)')
+    if cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+        raise ValueError(f'{ppath}: a damaged PNG (it does not decode)')
+    return mech, png
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(osp.sep) + osp.sep)
 
 
 def list_ids(runs: Sequence[str], split: Optional[Sequence[str]] = None) -> List[str]:
@@ -54,7 +159,10 @@ def list_ids(runs: Sequence[str], split: Optional[Sequence[str]] = None) -> List
     for run in runs:
         if not osp.isdir(run):
             raise FileNotFoundError(f'CAM folder {run} does not exist')
-    ids = list(split) if split is not None else sorted(p.stem for p in Path(runs[0]).glob('*.npz'))
+    if split is not None:
+        ids = [check_id(i, f'split id {n + 1}') for n, i in enumerate(split)]
+    else:
+        ids = sorted(p.stem for p in Path(runs[0]).glob('*.npz'))
     if not ids:
         raise FileNotFoundError(f'{runs[0]}: no CAM files (*.npz) to compare')
     for run in runs:
@@ -81,12 +189,25 @@ def _thumb_size(hw) -> tuple:
 
 
 class Thumbs:
-    """Thumbnails under ``out/thumbs``: drawn only when the file for that digest is absent."""
+    """Thumbnails under ``out/thumbs``: drawn only when the file for that digest is absent.
+
+    ``key`` must hold the stamp of every file the picture is drawn from (a
+    CAM's overlay: the CAM, the image under it and the ground truth whose
+    size the CAM is resized to), so a changed input gets a new name.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.dir = out_dir / 'thumbs'
         self.dir.mkdir(parents=True, exist_ok=True)
         self.written = self.reused = 0
+        self.used = set()
+
+    def prune(self) -> List[Path]:
+        """Delete the thumbnails (``*.png``) this run did not use; returns them."""
+        stale = [p for p in self.dir.glob('*.png') if p.name not in self.used]
+        for p in stale:
+            p.unlink()
+        return stale
 
     def get(self, name: str, key: list, draw) -> str:
         """The thumbnail's path relative to the report; ``draw()`` gives the RGB picture if it is new."""
@@ -97,6 +218,7 @@ class Thumbs:
             rgb = draw()
             save_png(path, cv2.resize(rgb, _thumb_size(rgb.shape[:2]), interpolation=cv2.INTER_AREA))
             self.written += 1
+        self.used.add(path.name)
         return f'thumbs/{path.name}'
 
 
@@ -106,11 +228,17 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
                  mechanism_dir: Optional[str] = None, page_size: int = PAGE_SIZE) -> Dict:
     """Evaluate the runs, draw the thumbnails and write ``out_dir/index.html`` (atomically).
 
+    The inputs are checked before anything is written; then ``out_dir`` is
+    locked (:func:`mmdoei.utils.locks.folder_lock`) for the rest of the run,
+    and after ``index.html`` is written the thumbnails it no longer shows are
+    deleted.
+
     Returns:
-        ``dict(html, summary, images, thumbs_written, thumbs_reused)``.
+        ``dict(html, summary, images, thumbs_written, thumbs_reused, thumbs_removed)``.
 
     Raises:
-        FileNotFoundError / ValueError: naming the folder or file, before any thumbnail is drawn.
+        FileNotFoundError / ValueError: naming the folder or file, before anything is written into ``out_dir``.
+        mmdoei.utils.locks.LockedError: another run writes into ``out_dir`` (named in the message).
     """
     if page_size < 1:
         raise ValueError(f'page_size must be at least 1, got {page_size}')
@@ -119,22 +247,30 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
     names = list(names or [Path(r).name or str(r) for r in runs])
     if len(set(names)) != len(names):
         names = [f'{i + 1}:{n}' for i, n in enumerate(names)]
+    for run in runs:
+        if _inside(out_dir, run):
+            raise ValueError(f'report folder {out_dir} is the CAM folder {run} or inside it; refused: give an '
+                             '--out outside the CAM folders')
     ids = list_ids(runs, split)
     gt_root, img_root = osp.join(data_root, gt_dir), osp.join(data_root, img_dir)
     missing_img = [i for i in ids if not osp.isfile(osp.join(img_root, i + img_suffix))]
     if missing_img:
         raise FileNotFoundError(f'{img_root}: {len(missing_img)} image(s) missing, e.g. '
                                 f'{", ".join(m + img_suffix for m in missing_img[:5])}')
-    if mechanism_dir is not None and not osp.isfile(osp.join(mechanism_dir, 'mechanism.json')):
-        raise FileNotFoundError(f'{mechanism_dir}: no mechanism.json (make it with '
-                                'tools/analysis_tools/doei_mechanism.py)')
+    mechanism, mechanism_png = load_mechanism(mechanism_dir) if mechanism_dir is not None else (None, None)
     class_names = list(seg_class_names(num_classes))  # background first
+    out = Path(out_dir)
+    with folder_lock(out, 'report folder'):
+        return _write_report(runs, names, ids, gt_root, img_root, img_suffix, num_classes, class_names, out,
+                             mechanism, mechanism_png, page_size)
+
+
+def _write_report(runs, names, ids, gt_root, img_root, img_suffix, num_classes, class_names, out, mechanism,
+                  mechanism_png, page_size) -> Dict:
+    """:func:`compare_runs` after its checks, holding the lock of ``out``."""
     results = [evaluate_cam_dir(r, gt_root, ids, num_classes, progress=False) for r in runs]
     reports = [build_report(res, class_names) for res in results]
     thresholds = [res['best_threshold'] for res in results]
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     thumbs = Thumbs(out)
     rows = []
     for img_id in ids:
@@ -151,8 +287,9 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
                 rgb = np.ascontiguousarray(bgr[..., ::-1])
             return rgb
 
-        row = dict(id=img_id, image=thumbs.get(f'{img_id}.image', _stamp(img_path), image),
-                   gt=thumbs.get(f'{img_id}.gt', _stamp(gt_path), lambda: label_image(gt)), runs=[])
+        img_stamp, gt_stamp = _stamp(img_path), _stamp(gt_path)
+        row = dict(id=img_id, image=thumbs.get(f'{img_id}.image', img_stamp, image),
+                   gt=thumbs.get(f'{img_id}.gt', gt_stamp, lambda: label_image(gt)), runs=[])
         gt_classes = sorted(int(c) - 1 for c in np.unique(gt) if 0 < c < num_classes)
         for j, (run, name, thr) in enumerate(zip(runs, names, thresholds)):
             cam_path = osp.join(run, img_id + '.npz')
@@ -160,7 +297,8 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
             seed = cams_to_seed(cams, keys, thr)
             iou = iou_fp_fn(confusion_matrix(seed, gt, num_classes))['miou']
             shown = scale_cams(cams, 'per_class')
-            stamp = _stamp(cam_path)
+            # drawn over the image, from the CAM resized to the ground truth's size
+            stamp = _stamp(cam_path) + img_stamp + gt_stamp
             cam_thumbs = [dict(cls=class_names[int(c) + 1],
                                src=thumbs.get(f'{img_id}.run{j}.cam{int(c)}', stamp + [k],
                                               lambda k=k: overlay(image(), shown[k])))
@@ -174,17 +312,17 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
         row['classes'] = sorted({class_names[c + 1] for c in gt_classes} | set(row['runs'][0]['classes']))
         rows.append(row)
 
-    mechanism = None
-    if mechanism_dir is not None:
-        shutil.copyfile(osp.join(mechanism_dir, 'mechanism.png'), out / '.mechanism.png.tmp')
-        (out / '.mechanism.png.tmp').replace(out / 'mechanism.png')
-        mechanism = json.loads(Path(mechanism_dir, 'mechanism.json').read_text())
+    if mechanism_png is not None:
+        # the bytes checked before the run, not a second read of a file that may have changed since
+        with atomic_write(out / 'mechanism.png') as f:
+            f.write(mechanism_png)
     summary = dict(names=names, thresholds=thresholds, reports=reports)
     page = render_html(summary, rows, class_names[1:], mechanism, page_size)
     with atomic_write(out / 'index.html', 'w') as f:
         f.write(page)
+    removed = thumbs.prune()
     return dict(html=out / 'index.html', summary=summary, images=rows, thumbs_written=thumbs.written,
-                thumbs_reused=thumbs.reused)
+                thumbs_reused=thumbs.reused, thumbs_removed=len(removed))
 
 
 def _fmt(v, signed: bool = False) -> str:
@@ -199,8 +337,17 @@ def _delta(a, b):
 
 def render_html(summary: Dict, rows: List[Dict], fg_names: Sequence[str], mechanism: Optional[Dict],
                 page_size: int = PAGE_SIZE) -> str:
-    """The report page (see the module docstring)."""
-    e = html.escape
+    """The report page (see the module docstring).
+
+    Every value is HTML-escaped (ids, names and mechanism.json come from
+    files), and every thumbnail link is percent-encoded: an id with ``#``,
+    ``?`` or ``%`` is a fragment, a query or an escape in a URL.
+    """
+    def e(v) -> str:
+        return html.escape(str(v))
+
+    def u(src: str) -> str:
+        return html.escape(urllib.parse.quote(src))
     names, reports = summary['names'], summary['reports']
     head = ''.join(f'<th>{e(n)}</th>' for n in names) + ''.join(f'<th>&Delta; {e(n)}</th>' for n in names[1:])
     srows = []
@@ -218,24 +365,24 @@ def render_html(summary: Dict, rows: List[Dict], fg_names: Sequence[str], mechan
     irows = []
     for i, r in enumerate(rows):
         cells = [f'<td class="id">{e(r["id"])}<br>&Delta; <b>{_fmt(r["delta"], True)}</b></td>',
-                 f'<td><img loading="lazy" src="{e(r["image"])}" alt="image {e(r["id"])}"></td>',
-                 f'<td><img loading="lazy" src="{e(r["gt"])}" alt="ground truth {e(r["id"])}"></td>']
+                 f'<td><img loading="lazy" src="{u(r["image"])}" alt="image {e(r["id"])}"></td>',
+                 f'<td><img loading="lazy" src="{u(r["gt"])}" alt="ground truth {e(r["id"])}"></td>']
         for run in r['runs']:
-            cams = ''.join(f'<figure><img loading="lazy" src="{e(c["src"])}" alt="{e(run["name"])} {e(c["cls"])}">'
+            cams = ''.join(f'<figure><img loading="lazy" src="{u(c["src"])}" alt="{e(run["name"])} {e(c["cls"])}">'
                            f'<figcaption>{e(c["cls"])}</figcaption></figure>' for c in run['cams'])
             cells.append(f'<td><div class="run">{e(run["name"])}: IoU {_fmt(run["miou"])}</div><figure>'
-                         f'<img loading="lazy" src="{e(run["seed"])}" alt="{e(run["name"])} seeds">'
+                         f'<img loading="lazy" src="{u(run["seed"])}" alt="{e(run["name"])} seeds">'
                          f'<figcaption>seeds</figcaption></figure>{cams}</td>')
         delta = '' if r['delta'] is None else r['delta']
-        irows.append(f'<tr class="img-row" data-id="{e(r["id"])}" data-order="{i}" data-delta="{delta}" '
+        irows.append(f'<tr class="img-row" data-id="{e(r["id"])}" data-order="{i}" data-delta="{e(delta)}" '
                      f'data-classes="{e(" ".join(c.replace(" ", "_") for c in r["classes"]))}">'
                      + ''.join(cells) + '</tr>')
     options = ''.join(f'<option value="{e(n.replace(" ", "_"))}">{e(n)}</option>' for n in fg_names)
     mech = ''
     if mechanism is not None:
-        mrows = ''.join(f'<tr><td>{b["block"]}</td><td>{len(b["amplified"])}</td><td>{len(b["suppressed"])}</td>'
-                        f'<td>{e(str(b["cpdo_amplified"]))}</td><td>{e(str(b["cpdo_suppressed"]))}</td></tr>'
-                        for b in mechanism['blocks'])
+        mrows = ''.join(f'<tr><td>{e(b["block"])}</td><td>{len(b["amplified"])}</td>'
+                        f'<td>{len(b["suppressed"])}</td><td>{e(b["cpdo_amplified"])}</td>'
+                        f'<td>{e(b["cpdo_suppressed"])}</td></tr>' for b in mechanism['blocks'])
         mech = (f'<section id="mechanism"><h2>Mechanism: DOEI on &ldquo;{e(mechanism["class_name"])}&rdquo;</h2>'
                 '<p>Per optimised block: patch tokens PPDO amplified (green) and suppressed (red), the HFA-blended '
                 'scores and the block\'s attention CAM; class tokens CPDO amplified/suppressed.</p>'

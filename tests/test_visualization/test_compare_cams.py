@@ -1,5 +1,14 @@
-"""compare_cams.py: the report of two CAM folders, run as a user runs it and opened in headless Chromium."""
+"""compare_cams.py: the report of two CAM folders, run as a user runs it and opened in headless Chromium.
+
+The tests marked slow share one report made by the tool in a fresh interpreter; the others call
+:func:`compare_runs` or the tool's ``main`` in-process on a six-image set (bad input, escaping, links,
+stale thumbnails, the lock).
+"""
+import ast
+import html
+import json
 import os
+import os.path as osp
 import re
 import shutil
 import subprocess
@@ -19,15 +28,16 @@ PAGE_SIZE = 5  # --page-size: three pages
 MECH_TOOL = ROOT / 'tools' / 'analysis_tools' / 'doei_mechanism.py'
 MECH_CONFIG = ROOT / 'tests' / 'data' / 'configs' / 'tiny_mct_voc.py'
 
-pytestmark = pytest.mark.slow
+#: Ids that are a fragment, a query and a percent escape in a URL.
+ODD_IDS = ('a#b', 'c?d', 'e%41f')
 
 
-def make_runs(tmp: Path):
+def make_runs(tmp: Path, n: int = N_IMAGES):
     """A small synthetic VOC and two CAM folders: A blurred and shifted off the objects, B on them."""
     from mmdoei.cam.io import save_cam
     from mmdoei.generators.synthetic import make_synthetic_voc
     from mmdoei.utils.files import read_label_png
-    voc = make_synthetic_voc(tmp / 'data', num_train=N_IMAGES, num_val=0, img_size=(40, 48), num_train_voc=N_IMAGES)
+    voc = make_synthetic_voc(tmp / 'data', num_train=n, num_val=0, img_size=(40, 48), num_train_voc=n)
     rng = np.random.default_rng(0)
     for run in ('baseline', 'doei'):
         (tmp / run).mkdir()
@@ -97,8 +107,8 @@ def report(tmp_path_factory):
     return dict(out=out, stdout=run.stdout, doms=doms, shot=shot, voc=voc, tmp=tmp, cls=cls, mech=mech)
 
 
+@pytest.mark.slow
 def test_mechanism_view_reaches_the_report(report):
-    import json
     mech = json.loads((report['mech'] / 'mechanism.json').read_text())
     png = cv2.imread(str(report['mech'] / 'mechanism.png'))
     assert png is not None and png.std() > 0
@@ -108,6 +118,7 @@ def test_mechanism_view_reaches_the_report(report):
     assert 'mechanism.png' in report['doms']['']
 
 
+@pytest.mark.slow
 def test_page_loads_without_errors_and_every_image_exists(report):
     dom = report['doms']['']
     errors = re.search(r'<pre id="errors" hidden="">(.*?)</pre>', dom, re.S)
@@ -125,6 +136,7 @@ def test_page_loads_without_errors_and_every_image_exists(report):
     assert 'page 1 of 3, 12 images' in dom
 
 
+@pytest.mark.slow
 def test_summary_says_doei_run_is_better(report):
     assert re.search(r'baseline: seed mIoU [\d.]+', report['stdout'])
     assert '12 images; thumbnails: ' in report['stdout'] and ' 0 reused' in report['stdout']
@@ -135,6 +147,7 @@ def test_summary_says_doei_run_is_better(report):
     assert 'background threshold' in dom and '<table id="class-table">' in dom
 
 
+@pytest.mark.slow
 def test_sorting_and_filtering_change_order_and_visible_rows(report):
     doms = report['doms']
     deltas = {m.group(1): float(m.group(2)) for m in
@@ -155,6 +168,7 @@ def test_sorting_and_filtering_change_order_and_visible_rows(report):
     assert f'{len(with_cls)} images' in doms['class=CLS']
 
 
+@pytest.mark.slow
 def test_screenshot_shows_tables_and_thumbnails(report):
     shot = cv2.imread(str(report['shot']))
     assert shot.shape[:2] == (2000, 1280)
@@ -167,6 +181,7 @@ def test_screenshot_shows_tables_and_thumbnails(report):
     assert (coloured > 0.05).sum() > 200  # hundreds of screen lines cross coloured thumbnails
 
 
+@pytest.mark.slow
 def test_rerun_reuses_thumbnails_and_bad_input_is_named(report, tmp_path):
     from mmdoei.analysis.compare import compare_runs
     tmp = report['tmp']
@@ -182,9 +197,205 @@ def test_rerun_reuses_thumbnails_and_bad_input_is_named(report, tmp_path):
         compare_runs([str(tmp / 'baseline'), str(partial)], str(report['voc']), str(tmp_path / 'r'))
 
 
+@pytest.mark.slow
 def test_help_does_not_import_torch():
     code = ('import runpy, sys\nsys.argv = ["compare_cams.py", "--help"]\n'
             f'try:\n    runpy.run_path({str(TOOL)!r}, run_name="__main__")\nexcept SystemExit:\n    pass\n'
             'print("TORCH", "torch" in sys.modules)')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, env=os.environ)
     assert 'TORCH False' in res.stdout and '--data-root' in res.stdout, res.stderr
+
+
+# ---- in-process: bad input, escaping, links, stale thumbnails, the lock (issue 27) ----
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    """Three synthetic images plus copies of the first under the ids of :data:`ODD_IDS`; two CAM folders."""
+    tmp = tmp_path_factory.mktemp('compare_small')
+    voc = make_runs(tmp, n=3)
+    first = sorted(p.stem for p in (tmp / 'doei').glob('*.npz'))[0]
+    for new in ODD_IDS:
+        shutil.copy(voc / 'JPEGImages' / f'{first}.jpg', voc / 'JPEGImages' / f'{new}.jpg')
+        shutil.copy(voc / 'SegmentationClassAug' / f'{first}.png', voc / 'SegmentationClassAug' / f'{new}.png')
+        for run in ('baseline', 'doei'):
+            shutil.copy(tmp / run / f'{first}.npz', tmp / run / f'{new}.npz')
+    return dict(voc=voc, runs=[str(tmp / 'baseline'), str(tmp / 'doei')], first=first)
+
+
+def good_mechanism():
+    return dict(class_name='cat', blocks=[dict(block=0, grid=[2, 2], k_p=1, k_c=1, ppdo=True, cpdo=True,
+                                               amplified=[0], suppressed=[1, 2, 3], cpdo_amplified=[4],
+                                               cpdo_suppressed=[])])
+
+
+def png_bytes():
+    from mmdoei.cam.render import encode_png
+    return encode_png(np.full((8, 8, 3), 200, np.uint8))
+
+
+def test_render_html_escapes_every_value():
+    """A value from a file (mechanism.json's block, an id, a run name) never becomes markup; links are encoded."""
+    from mmdoei.analysis.compare import render_html
+    bad = '<img src=x onerror=alert(1)>'
+    rep = dict(mIoU=50.0, FP=10.0, FN=20.0, per_class={bad: dict(IoU=40.0)})
+    summary = dict(names=[bad, 'doei'], thresholds=[0.3, 0.4], reports=[rep, rep])
+    rows = [dict(id=bad, delta=None, image='thumbs/a#b.image.png', gt='thumbs/e%41f.gt.png', classes=[bad],
+                 runs=[dict(name=bad, miou=None, seed='thumbs/s.png', classes=[bad],
+                            cams=[dict(cls=bad, src='thumbs/c?d.cam.png')])])]
+    mech = dict(class_name=bad, blocks=[dict(block=bad, amplified=[], suppressed=[], cpdo_amplified=[bad],
+                                             cpdo_suppressed=[bad])])
+    page = render_html(summary, rows, [bad], mech)
+    assert '<img src=x' not in page
+    assert '<td>&lt;img src=x onerror=alert(1)&gt;</td>' in page  # the mechanism table's block cell
+    for src in ('thumbs/a%23b.image.png', 'thumbs/e%2541f.gt.png', 'thumbs/c%3Fd.cam.png'):
+        assert f'src="{src}"' in page
+
+
+def _bad_mechanisms():
+    """name: (mechanism.json text or None, mechanism.png (True: a good one, 'cut': truncated, bytes, None: none),
+    exception, (the file named, the message after it))."""
+    good = good_mechanism()
+    html_block = good_mechanism()
+    html_block['blocks'][0]['block'] = '<script>alert(1)</script>'
+    str_tokens = good_mechanism()
+    str_tokens['blocks'][0]['cpdo_amplified'] = ['<b>x</b>']
+    return {
+        'block_is_markup': (json.dumps(html_block), True, ValueError,
+                            ('mechanism.json', r': blocks\[0\]\["block"\] must be an integer, got '
+                             r"'<script>alert\(1\)</script>'")),
+        'blocks_not_a_list': (json.dumps(dict(class_name='cat', blocks={'0': 1})), True, ValueError,
+                              ('mechanism.json', r': "blocks" must be a list of objects, got dict')),
+        'block_not_a_dict': (json.dumps(dict(class_name='cat', blocks=[3])), True, ValueError,
+                             ('mechanism.json', r': blocks\[0\] must be an object, got int')),
+        'token_not_an_int': (json.dumps(str_tokens), True, ValueError,
+                             ('mechanism.json', r': blocks\[0\]\["cpdo_amplified"\] must be a list of integer '
+                              r"token indices, got \['<b>x</b>'\]")),
+        'not_json': ('{"class_name": "cat", ', True, ValueError, ('mechanism.json', r': not valid JSON \(')),
+        'json_missing': (None, True, FileNotFoundError, ('', r': no mechanism.json \(make it with ')),
+        'png_missing': (json.dumps(good), None, FileNotFoundError, ('', r': no mechanism.png \(make it with ')),
+        'png_not_png': (json.dumps(good), b'GIF89a not a png', ValueError, ('mechanism.png', r': not a PNG file')),
+        'png_truncated': (json.dumps(good), 'cut', ValueError,
+                          ('mechanism.png', r': a damaged PNG \(it does not decode\)')),
+    }
+
+
+@pytest.mark.parametrize('case', sorted(_bad_mechanisms()))
+def test_bad_mechanism_folder_stops_before_anything_is_written(small, tmp_path, case):
+    from mmdoei.analysis.compare import compare_runs
+    text, png, exc, (name, msg) = _bad_mechanisms()[case]
+    mech = tmp_path / 'mechanism'
+    mech.mkdir()
+    if text is not None:
+        (mech / 'mechanism.json').write_text(text)
+    if png is not None:
+        data = png_bytes()
+        (mech / 'mechanism.png').write_bytes(data if png is True else data[:60] if png == 'cut' else png)
+    out = tmp_path / 'report'
+    where = mech / name if name else mech
+    with pytest.raises(exc, match='^' + re.escape(str(where)) + msg):
+        compare_runs(small['runs'], str(small['voc']), str(out), mechanism_dir=str(mech))
+    assert not out.exists()  # checked before the report folder is made or a thumbnail drawn
+
+
+def resolve(index: Path, src: str) -> Path:
+    """The file a browser opens for ``src`` in ``index``: a URL relative to the page (``#``, ``?``, ``%`` count)."""
+    url = urllib.parse.urljoin(index.as_uri(), html.unescape(src))
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+
+
+def test_odd_id_links_resolve_and_a_changed_image_redraws_its_overlays(small, tmp_path):
+    """Ids with #, ? and % get working links; an image rewritten between runs gets new CAM and seed overlays
+    (not the old ones drawn over the old image), and the thumbnails no longer shown are deleted. The mechanism
+    view is copied under a temporary name of the run's own, not one planted in the report folder."""
+    from mmdoei.analysis.compare import compare_runs
+    voc = tmp_path / 'voc'
+    shutil.copytree(small['voc'], voc)
+    mech, out, precious = tmp_path / 'mechanism', tmp_path / 'report', tmp_path / 'precious.txt'
+    mech.mkdir()
+    (mech / 'mechanism.json').write_text(json.dumps(good_mechanism()))
+    (mech / 'mechanism.png').write_bytes(png_bytes())
+    precious.write_text('keep me')
+    out.mkdir()
+    (out / '.mechanism.png.tmp').symlink_to(precious)  # the fixed temporary name the copy used to write through
+    res = compare_runs(small['runs'], str(voc), str(out), mechanism_dir=str(mech))
+    assert precious.read_text() == 'keep me'
+    assert (out / 'mechanism.png').read_bytes() == png_bytes() and not (out / 'mechanism.png').is_symlink()
+    index = out / 'index.html'
+    srcs = re.findall(r'src="([^"]+)"', index.read_text())
+    files = [resolve(index, s) for s in srcs]
+    assert [s for s, f in zip(srcs, files) if not f.is_file()] == []
+    for odd in ODD_IDS:  # each odd id's own thumbnails are what its links open
+        assert {f.name.split('.')[1] for f in files if f.name.startswith(odd + '.')} == {'image', 'gt', 'run0', 'run1'}
+    assert res['thumbs_removed'] == 0
+    row = next(r for r in res['images'] if r['id'] == small['first'])
+    # the image changes (content and stamp); the CAMs and the ground truth do not
+    img = voc / 'JPEGImages' / f'{small["first"]}.jpg'
+    cv2.imwrite(str(img), 255 - cv2.imread(str(img)))
+    st = img.stat()
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    thumbs = out / 'thumbs'
+    (thumbs / 'gone.0123456789.png').write_bytes(png_bytes())  # a thumbnail of an image no longer compared
+    (thumbs / 'notes.txt').write_text('not a thumbnail: kept')
+    res2 = compare_runs(small['runs'], str(voc), str(out))
+    n_overlays = sum(1 + len(run['cams']) for run in row['runs'])  # per run: seeds and each class's CAM
+    assert res2['thumbs_written'] == 1 + n_overlays  # the image and every overlay on it; not the ground truth
+    row2 = next(r for r in res2['images'] if r['id'] == small['first'])
+    assert row2['gt'] == row['gt'] and row2['image'] != row['image']
+    for a, b in zip(row['runs'], row2['runs']):
+        assert a['seed'] != b['seed'] and not {c['src'] for c in a['cams']} & {c['src'] for c in b['cams']}
+    assert res2['thumbs_removed'] == 1 + n_overlays + 1  # the old image, its old overlays and gone.*.png
+    shown = {resolve(index, s).name for s in re.findall(r'src="([^"]+)"', index.read_text())}
+    assert set(os.listdir(thumbs)) == shown | {'notes.txt'}
+
+
+def test_report_folder_in_use_or_inside_a_cam_folder_is_refused(small, tmp_path):
+    from mmdoei.analysis.compare import compare_runs
+    from mmdoei.utils.locks import LockedError, folder_lock
+    out = tmp_path / 'report'
+    with folder_lock(out, 'report folder'):
+        with pytest.raises(LockedError, match=rf'^report folder {re.escape(str(out))} is in use by another run '
+                           rf'\(host \S+ pid {os.getpid()}, lock file '):
+            compare_runs(small['runs'], str(small['voc']), str(out))
+    assert os.listdir(out) == ['.mmdoei.lock']
+    cams = small['runs'][1]
+    before = sorted(os.listdir(cams))
+    for bad in (cams, osp.join(cams, 'report'), cams + '/./'):
+        with pytest.raises(ValueError, match=rf'^report folder {re.escape(bad)} is the CAM folder '
+                           rf'{re.escape(cams)} or inside it; refused'):
+            compare_runs(small['runs'], str(small['voc']), bad)
+    assert sorted(os.listdir(cams)) == before
+
+
+def test_split_errors_are_one_line_and_name_the_file_and_line(small, tmp_path):
+    """The tool's --split: missing file, ids that are paths or hidden names; the API's split too."""
+    import runpy
+
+    from mmdoei.analysis.compare import compare_runs
+    main = runpy.run_path(str(TOOL))['main']
+    voc, out = small['voc'], tmp_path / 'report'
+    cases = {'missing': (None, f'split file {voc}/missing.txt does not exist')}
+    for name, lines, lineno, msg in (
+            ('hidden', [small['first'], '', '.hidden'], 3, "image id '.hidden' refused: ids must not contain"),
+            ('dotdot', ['x..y.jpg'], 1, "image id 'x..y.jpg' refused: ids must not contain"),
+            ('folder', [small['first'], 'sub/x'], 2, "image id 'sub/x' refused: ids must not contain")):
+        split = tmp_path / f'{name}.txt'
+        split.write_text('\n'.join(lines) + '\n')
+        cases[name] = (split, f'split file {split}, line {lineno}: {msg}')
+    backslash = tmp_path / 'backslash.txt'
+    backslash.write_text('..\\x\n')
+    cases['backslash'] = (backslash, f"{backslash}:1: '..\\\\x' is not an image id")
+    for name, (split, msg) in cases.items():
+        arg = str(split) if split is not None else 'missing.txt'
+        with pytest.raises(SystemExit) as e:
+            main([*small['runs'], '--data-root', str(voc), '--out', str(out), '--split', arg])
+        assert isinstance(e.value.code, str) and e.value.code.startswith(f'compare_cams: {msg}'), (name, e.value)
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"^split id 2: image id '\.\./x' refused"):
+        compare_runs(small['runs'], str(voc), str(out), split=[small['first'], '../x'])
+
+
+def test_doei_mechanism_help_example_image_exists():
+    doc = ast.get_docstring(ast.parse(MECH_TOOL.read_text()))
+    images = re.findall(r'--image (\S+)', doc)
+    assert images and all((ROOT / i).is_file() for i in images), images

@@ -8,7 +8,9 @@ system, no server or network). The summary gives each run's seed mIoU, FP and FN
 background threshold its seed evaluation chose, their differences and per-class IoU;
 then every image with its ground truth, each run's seeds and per-class CAMs, its IoU and
 the change, sortable by the change and filterable by class. Thumbnails are reused by a
-rerun. ``--mechanism DIR`` adds the view written by doei_mechanism.py.
+rerun; the ones the report no longer shows are deleted. ``--mechanism DIR`` adds the view
+written by doei_mechanism.py. OUT is locked while the tool writes it: a second run into the
+same OUT stops, naming the first.
 """
 import argparse
 import sys
@@ -40,21 +42,21 @@ def main(argv=None):
     args = parse_args(argv)
     import os.path as osp
 
-    from mmdoei.analysis.compare import compare_runs
-    from mmdoei.datasets import read_split
-    split = read_split(osp.join(args.data_root, args.split)) if args.split else None
+    from mmdoei.analysis.compare import compare_runs, read_compare_split
+    from mmdoei.utils.locks import LockedError, UnsafeLockFileError
     try:
+        split = read_compare_split(osp.join(args.data_root, args.split)) if args.split else None
         res = compare_runs(args.runs, args.data_root, args.out, names=args.names, split=split,
                            gt_dir=args.gt_dir, img_dir=args.img_dir, num_classes=args.num_classes,
                            mechanism_dir=args.mechanism, page_size=args.page_size)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, LockedError, UnsafeLockFileError) as e:
         sys.exit(f'compare_cams: {e}')
     s = res['summary']
     for name, rep, thr in zip(s['names'], s['reports'], s['thresholds']):
         m, fp, fn = (float('nan') if rep[k] is None else rep[k] for k in ('mIoU', 'FP', 'FN'))
         print(f'{name:>24}: seed mIoU {m:.2f}  FP {fp:.2f}  FN {fn:.2f}  (background threshold {thr:.2f})')
     print(f'{len(res["images"])} images; thumbnails: {res["thumbs_written"]} written, '
-          f'{res["thumbs_reused"]} reused; report: {res["html"]}')
+          f'{res["thumbs_reused"]} reused, {res["thumbs_removed"]} unused removed; report: {res["html"]}')
 
 
 if __name__ == '__main__':

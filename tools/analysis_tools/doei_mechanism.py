@@ -1,7 +1,7 @@
 r"""What DOEI does to one image and class, block by block: a PNG grid and a json.
 
     python tools/analysis_tools/doei_mechanism.py configs/doei/mct_voc.py --checkpoint doei-mct_voc.pth \
-        --image demo/demo.jpg --class cat --out work_dirs/mechanism
+        --image demo/chelsea.jpg --class cat --out work_dirs/mechanism
 
 Writes OUT/mechanism.png (a row per optimised block: the patch tokens PPDO amplified in
 green and suppressed in red, the HFA-blended scores, the block's attention CAM) and
