@@ -166,7 +166,14 @@ def list_ids(runs: Sequence[str], split: Optional[Sequence[str]] = None) -> List
     if not ids:
         raise FileNotFoundError(f'{runs[0]}: no CAM files (*.npz) to compare')
     for run in runs:
-        missing = [i for i in ids if not osp.isfile(osp.join(run, i + '.npz'))]
+        present = [i for i in ids if osp.lexists(osp.join(run, i + '.npz'))]
+        # a link to another folder's CAM (or to a device, a FIFO, a directory) would be scored as this image's
+        odd = [i + '.npz' for i in present if not osp.isfile(osp.join(run, i + '.npz'))
+               or not _inside(osp.join(run, i + '.npz'), run)]
+        if odd:
+            raise ValueError(f'{run}: {len(odd)} CAM file(s) are not regular files inside the folder (a link out '
+                             f'of it, a device, a FIFO or a directory), e.g. {", ".join(odd[:5])}; refused')
+        missing = [i for i in ids if not osp.lexists(osp.join(run, i + '.npz'))]
         if missing:
             raise FileNotFoundError(f'{run}: {len(missing)} of {len(ids)} CAM files missing, e.g. '
                                     f'{", ".join(m + ".npz" for m in missing[:5])}; all runs must cover the '
@@ -251,6 +258,9 @@ def compare_runs(runs: Sequence[str], data_root: str, out_dir: str, names: Optio
         if _inside(out_dir, run):
             raise ValueError(f'report folder {out_dir} is the CAM folder {run} or inside it; refused: give an '
                              '--out outside the CAM folders')
+    if _inside(out_dir, data_root):
+        raise ValueError(f'report folder {out_dir} is the data root {data_root} or inside it; refused: give an '
+                         '--out outside the dataset')
     ids = list_ids(runs, split)
     gt_root, img_root = osp.join(data_root, gt_dir), osp.join(data_root, img_dir)
     missing_img = [i for i in ids if not osp.isfile(osp.join(img_root, i + img_suffix))]

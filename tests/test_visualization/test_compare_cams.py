@@ -399,3 +399,35 @@ def test_doei_mechanism_help_example_image_exists():
     doc = ast.get_docstring(ast.parse(MECH_TOOL.read_text()))
     images = re.findall(r'--image (\S+)', doc)
     assert images and all((ROOT / i).is_file() for i in images), images
+
+
+def test_cam_links_out_of_the_folder_and_a_report_inside_the_data_are_refused(small, tmp_path):
+    """Second outside attack: a CAM file that is a link to another folder's CAM was scored as this image's;
+    a link to a device or a directory of that name was reported as "missing"; --out inside the data root wrote
+    the report among the images."""
+    import shutil
+
+    from mmdoei.analysis.compare import compare_runs
+    voc = str(small['voc'])
+    with pytest.raises(ValueError, match=rf'^report folder {re.escape(voc)}/JPEGImages is the data root '
+                       rf'{re.escape(voc)} or inside it; refused'):
+        compare_runs(small['runs'], voc, voc + '/JPEGImages')
+    assert not osp.exists(osp.join(voc, 'JPEGImages', 'index.html'))
+    src = small['runs'][0]
+    ids = sorted(p[:-4] for p in os.listdir(src) if p.endswith('.npz'))
+    for kind in ('outside', 'devnull', 'dir'):
+        run = tmp_path / kind
+        shutil.copytree(src, run)
+        target = run / f'{ids[0]}.npz'
+        target.unlink()
+        if kind == 'outside':
+            target.symlink_to(osp.join(small['runs'][1], f'{ids[1]}.npz'))
+        elif kind == 'devnull':
+            target.symlink_to('/dev/null')
+        else:
+            target.mkdir()
+        out = tmp_path / f'report_{kind}'
+        with pytest.raises(ValueError, match=rf'^{re.escape(str(run))}: 1 CAM file\(s\) are not regular files inside '
+                           rf'the folder \(a link out of it, a device, a FIFO or a directory\), e\.g\. {ids[0]}\.npz'):
+            compare_runs([str(run), small['runs'][1]], voc, str(out))
+        assert not out.exists()
