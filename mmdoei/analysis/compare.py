@@ -22,22 +22,23 @@ The report folder is locked while it is written (one run at a time).
 """
 import hashlib
 import html
+import io
 import json
 import os.path as osp
-import struct
 import urllib.parse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from mmdoei.cam.io import load_cam
 from mmdoei.cam.render import label_image, overlay, save_png, scale_cams, seed_overlay
 from mmdoei.cam.seeds import cams_to_seed, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.evaluation.seed_eval import build_report, evaluate_cam_dir
-from mmdoei.utils.files import read_label_png, read_split, read_text_file
+from mmdoei.utils.files import pixel_problem, read_label_png, read_split, read_text_file
 from mmdoei.utils.io import atomic_write, read_bytes_bounded
 from mmdoei.utils.locks import folder_lock
 
@@ -49,11 +50,8 @@ THUMB_SIDE = 160
 THUMB_VERSION = 1
 #: Largest mechanism.json / mechanism.png read (bytes): a real one is well under a megabyte.
 MAX_MECHANISM_BYTES = 64 * 2**20
-#: Largest mechanism.png decoded (pixels), checked in its header before decoding: no decompression bomb.
-MAX_MECHANISM_PIXELS = 50_000_000
 #: The token lists of a mechanism.json block (lists of token indices).
 MECHANISM_TOKEN_LISTS = ('amplified', 'suppressed', 'cpdo_amplified', 'cpdo_suppressed')
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 def check_id(img_id: str, where: str) -> str:
@@ -88,13 +86,6 @@ def read_compare_split(path: str) -> List[str]:
             check_id(token, where)
         check_id(img_id, where)
     return ids
-
-
-def _png_size(data: bytes, path: Path) -> Tuple[int, int]:
-    """``(width, height)`` from a PNG's IHDR header, or a ValueError naming ``path``."""
-    if data[:8] != _PNG_SIGNATURE or data[12:16] != b'IHDR' or len(data) < 24:
-        raise ValueError(f'{path}: not a PNG file (make it with tools/analysis_tools/doei_mechanism.py)')
-    return struct.unpack('>II', data[16:24])
 
 
 def load_mechanism(mechanism_dir: str) -> Tuple[Dict, bytes]:
@@ -137,9 +128,16 @@ def load_mechanism(mechanism_dir: str) -> Tuple[Dict, bytes]:
                 raise ValueError(f'{jpath}: blocks[{i}]["{key}"] must be a list of integer token indices, '
                                  f'got {v!r:.60}')
     png = read_bytes_bounded(ppath, MAX_MECHANISM_BYTES, 'mechanism.png')
-    w, h = _png_size(png, ppath)
-    if not 0 < w * h <= MAX_MECHANISM_PIXELS:
-        raise ValueError(f'{ppath}: a {w}x{h} PNG; refused (at most {MAX_MECHANISM_PIXELS} pixels)')
+    try:  # Pillow reads only the header here: the size is checked before anything is decoded
+        with Image.open(io.BytesIO(png)) as img:
+            fmt, size = img.format, img.size
+    except (OSError, SyntaxError):  # PIL.UnidentifiedImageError is an OSError
+        fmt, size = None, (0, 0)
+    if fmt != 'PNG':
+        raise ValueError(f'{ppath}: not a PNG file (make it with tools/analysis_tools/doei_mechanism.py)')
+    problem = pixel_problem(*size)  # the project's one pixel limit (decompression bombs)
+    if problem:
+        raise ValueError(f'{ppath}: {problem}')
     if cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED) is None:
         raise ValueError(f'{ppath}: a damaged PNG (it does not decode)')
     return mech, png
@@ -166,14 +164,17 @@ def list_ids(runs: Sequence[str], split: Optional[Sequence[str]] = None) -> List
     if not ids:
         raise FileNotFoundError(f'{runs[0]}: no CAM files (*.npz) to compare')
     for run in runs:
-        present = [i for i in ids if osp.lexists(osp.join(run, i + '.npz'))]
-        # a link to another folder's CAM (or to a device, a FIFO, a directory) would be scored as this image's
-        odd = [i + '.npz' for i in present if not osp.isfile(osp.join(run, i + '.npz'))
-               or not _inside(osp.join(run, i + '.npz'), run)]
+        missing, odd = [], []
+        for i in ids:
+            path = osp.join(run, i + '.npz')
+            if not osp.lexists(path):
+                missing.append(i)
+            elif not osp.isfile(path) or not _inside(path, run):
+                # a link to another folder's CAM would be scored as this image's (or a device, FIFO, directory)
+                odd.append(i + '.npz')
         if odd:
             raise ValueError(f'{run}: {len(odd)} CAM file(s) are not regular files inside the folder (a link out '
                              f'of it, a device, a FIFO or a directory), e.g. {", ".join(odd[:5])}; refused')
-        missing = [i for i in ids if not osp.lexists(osp.join(run, i + '.npz'))]
         if missing:
             raise FileNotFoundError(f'{run}: {len(missing)} of {len(ids)} CAM files missing, e.g. '
                                     f'{", ".join(m + ".npz" for m in missing[:5])}; all runs must cover the '
