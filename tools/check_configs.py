@@ -183,13 +183,16 @@ class Checker:
         self._seen: Dict[str, Dict[str, Any]] = {}  # config that ran -> its merged config, flat
         self._checkpoints: Dict[str, str] = {}  # config -> the checkpoint a later test twin reads
         self._needed: set = set()  # configs whose checkpoint a later config (see expect()) reads
+        self._loaded: Dict[str, Tuple[Any, Dict[str, Any]]] = {}  # path -> (config, flat), read by expect()
 
     def expect(self, paths: List[Path]) -> None:
         """Look ahead at the configs to run, to keep the checkpoints their test twins will read."""
         from mmengine.config import Config
         seen: Dict[str, Dict[str, Any]] = {}
         for path in paths:
-            flat = flat_config(Config.fromfile(str(path)).to_dict())
+            cfg = Config.fromfile(str(path))
+            flat = flat_config(cfg.to_dict())
+            self._loaded[str(path)] = (cfg, flat)  # check() reads it from here, not the file again
             twin = twin_of(flat, seen)
             if not twin or twin[1] != 'same':
                 seen[self._name(path)] = flat
@@ -233,9 +236,12 @@ class Checker:
 
     def check(self, path: Path) -> None:
         from mmengine.config import Config
-        cfg = Config.fromfile(str(path))
+        if str(path) in self._loaded:
+            cfg, flat = self._loaded.pop(str(path))
+        else:
+            cfg = Config.fromfile(str(path))
+            flat = flat_config(cfg.to_dict())
         name = self._name(path)
-        flat = flat_config(cfg.to_dict())
         twin = twin_of(flat, self._seen)
         # A short name that only inherits another config (doei/mct_voc.py, deeplab/deeplab_voc.py)
         # merges to the same dict: the same run, so it is compared, not run again.

@@ -484,7 +484,7 @@ def run_pipeline(config: str,
     # Every stage still to run gets at least one batch, checked before the first one trains
     # (AffinityNet drops incomplete batches: too few images failed only after stage 1).
     hint = (f' (--synthetic-images {synthetic_images} writes {synthetic_images} train_aug images)'
-            if tiny and synthetic else '')
+            if synthetic else '')
     for pipe in pipes.values():
         start = pipe.first_unfinished()
         pipe.check_training_data(STAGES[STAGES.index(start):] if start else (), hint)
