@@ -2,13 +2,13 @@
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import running
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from PIL import Image
@@ -46,17 +46,10 @@ def _run(data_root, ckpt, out, *extra):
     return res
 
 
-@contextmanager
 def _alongside(cmd, **kw):
     """``cmd`` running in the background for the block, which waits for it with :func:`_finish`
-    (killed if the block fails): two single-threaded tool runs share the two cores."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    (conftest.running)."""
+    return running(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw))
 
 
 def _finish(proc):

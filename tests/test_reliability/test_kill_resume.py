@@ -26,11 +26,11 @@ import random
 import re
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import running
 
 from mmdoei.generators import make_standin_cams, make_synthetic_voc
 
@@ -58,16 +58,9 @@ def run(cmd) -> str:
     return finish(start(cmd))
 
 
-@contextmanager
 def alongside(cmd):
     """Run ``cmd`` in the background for the block (:func:`finish` it there); killed if the block fails."""
-    proc = start(cmd)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    return running(start(cmd))
 
 
 def _kill(kill_on_line, cmd, ready) -> str:
