@@ -26,7 +26,7 @@ has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2;
 mmdoei.utils.numerics), so CPUs of other makes print the same table: a
 variable you set yourself wins and is printed as yours, ``--no-cpu-pin``
 leaves the machine's choice, and on a CPU without AVX2 nothing is pinned
-(docs/user_guides/reproducing.md).
+(docs/user_guides/demo.md).
 """
 import argparse
 import json

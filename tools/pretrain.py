@@ -19,7 +19,7 @@ CPU has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE,
 ONEDNN_MAX_CPU_ISA=AVX2; mmdoei.utils.numerics), so CPUs of other makes
 train the same bits: a variable you set yourself wins and is printed as
 yours, ``--no-cpu-pin`` leaves the machine's choice, and on a CPU without
-AVX2 nothing is pinned (docs/user_guides/reproducing.md).
+AVX2 nothing is pinned (docs/user_guides/demo.md).
 """
 import argparse
 import os.path as osp

@@ -12,7 +12,7 @@ from the environment it finds when it first runs a kernel:
 
 Each changes the last bits of the losses: in a 16-iteration pretraining every
 one of the three variables, set alone, gave other final weights than the
-machine's choice (docs/user_guides/reproducing.md has the table). So an AMD
+machine's choice (docs/user_guides/demo.md has the table). So an AMD
 EPYC with AVX2 and an Intel CPU with AVX-512 trained different backbones and
 printed different demo tables. :func:`pin_cpu_numerics` sets the three to
 levels every AVX2 CPU has, before torch is imported. Stdlib only: the tools
@@ -27,7 +27,7 @@ PINNED: Dict[str, str] = {'ATEN_CPU_CAPABILITY': 'avx2', 'MKL_CBWR': 'COMPATIBLE
 #: The CPU flags (as /proc/cpuinfo spells them) the AVX2 kernels need: ATen's avx2 level asks for FMA too.
 REQUIRED_FLAGS = frozenset({'avx2', 'fma'})
 #: Where the lines printed by the tools point for the reasons.
-DOC = 'docs/user_guides/reproducing.md'
+DOC = 'docs/user_guides/demo.md'
 
 
 def cpu_flags(cpuinfo: str = '/proc/cpuinfo') -> Optional[Set[str]]:
