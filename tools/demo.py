@@ -19,6 +19,14 @@ mctformer-v2`` is the default run.)
 
 Finished steps are skipped on a rerun (checkpoints and CAM files are kept),
 so an interrupted demo continues where it stopped.
+
+Before torch loads, the CPU kernels of the whole run (pretraining and
+fine-tuning run in this process) are pinned to one set every AVX2 x86-64 CPU
+has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2;
+mmdoei.utils.numerics), so CPUs of other makes print the same table: a
+variable you set yourself wins and is printed as yours, ``--no-cpu-pin``
+leaves the machine's choice, and on a CPU without AVX2 nothing is pinned
+(docs/user_guides/demo.md).
 """
 import argparse
 import json
@@ -34,6 +42,19 @@ from typing import Optional, Sequence  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 # The parser's help names the cached backbone; main() checks it against mmdoei.apis.pretrain's.
 PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'
+
+
+def pin_cpu(enabled: bool = True) -> list:
+    """Pin torch's CPU kernels (mmdoei/utils/numerics.py, loaded by path: ``import mmdoei`` would import torch
+    first, and the libraries read the variables when they load), print what was set and return those lines."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_mmdoei_numerics', ROOT / 'mmdoei' / 'utils' / 'numerics.py')
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    lines = numerics.pin_cpu_numerics(enabled=enabled)
+    for line in lines:
+        print(line, flush=True)
+    return lines
 
 
 def import_mmdoei() -> None:
@@ -91,6 +112,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='train the from-scratch configs instead of fine-tuning the pretrained backbone')
     parser.add_argument('--num-train', type=int, default=400, help='synthetic train_aug images')
     parser.add_argument('--seed', type=int, default=0, help='training seed')
+    parser.add_argument('--no-cpu-pin', action='store_true',
+                        help='leave the CPU kernels to the machine (default: ATEN_CPU_CAPABILITY=avx2, '
+                        'MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2 where unset, so that other CPUs print '
+                        'the same table)')
     if not argv:
         parser.error('no arguments: the demo pretrains and trains for about 16 minutes and writes data/, '
                      'checkpoints/ and demo_out/ under the current folder; to run it with the defaults, '
@@ -149,6 +174,7 @@ def summary_table(reports: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    pinned = pin_cpu(not args.no_cpu_pin)  # before torch loads (import_mmdoei): the libraries read the variables then
     import_mmdoei()
     setup_env()
     out = Path(args.out_dir)
@@ -170,7 +196,8 @@ def main() -> None:
     text = (f'# mmdoei demo ({time.time() - t0:.0f} s)\n\n`{cmd.strip()}`\n\n{table}\n\n'
             f'Seeds of the {len(read_split(str(data_root / "ImageSets/Segmentation/train.txt")))} '
             f'synthetic train images, flip, per-class min-max, best background threshold; '
-            f'mIoU, FP and FN over 21 classes (docs/method.md).\n\n![comparison]({image.name})\n')
+            f'mIoU, FP and FN over 21 classes (docs/method.md).\n\nCPU kernels: '
+            f'{" ".join(pinned)}\n\n![comparison]({image.name})\n')
     with atomic_write(work / 'summary.md', 'w') as f:
         f.write(text)
     with atomic_write(work / 'summary.json', 'w') as f:

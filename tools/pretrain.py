@@ -13,6 +13,13 @@ checkpoints/vit-6l128_procedural-64_seed{N}.pth for the others, where the
 sweep's --pretrain-seeds find them). An existing ``--out`` is reused unless
 ``--force``; the demo and the sweep call the same function, so nothing is
 pretrained twice. ``--seed`` seeds both the set and training.
+
+Before torch loads, the CPU kernels are pinned to one set every AVX2 x86-64
+CPU has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE,
+ONEDNN_MAX_CPU_ISA=AVX2; mmdoei.utils.numerics), so CPUs of other makes
+train the same bits: a variable you set yourself wins and is printed as
+yours, ``--no-cpu-pin`` leaves the machine's choice, and on a CPU without
+AVX2 nothing is pinned (docs/user_guides/demo.md).
 """
 import argparse
 import os.path as osp
@@ -24,6 +31,18 @@ from typing import Optional, Sequence  # noqa: E402
 
 # mmengine and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'  # mmdoei.apis.pretrain's, checked in main
+
+
+def pin_cpu(enabled: bool = True) -> None:
+    """Pin torch's CPU kernels (mmdoei/utils/numerics.py, loaded by path: ``import mmdoei`` would import torch
+    first, and the libraries read the variables when they load) and print what was set."""
+    import importlib.util
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'mmdoei', 'utils', 'numerics.py')
+    spec = importlib.util.spec_from_file_location('_mmdoei_numerics', path)
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    for line in numerics.pin_cpu_numerics(enabled=enabled):
+        print(line, flush=True)
 
 
 class DictAction(argparse.Action):
@@ -47,12 +66,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--work-dir', help='the runner work dir (default work_dirs/pretrain/<config>)')
     parser.add_argument('--force', action='store_true', help='pretrain even if --out exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
+    parser.add_argument('--no-cpu-pin', action='store_true',
+                        help='leave the CPU kernels to the machine (default: ATEN_CPU_CAPABILITY=avx2, '
+                        'MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2 where unset, so that other CPUs train '
+                        'the same bits)')
     if not argv:
         # a bare run used to start a 12-minute job in the current folder: ask for one word of intent
         parser.error('no arguments: this pretrains for about 12 minutes on 2 cores and writes data/procedural/ '
                      'and checkpoints/ under the current folder; to run it with the defaults, give --seed 0')
     args = parser.parse_args(argv)
 
+    pin_cpu(not args.no_cpu_pin)  # before torch loads: mmdoei imports it
     from mmdoei.apis import pretrain
     from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root
     if pretrain.PRETRAIN_CONFIG != PRETRAIN_CONFIG:

@@ -9,6 +9,7 @@ The sweep's pretraining-seed axis and ``tools/pretrain.py`` both go through
 """
 import hashlib
 import json
+import os
 import os.path as osp
 import time
 from pathlib import Path
@@ -117,7 +118,9 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
         config: The mmpretrain pretraining config.
         out: Destination of the checkpoint: ``{'meta', 'state_dict'}`` as
             mmengine writes it, without the optimizer and scheduler states;
-            ``meta['pretrain_stamp']`` is :func:`pretrain_stamp` of the config.
+            ``meta['pretrain_stamp']`` is :func:`pretrain_stamp` of the config,
+            ``meta['cpu_kernels']`` ATen's CPU capability and the MKL and
+            oneDNN settings it ran with (:mod:`mmdoei.utils.numerics`).
         data_root: The procedural set's folder (default: the config's).
         work_dir: The runner's work dir (default ``work_dirs/pretrain/<config name>``).
         force: Pretrain again even if ``out`` exists.
@@ -154,6 +157,10 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
     meta['pretrain_seconds'] = round(time.time() - t0, 1)
     meta['pretrain_stamp'] = pretrain_stamp(cfg)
     meta['pretrain_seed'] = int(cfg.randomness.seed)
+    # which CPU kernels trained it (tools/pretrain.py pins them, mmdoei.utils.numerics): a backbone from another
+    # machine that differs in its last bits can be told apart from one made under other settings
+    meta['cpu_kernels'] = dict(aten=torch.backends.cpu.get_cpu_capability(),
+                               **{k: os.environ.get(k) for k in ('MKL_CBWR', 'ONEDNN_MAX_CPU_ISA')})
     with atomic_write(out) as f:
         torch.save({'meta': meta, 'state_dict': ckpt['state_dict']}, f)
     print(f'[pretrain] done in {time.time() - t0:.0f} s: {out}')
