@@ -1,6 +1,7 @@
 """Pretrain the small ViT on the procedural set: this machine's stand-in for ImageNet weights.
 
     python tools/pretrain.py --seed 0     # the default backbone (with no argument: usage, nothing runs)
+    python tools/pretrain.py --verify 8   # retrain 8 iterations: does this machine train the shipped bits?
     python tools/pretrain.py [--config configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py]
                              [--seed N] [--out checkpoints/vit-6l128_procedural-64.pth] [--force]
 
@@ -13,6 +14,13 @@ checkpoints/vit-6l128_procedural-64_seed{N}.pth for the others, where the
 sweep's --pretrain-seeds find them). An existing ``--out`` is reused unless
 ``--force``; the demo and the sweep call the same function, so nothing is
 pretrained twice. ``--seed`` seeds both the set and training.
+
+The repository ships the seed-0 backbone (checkpoints/vit-6l128_procedural-64.pth),
+made by this tool; its meta holds the sha256 of its weights and of the
+weights after iterations 8, 100 and 1000 (``weights_trace``). ``--verify N``
+retrains the first N iterations (about a minute for 8) and says whether they
+give the same bits; a whole run to another ``--out`` prints whether its
+weights are the shipped ones.
 
 Before torch loads, the CPU kernels are pinned to one set every AVX2 x86-64
 CPU has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE,
@@ -31,6 +39,8 @@ from typing import Optional, Sequence  # noqa: E402
 
 # mmengine and mmdoei are imported in main(), after the arguments are parsed: --help answers at once.
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'  # mmdoei.apis.pretrain's, checked in main
+SHIPPED = 'checkpoints/vit-6l128_procedural-64.pth'  # the shipped backbone (PRETRAINED_CHECKPOINT), checked in main
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def pin_cpu(enabled: bool = True) -> None:
@@ -57,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Pretrain (or reuse) the backbone as the command line says; see the module docstring."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default=PRETRAIN_CONFIG)
+    parser.add_argument('--config', help=f'the pretraining config (default: the repository\'s {PRETRAIN_CONFIG})')
     parser.add_argument('--seed', type=int, default=0, help='seeds the procedural set and training')
     parser.add_argument('--out', help='where the checkpoint is kept (default: checkpoints/'
                         'vit-6l128_procedural-64.pth, with _seed{N} for seeds other than 0)')
@@ -66,6 +76,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--work-dir', help='the runner work dir (default work_dirs/pretrain/<config>)')
     parser.add_argument('--force', action='store_true', help='pretrain even if --out exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
+    parser.add_argument('--verify', type=int, metavar='N',
+                        help='retrain only the first N iterations (8, 100 or 1000) and compare the weights with '
+                        "the shipped backbone's record of them (or --reference's); exit status 1 if they differ")
+    parser.add_argument('--reference', help='the backbone --verify and a finished run compare with (default: the '
+                        f'shipped {SHIPPED})')
     parser.add_argument('--no-cpu-pin', action='store_true',
                         help='leave the CPU kernels to the machine (default: ATEN_CPU_CAPABILITY=avx2, '
                         'MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2 where unset, so that other CPUs train '
@@ -78,12 +93,51 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     pin_cpu(not args.no_cpu_pin)  # before torch loads: mmdoei imports it
     from mmdoei.apis import pretrain
-    from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root
-    if pretrain.PRETRAIN_CONFIG != PRETRAIN_CONFIG:
-        raise RuntimeError(f'{__file__}: PRETRAIN_CONFIG differs from mmdoei.apis.pretrain\'s: update it')
-    pretrain_backbone(args.config, args.out or pretrained_checkpoint(args.seed),
-                      data_root=args.data_root or procedural_root(args.seed), work_dir=args.work_dir,
-                      force=args.force, cfg_options=args.cfg_options, seed=args.seed)
+    from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root, verify_pretraining
+    if pretrain.PRETRAIN_CONFIG != PRETRAIN_CONFIG or pretrain.PRETRAINED_CHECKPOINT != SHIPPED:
+        raise RuntimeError(f'{__file__}: PRETRAIN_CONFIG or SHIPPED differs from mmdoei.apis.pretrain\'s: update it')
+    config = args.config or osp.join(ROOT, PRETRAIN_CONFIG)  # the repository's, from any folder
+    reference = args.reference or osp.join(ROOT, SHIPPED)
+    data_root = args.data_root or procedural_root(args.seed)
+    if args.verify is not None:
+        sys.exit(verify(verify_pretraining, args.verify, reference, config, data_root, args.work_dir, args.seed,
+                        args.cfg_options))
+    out = pretrain_backbone(config, args.out or pretrained_checkpoint(args.seed), data_root=data_root,
+                            work_dir=args.work_dir, force=args.force, cfg_options=args.cfg_options, seed=args.seed)
+    if osp.exists(reference) and osp.abspath(out) != osp.abspath(reference):
+        compare_weights(out, reference)
+
+
+def verify(verify_pretraining, steps: int, reference: str, config: str, data_root: str, work_dir: Optional[str],
+           seed: int, cfg_options: Optional[dict] = None) -> int:
+    """Run ``--verify``: print each loss and the verdict; the exit status (0: the same bits)."""
+    if not osp.exists(reference):
+        print(f'--verify: {reference}: no such backbone to compare with', file=sys.stderr)
+        return 2
+    try:
+        res = verify_pretraining(steps, reference, config, data_root=data_root, seed=seed, cfg_options=cfg_options,
+                                 work_dir=work_dir or osp.join('work_dirs', 'pretrain', f'verify_seed{seed}'))
+    except ValueError as e:
+        print(f'--verify: {e}', file=sys.stderr)
+        return 2
+    for i, loss in enumerate(res['losses'], 1):
+        print(f'[verify] iteration {i}: loss {loss!r}')
+    verdict = 'the same bits as' if res['same'] else 'NOT the bits of'
+    print(f'[verify] weights after iteration {steps}: sha256 {res["sha256"]}: {verdict} {reference} '
+          f'({res["reference_sha256"]})')
+    return 0 if res['same'] else 1
+
+
+def compare_weights(out: str, reference: str) -> None:
+    """Print whether a finished run's weights are ``reference``'s (both record ``weights_sha256``)."""
+    import torch
+    mine, theirs = (torch.load(p, map_location='cpu', weights_only=True).get('meta', {}) for p in (out, reference))
+    if mine.get('pretrain_stamp') != theirs.get('pretrain_stamp'):
+        print(f'[pretrain] {out} was made with other settings than {reference}: not compared')
+        return
+    same = mine.get('weights_sha256') == theirs.get('weights_sha256')
+    print(f'[pretrain] weights sha256 {mine.get("weights_sha256")}: '
+          f'{"the same as" if same else "NOT the same as"} {reference}\'s ({theirs.get("weights_sha256")})')
 
 
 if __name__ == '__main__':

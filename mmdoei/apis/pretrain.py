@@ -19,6 +19,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmdoei.engine.hooks import TraceReached, WeightsTraceHook, weights_sha256
 from mmdoei.generators.procedural import make_procedural_pretrain
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.config import replace_entries, set_data_root
@@ -29,6 +30,12 @@ PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'
 PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'
 # The procedural set's folder of seed 0 (other seeds: procedural_seed{N}).
 PROCEDURAL_ROOT = 'data/procedural'
+#: The iterations after which pretraining hashes the weights (``meta['weights_trace']``): ``--verify 8`` retrains
+#: the first 8 in about a minute and compares, the later ones follow the run to its end (2,355 iterations).
+TRACE_STEPS = (8, 100, 1000)
+#: The entries of mmengine's checkpoint meta kept in a backbone: no times, paths or config text, so that two
+#: machines write the same meta for the same weights.
+KEPT_META = ('epoch', 'iter', 'seed', 'dataset_meta')
 
 
 def pretrained_checkpoint(seed: int = 0) -> str:
@@ -138,6 +145,36 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
     if osp.exists(out) and not force:
         print(f'[pretrain] using the cached backbone {out}')
         return out
+    cfg, t0 = _pretrain_runner_cfg(config, data_root, work_dir, cfg_options, data_options, seed), time.time()
+    trace = WeightsTraceHook(at=TRACE_STEPS)
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(trace)
+    runner.train()
+    last = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    ckpt = torch.load(last, map_location='cpu', weights_only=True)
+    meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in KEPT_META}
+    meta['pretrain_stamp'] = pretrain_stamp(cfg)
+    meta['pretrain_seed'] = int(cfg.randomness.seed)
+    # which CPU kernels trained it (tools/pretrain.py pins them, mmdoei.utils.numerics): a backbone from another
+    # machine that differs in its last bits can be told apart from one made under other settings
+    meta['cpu_kernels'] = dict(aten=torch.backends.cpu.get_cpu_capability(),
+                               **{k: os.environ.get(k) for k in ('MKL_CBWR', 'ONEDNN_MAX_CPU_ISA')})
+    meta['weights_sha256'] = weights_sha256(ckpt['state_dict'])
+    meta['weights_trace'] = dict(trace.trace)
+    top1 = runner.message_hub.get_scalar('val/accuracy/top1') if 'val/accuracy/top1' in \
+        runner.message_hub.log_scalars else None
+    if top1 is not None:
+        meta['val_top1'] = round(float(top1.current()), 2)
+    with atomic_write(out) as f:
+        torch.save({'meta': meta, 'state_dict': ckpt['state_dict']}, f)
+    print(f'[pretrain] done in {time.time() - t0:.0f} s: {out} (weights sha256 {meta["weights_sha256"]}, '
+          f'top-1 {meta.get("val_top1")})')
+    return out
+
+
+def _pretrain_runner_cfg(config: str, data_root: Optional[str], work_dir: Optional[str],
+                         cfg_options: Optional[dict], data_options: Optional[dict], seed: Optional[int]) -> Config:
+    """The runner config of a pretraining, with its procedural set written (if missing)."""
     setup_env()
     data_options = dict(data_options or {})
     progress = data_options.pop('progress', True)
@@ -148,23 +185,53 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
     ensure_procedural_set(root, dict(cfg.procedural_data), progress)
     name = osp.splitext(osp.basename(config))[0]
     cfg.work_dir = work_dir or osp.join('work_dirs', 'pretrain', name + ('' if seed is None else f'_seed{seed}'))
-    t0 = time.time()
+    return cfg
+
+
+def verify_pretraining(steps: int, reference: str, config: str = PRETRAIN_CONFIG, data_root: Optional[str] = None,
+                       work_dir: Optional[str] = None, seed: Optional[int] = None,
+                       cfg_options: Optional[dict] = None) -> dict:
+    """Retrain the first ``steps`` iterations and compare the weights with ``reference``'s trace.
+
+    A backbone records :func:`weights_sha256` after each of :data:`TRACE_STEPS`
+    (``meta['weights_trace']``); the same config, seed and CPU kernels give the
+    same bits, so a short run shows whether this machine would train the same
+    backbone (the whole schedule: ``tools/pretrain.py --out OTHER.pth --force``
+    and its ``weights_sha256``).
+
+    Args:
+        steps: One of the reference's traced iterations.
+        reference: The backbone to compare with (the shipped one by default in the tool).
+        config, data_root, work_dir, seed, cfg_options: As
+            :func:`pretrain_backbone`; the config's stamp must be the reference's.
+
+    Returns:
+        ``dict(step, sha256, reference_sha256, same, losses)``: ``losses`` are
+        the first ``steps`` iterations' losses as floats.
+
+    Raises:
+        ValueError: ``reference`` has no trace at ``steps`` or was made with
+            another config (checked before any training).
+    """
+    meta = torch.load(reference, map_location='cpu', weights_only=True).get('meta', {})
+    want = (meta.get('weights_trace') or {}).get(str(steps))
+    if want is None:
+        raise ValueError(f'{reference}: no weights trace at iteration {steps} (it has '
+                         f'{sorted(map(int, meta.get("weights_trace") or {})) or "none"})')
+    cfg = _pretrain_runner_cfg(config, data_root, work_dir, cfg_options, None, seed)
+    if meta.get('pretrain_stamp') != pretrain_stamp(cfg):
+        raise ValueError(f'{reference} was pretrained with other settings (stamp {meta.get("pretrain_stamp")}) '
+                         f'than {config} with seed {cfg.randomness.seed} (stamp {pretrain_stamp(cfg)})')
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**9)  # nothing to keep
+    trace = WeightsTraceHook(at=(steps, ), stop_after=steps)
     runner = Runner.from_cfg(cfg)
-    runner.train()
-    last = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    ckpt = torch.load(last, map_location='cpu', weights_only=True)
-    meta = dict(ckpt.get('meta', {}))
-    meta['pretrain_seconds'] = round(time.time() - t0, 1)
-    meta['pretrain_stamp'] = pretrain_stamp(cfg)
-    meta['pretrain_seed'] = int(cfg.randomness.seed)
-    # which CPU kernels trained it (tools/pretrain.py pins them, mmdoei.utils.numerics): a backbone from another
-    # machine that differs in its last bits can be told apart from one made under other settings
-    meta['cpu_kernels'] = dict(aten=torch.backends.cpu.get_cpu_capability(),
-                               **{k: os.environ.get(k) for k in ('MKL_CBWR', 'ONEDNN_MAX_CPU_ISA')})
-    with atomic_write(out) as f:
-        torch.save({'meta': meta, 'state_dict': ckpt['state_dict']}, f)
-    print(f'[pretrain] done in {time.time() - t0:.0f} s: {out}')
-    return out
+    runner.register_hook(trace)
+    try:
+        runner.train()
+    except TraceReached:
+        pass
+    got = trace.trace.get(str(steps))
+    return dict(step=steps, sha256=got, reference_sha256=want, same=got == want, losses=list(trace.losses))
 
 
 def use_pretrained(cfg, checkpoint: str, default: str = PRETRAINED_CHECKPOINT) -> int:

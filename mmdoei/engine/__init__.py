@@ -1,15 +1,16 @@
 """The parts mmengine's Runner runs: the CAM generation loop, the thread-count
-hook, the rank-0 logger hook, the hooks of stages 2 and 3 and timm's cosine
+hook, the rank-0 logger hook, the weights-trace hook of the pretraining, the hooks of stages 2 and 3 and timm's cosine
 schedule (registered in mmengine's root ``LOOPS``, ``HOOKS`` and
 ``PARAM_SCHEDULERS``, which every scope searches).
 DOEI's own hook is :class:`mmdoei.doei.DOEIHook`."""
 from .hooks import (CAM_TRANSFORMS, CAMFolderCheckHook, MainProcessLoggerHook, NumThreadsHook, ProgressBarHook,
-                    PseudoMaskWriterHook, ReseedHook, cam_transforms, check_dataset_cams, iter_datasets)
+                    PseudoMaskWriterHook, ReseedHook, TraceReached, WeightsTraceHook, cam_transforms,
+                    check_dataset_cams, iter_datasets, weights_sha256)
 from .loops import CAMGenerationLoop
 from .schedulers import TimmCosineLR
 
 __all__ = [
     'CAMGenerationLoop', 'CAMFolderCheckHook', 'MainProcessLoggerHook', 'NumThreadsHook', 'PseudoMaskWriterHook',
     'ProgressBarHook', 'ReseedHook', 'TimmCosineLR', 'CAM_TRANSFORMS', 'cam_transforms', 'check_dataset_cams',
-    'iter_datasets'
+    'iter_datasets', 'TraceReached', 'WeightsTraceHook', 'weights_sha256'
 ]

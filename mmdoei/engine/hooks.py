@@ -3,6 +3,7 @@ atomically, show progress, reseed for exact resumes, log test metrics from one
 rank. Registered in mmengine's
 root ``HOOKS`` so every scope finds them."""
 import contextlib
+import hashlib
 import os.path as osp
 import random
 from typing import Iterator, List, Optional
@@ -91,6 +92,62 @@ class NumThreadsHook(Hook):
         if self._previous is not None:
             torch.set_num_threads(self._previous)
             self._previous = None
+
+
+def weights_sha256(state_dict: dict) -> str:
+    """A sha256 of a state dict's names and tensor bytes, in name order.
+
+    A file's sha256 would also hash the metadata (times, paths) torch.save
+    and mmengine write beside the weights; this one changes only with them.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        digest.update(key.encode() + state_dict[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class TraceReached(Exception):
+    """Raised by :class:`WeightsTraceHook` at its ``stop_after`` iteration: the
+    run has what it was started for (mmengine's epoch loop can stop only at the
+    end of an epoch)."""
+
+
+@HOOKS.register_module()
+class WeightsTraceHook(Hook):
+    """Record :func:`weights_sha256` of the model after given iterations.
+
+    The pretraining keeps these in its checkpoint's meta
+    (``weights_trace``), so a short rerun can show that a machine trains the
+    same bits as the shipped backbone without the whole schedule
+    (``tools/pretrain.py --verify N``). The losses of every iteration up to
+    the last traced one are kept too, as the floats the loop logged.
+
+    Args:
+        at: The iterations (counted from 1) after which the weights are hashed.
+        stop_after: Raise :class:`TraceReached` after this iteration (None: train on).
+    """
+
+    priority = 'LOWEST'  # after the optimizer step of the iteration, whatever other hooks do
+
+    def __init__(self, at: tuple = (8, ), stop_after: Optional[int] = None) -> None:
+        if not at or any(not isinstance(i, int) or i < 1 for i in at):
+            raise ValueError(f'WeightsTraceHook: at must be positive ints, got {at!r}')
+        self.at = tuple(sorted(set(at)))
+        self.stop_after = stop_after
+        self.trace: dict = {}
+        self.losses: List[float] = []
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """Hash the weights at a traced iteration; stop at ``stop_after``."""
+        step = runner.iter + 1  # mmengine counts the iteration after this hook
+        if step <= self.at[-1] and outputs is not None and 'loss' in outputs:
+            loss = outputs['loss']
+            self.losses.append(float(loss.detach() if torch.is_tensor(loss) else loss))
+        if step in self.at:
+            model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+            self.trace[str(step)] = weights_sha256(model.state_dict())
+        if self.stop_after is not None and step >= self.stop_after:
+            raise TraceReached(step)
 
 
 @HOOKS.register_module()
