@@ -12,6 +12,9 @@ CACHE=${MMDOEI_CACHE:-$HOME/.cache/mmdoei}
 WHEELS="$CACHE/wheels"
 mkdir -p "$WHEELS"
 pipq() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+# Each step prints its seconds, so a slow install says which step was slow (README: what the minutes are).
+took() { echo "[install] $1: $((SECONDS - STEP_START)) s"; STEP_START=$SECONDS; }
+STEP_START=$SECONDS
 
 have() { "$PY" - "$@" <<'PYEOF' 2>/dev/null
 import sys
@@ -27,6 +30,7 @@ if ! have torch==2.14.1 torchvision==0.29.1; then
   echo "[install] torch 2.14.1 + torchvision 0.29.1"
   pipq torch==2.14.1 torchvision==0.29.1
 fi
+took "torch"
 
 if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
   whl=$(ls "$WHEELS"/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
@@ -50,14 +54,18 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev
   echo "[install] mmcv from $whl"
   pipq "setuptools<81" "$whl"
 fi
+took "mmcv"
 
 pipq -r requirements/pinned.txt
+took "requirements/pinned.txt"
 if ! "$PY" -c "import pydensecrf.densecrf" 2>/dev/null; then
   echo "[install] pydensecrf2 (builds from source, about a minute)"
   pipq "setuptools<81" wheel cython
   pipq --no-build-isolation pydensecrf2==1.1 || echo "[install] warning: pydensecrf2 failed to build; CRF steps will be unavailable"
 fi
+took "pydensecrf2"
 pipq --no-deps --no-build-isolation -e .
+took "mmdoei (editable)"
 
 # Slurm and munge for the Slurm tests (tests/test_engine/test_multinode.py start a one-node
 # cluster of their own), and labelme-examples (three real PASCAL VOC photos with VOC/COCO
@@ -86,4 +94,5 @@ if { [ "${CI:-}" = "true" ] || [ "${MMDOEI_INSTALL_SLURM:-0}" = "1" ]; } && { sl
       "slurmd slurm-client munge labelme-examples chromium)"
   fi
 fi
-echo "[install] ok: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__, "mmseg", mmseg.__version__)')"
+took "system packages"
+echo "[install] ok in ${SECONDS} s: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__, "mmseg", mmseg.__version__)')"

@@ -1,6 +1,8 @@
 """The CPU-kernel pin of tools/pretrain.py and tools/demo.py (issue 25): under it, an 8-iteration pretraining
 gives the same loss bits and final weights whether ATEN_CPU_CAPABILITY is left to the machine or set to avx2
-(what an AVX2-only CPU picks), and without it (--no-cpu-pin) the weights differ on a machine with AVX-512."""
+(what an AVX2-only CPU picks), and without it (--no-cpu-pin) the weights differ on a machine with AVX-512.
+The shipped backbone is what tools/pretrain.py trains: ``--verify 8`` from another folder retrains its first
+8 iterations on the real config and gets the bits its meta records."""
 import hashlib
 import json
 import os
@@ -94,6 +96,39 @@ def test_without_the_pin_the_machine_choice_changes_the_weights(runs):
     assert left['sha256'] != avx2['sha256']
     assert left['sha256'] != _ok(runs['pinned'])['sha256']
     assert "[cpu-pin] off (--no-cpu-pin): the kernels are the machine's choice" in left['stdout']
+
+
+SHIPPED = ROOT / 'checkpoints' / 'vit-6l128_procedural-64.pth'
+
+
+@pytest.mark.slow
+def test_tools_pretrain_retrains_the_shipped_backbones_first_iterations(tmp_path):
+    meta = torch.load(SHIPPED, map_location='cpu', weights_only=True)['meta']
+    assert meta['cpu_kernels'] == dict(aten='AVX2', MKL_CBWR='COMPATIBLE', ONEDNN_MAX_CPU_ISA='AVX2')
+    assert sorted(meta['weights_trace']) == ['100', '1000', '8'] and meta['val_top1'] >= 46.6
+    env = {k: v for k, v in os.environ.items() if k not in PINNED}
+    # as a user runs it: from another folder, the default config and reference, only the data kept aside
+    res = subprocess.run([sys.executable, str(ROOT / 'tools/pretrain.py'), '--verify', '8', '--data-root',
+                          str(tmp_path / 'procedural')], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    losses = [line for line in res.stdout.splitlines() if line.startswith('[verify] iteration')]
+    assert [line.split(':')[0] for line in losses] == [f'[verify] iteration {i}' for i in range(1, 9)]
+    assert (f'[verify] weights after iteration 8: sha256 {meta["weights_trace"]["8"]}: the same bits as {SHIPPED} '
+            f'({meta["weights_trace"]["8"]})') in res.stdout
+    # the checkpoint's own sha256 is of the weights it holds
+    from mmdoei.engine.hooks import weights_sha256
+    assert weights_sha256(torch.load(SHIPPED, map_location='cpu', weights_only=True)['state_dict']) == \
+        meta['weights_sha256']
+
+
+def test_verify_refuses_a_backbone_without_the_iteration_before_training(tmp_path):
+    ref = tmp_path / 'ref.pth'
+    torch.save({'meta': {'weights_trace': {'8': 'x'}}, 'state_dict': {}}, ref)
+    from mmdoei.apis.pretrain import verify_pretraining
+    with pytest.raises(ValueError, match=rf'^{ref}: no weights trace at iteration 7 \(it has \[8\]\)$'):
+        verify_pretraining(7, str(ref), data_root=str(tmp_path / 'never_written'))
+    assert not (tmp_path / 'never_written').exists()
 
 
 def test_the_pin_fills_only_unset_variables_and_names_the_users():
