@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / 'mmdoei'
 #: The folders of scripts above the package, lowest first.
@@ -80,14 +78,20 @@ def component(module: str) -> str:
     return parts[1] if len(parts) > 1 else 'mmdoei'
 
 
-def layer(module: str) -> int:
+def layer(module: str, rank: Dict[str, int] = LAYER) -> int:
     comp = component(module)
-    return len(LAYERS) if comp == 'mmdoei' else LAYER[comp]
+    return max(rank.values()) + 1 if comp == 'mmdoei' else rank[comp]
 
 
-def upward_imports(graph) -> List[str]:
+def ranks(layers: List[Set[str]]) -> Dict[str, int]:
+    """``{component: layer index}`` of layers lowest first (``version`` sits with the lowest)."""
+    return {'version': 0, **{name: i for i, names in enumerate(layers) for name in names}}
+
+
+def upward_imports(graph, rank: Dict[str, int] = LAYER) -> List[str]:
+    """One line per import from a lower layer to a higher one, under the layer order ``rank``."""
     return [f'{src} (line {line}) imports {dst}: layer {component(dst)!r} is above {component(src)!r}'
-            for src, targets in graph.items() for dst, line in targets if layer(dst) > layer(src)]
+            for src, targets in graph.items() for dst, line in targets if layer(dst, rank) > layer(src, rank)]
 
 
 def find_cycle(edges: Dict[str, Set[str]]) -> List[str]:
@@ -159,8 +163,9 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     modules = {src: {dst for dst, _ in targets} for src, targets in graph.items()}
     assert find_cycle(modules) == ['mmdoei.cam.io', 'mmdoei.evaluation.metric', 'mmdoei.cam.io']
     script = tmp_path / 'tool.py'
-    script.write_text("import runpy\nfrom tests.helpers import x\nrunpy.run_path('benchmarks/cam_forward.py')\n")
-    assert [n for n, _ in script_imports(script)] == ['runpy', 'tests', 'benchmarks']
+    script.write_text("import runpy\nfrom tests.helpers import x\nrunpy.run_path('benchmarks/cam_forward.py')\n"
+                      "spec_from_file_location('tool', osp.join(HERE, '../../tools/test.py'))\n")
+    assert script_imports(script) == [('runpy', 1), ('tests', 2), ('benchmarks', 3), ('tools', 4)]
 
 
 def test_layers_are_read_from_the_docstring():
@@ -169,18 +174,30 @@ def test_layers_are_read_from_the_docstring():
                       {'evaluation', 'engine'}, {'apis', 'analysis'}]
 
 
-def test_a_swapped_docstring_would_fail():
-    """Swapping two documented layers changes the rules: the real imports then go upward."""
-    doc = ast.get_docstring(ast.parse((PACKAGE / '__init__.py').read_text())) + '\n\n'
+def swapped(doc: str, low: str, high: str) -> str:
+    """The docstring with the layer lines of ``low`` and ``high`` exchanged."""
     lines = doc.split('::\n\n', 1)[1].split('\n\n', 1)[0].splitlines()
-    utils, cam = (next(line for line in lines if line.split()[0] == name) for name in ('utils', 'cam'))
-    swapped = doc.replace(utils, '@@').replace(cam, utils).replace('@@', cam)
-    layers = documented_layers(swapped)
-    assert layers[0] == {'cam'} and layers[1] == {'utils'}
-    rank = {name: i for i, names in enumerate(layers) for name in names} | {'version': 0}
+    a, b = (next(line for line in lines if line.split()[0].rstrip(',') == name) for name in (low, high))
+    return doc.replace(a, '@@').replace(b, a).replace('@@', b)
+
+
+def test_a_swapped_docstring_would_fail():
+    """The order is what the docstring says: with two layers swapped in it, the checker reports
+    the package's real imports between them as upward, naming both layers."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / '__init__.py').read_text())) + '\n\n'
     graph = import_graph()
-    assert any(rank[component(dst)] > rank[component(src)] for src, targets in graph.items()
-               for dst, _ in targets if component(src) != 'mmdoei' and component(dst) != 'mmdoei')
+    layers = documented_layers(swapped(doc, 'utils', 'cam'))
+    assert layers[:3] == [{'cam'}, {'utils'}, {'doei'}]
+    bad = upward_imports(graph, ranks(layers))
+    assert bad and all(line.endswith(": layer 'utils' is above 'cam'") for line in bad), bad
+    assert any(line.startswith('mmdoei.cam.') and ' imports mmdoei.utils' in line for line in bad)
+    # two layers further apart: apis/analysis (the top) and doei exchanged
+    layers = documented_layers(swapped(doc, 'doei', 'apis'))
+    assert layers[2] == {'apis', 'analysis'} and layers[5] == {'doei'}
+    bad = upward_imports(graph, ranks(layers))
+    pairs = {tuple(re.findall(r"'(\w+)'", line.rsplit(': layer ', 1)[1])) for line in bad}
+    assert ('doei', 'models') in pairs and ('engine', 'apis') in pairs, pairs
+    assert all(high == 'doei' or low in ('apis', 'analysis') for high, low in pairs), pairs
 
 
 def script_imports(path: Path) -> List[Tuple[str, int]]:
@@ -192,7 +209,8 @@ def script_imports(path: Path) -> List[Tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append((node.module.split('.')[0], node.lineno))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            m = re.match(r'(tools|benchmarks|tests)/\S+\.py$', node.value)
+            # 'tools/x.py', also reached from a script's folder: '../../tools/test.py'
+            m = re.match(r'(?:\.\./)*(tools|benchmarks|tests)/\S+\.py$', node.value)
             if m:
                 found.append((m.group(1), node.lineno))
     return found
@@ -204,11 +222,24 @@ def test_the_package_imports_no_script():
     assert not bad, '\n'.join(bad)
 
 
-@pytest.mark.parametrize('folder', SCRIPT_LAYERS[:-1])
-def test_scripts_import_no_higher_script(folder):
-    higher = SCRIPT_LAYERS[SCRIPT_LAYERS.index(folder) + 1:]
-    files = sorted((ROOT / folder).rglob('*.py'))
-    assert files, folder
-    bad = [f'{p.relative_to(ROOT)} (line {line}) imports or runs {name}/'
-           for p in files for name, line in script_imports(p) if name in higher]
-    assert not bad, '\n'.join(bad)
+def script_problems(order: List[str] = SCRIPT_LAYERS, root: Path = ROOT) -> List[str]:
+    """One line per script that imports or runs one of a higher folder, folders lowest first."""
+    bad = []
+    for i, folder in enumerate(order[:-1]):
+        files = sorted((root / folder).rglob('*.py'))
+        assert files, folder
+        bad += [f'{p.relative_to(root)} (line {line}) imports or runs {name}/: {name}/ is above {folder}/'
+                for p in files for name, line in script_imports(p) if name in order[i + 1:]]
+    return bad
+
+
+def test_scripts_import_no_higher_script():
+    assert script_problems() == []
+
+
+def test_a_swapped_script_order_would_fail():
+    """tools/ below benchmarks/ is the order: swapped, the benchmark that runs our CAM tool
+    (benchmarks/cam_throughput.py loads tools/test.py) is reported, naming both folders."""
+    bad = script_problems(['benchmarks', 'tools', 'tests'])
+    assert bad and all(line.endswith('tools/ is above benchmarks/') for line in bad), bad
+    assert any(line.startswith('benchmarks/cam_throughput.py (line ') for line in bad), bad

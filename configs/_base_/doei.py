@@ -1,11 +1,13 @@
-# DOEI's settings, every option with its value (docs/method.md; mmdoei.doei.DOEIConfig
-# documents each). DOEI configs use it as `model = dict(doei={{_base_.doei}})`.
+# DOEI's settings for configs: every option of mmdoei.doei.DOEIConfig (which documents
+# each; docs/method.md, section 6) with its default, read from that class, so the
+# defaults live in one place and a config still spells out the values it runs with
+# (a dumped config records them). DOEI configs use it as `model = dict(doei={{_base_.doei}})`.
+# num_class_tokens is left out: it is the host model's (None takes the backbone's count).
 # With one class token (TS-CAM, TransCAM) CPDO is a no-op and only PPDO acts.
-doei = dict(
-    layers=None,                              # K: blocks 1..K (None = all, the paper's best)
-    # The spec's provisional values; docs/results.md says why sf is not 0.
-    st_p2c=0.01, af_p2c=0.5, sf_p2c=-0.1,     # PPDO: split, amplify, suppress
-    st_c2c=0.01, af_c2c=0.5, sf_c2c=-0.1,     # CPDO
-    alpha=0.35,                               # HFA weight (the paper's best)
-    ppdo=True, cpdo=True, ppdo_suppress='self',
-    in_train=True, detach_scores=False)
+# importlib rather than an `import mmdoei...` line: mmengine reads a config with such a
+# line as its new (lazy-import) format, which cannot be a `_base_` of these configs.
+import importlib
+
+DOEIConfig = importlib.import_module('mmdoei.doei.config').DOEIConfig
+doei = {k: v for k, v in DOEIConfig().to_dict().items() if k != 'num_class_tokens'}
+del DOEIConfig  # a class is no config value

@@ -93,18 +93,6 @@ def test_model_settings():
     assert transcam.cam_cfg == dict(type='transcam', relu=True) and transcam.backbone.arch == 'small'
 
 
-@pytest.mark.parametrize('name', ['mct_voc.py', 'tscam_voc.py', 'transcam_voc.py',
-                                  'doei-mctformer-v2_deit-s_1xb64-60e_coco14-224.py',
-                                  'doei-transcam_conformer-s_1xb8-20e_coco14-512.py'])
-def test_doei_configs_are_the_baselines_plus_doei(name):
-    cfg = _load(f'doei/{name}')
-    doei = cfg.model.pop('doei')
-    assert doei == _load('_base_/doei.py').doei and doei.alpha == 0.35 and doei.sf_p2c == -0.1
-    base = next(p for p in MODELS if MODELS[p] == cfg.model.type)
-    base = _load(base.format('coco14' if 'coco14' in name else 'voc12aug'))
-    assert cfg.model == base.model and cfg.train_dataloader == base.train_dataloader
-
-
 def test_psa_coco_is_the_voc_recipe_on_coco():
     voc, coco = (_load(f'psa/affnet_resnet38d_1xb8-8e_{d}-448x448.py') for d in ('voc12aug', 'coco14'))
     labels = coco.train_dataloader.dataset.pipeline[1]

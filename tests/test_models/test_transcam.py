@@ -19,27 +19,11 @@ from mmdoei.doei import attach_doei, find_transformer_blocks
 from mmdoei.doei.attach import find_patch_embed
 from mmdoei.models.classifiers.transcam import TRANSCAM_CAM_TYPES, TransCAM
 from mmdoei.models.utils.checkpoint import convert_transcam
+from .tiny import TRANSCAM_TINY as TINY
+from .tiny import one_thread  # noqa: F401  (autouse)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids OpenMP
-    threads spinning against other processes (measured: 16 s -> 1.3 s a training run)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 REF_PATH = ROOT / 'tests/data/reference/transcam_authors_outputs.npz'
-
-# Depth 6 has one block of each kind: the stage-1 coupling (down stride 4), the
-# stride-2 entries of stages 2 and 3, and the last fusion block. Channel ratio 1/4
-# (CNN 16/32/64 channels) rather than fewer base channels: the authors' conv head
-# is built for 256 * channel_ratio inputs.
-TINY = dict(arch=dict(embed_dims=64, channel_ratio=0.25, num_heads=2, depths=6), drop_path_rate=0.)
 
 
 def build_tiny(backbone=None, **kw) -> TransCAM:
@@ -249,51 +233,3 @@ def test_bad_options():
     stride2 = build_tiny(backbone=dict(last_fusion_stride=2)).eval()
     with pytest.raises(ValueError, match='not on the token grid'):
         stride2.cams(torch.randn(1, 3, 64, 64))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('config', ['transcam/transcam_conformer-s_1xb8-20e_voc12aug-512.py',
-                                    'doei/doei-transcam_conformer-s_1xb8-20e_voc12aug-512.py'])
-def test_config_trains_and_its_cams_go_through_the_cam_tool(config, synthetic_voc, tmp_path):
-    """The VOC config at tiny scale: a few iterations on a VOC-layout folder, then
-    the CAM tool (CAMGenerationLoop, as tools/test.py --cam-out) and the seed metric."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from mmdoei.apis import cam_generation_cfg, evaluate_seeds
-    from mmdoei.utils.config import set_data_root
-
-    def tiny_cfg():
-        cfg = Config.fromfile(str(ROOT / 'configs' / config))
-        set_data_root(cfg, str(synthetic_voc))
-        cfg.work_dir = str(tmp_path / 'work')
-        cfg.model.backbone.update(TINY, init_cfg=None)  # no download
-        cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-        pipeline = cfg.train_dataloader.dataset.pipeline
-        assert [t.type for t in pipeline] == [
-            'LoadImageFromFile', 'RandomResize', 'RandomFlip', 'NumpyToPIL', 'torchvision/ColorJitter',
-            'PILToNumpy', 'RandomCrop', 'PackInputs']
-        pipeline[1].scale = (48, 48)                            # the authors' 320..640, scaled
-        pipeline[6].crop_size = 64                              # the authors' 512, scaled
-        cfg.cam_dataloader.update(num_workers=0, persistent_workers=False)
-        cfg.train_cfg = dict(by_epoch=True, max_epochs=1)
-        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, save_best=None)
-        cfg.default_hooks.logger.interval = 2
-        return cfg
-
-    cfg = tiny_cfg()
-    out = tmp_path / 'cams'
-    # CAMs of the seed-scoring split, by the same Runner after training (one Runner keeps it quick).
-    cfg.cam_dataloader.dataset.split = cfg.cam_eval.split
-    cam_generation_cfg(cfg, str(out), scales=(1.0, 0.5))
-    runner = Runner.from_cfg(cfg)
-    assert (runner.model.backbone.doei is not None) == ('doei-' in config)
-    runner.train()
-    losses = runner.message_hub.get_scalar('train/loss').data[0]
-    assert len(losses) >= 5 and np.isfinite(losses).all()
-    runner.test()
-    ids = (synthetic_voc / cfg.cam_eval.split).read_text().split()
-    assert sorted(p.stem for p in out.glob('*.npz')) == sorted(ids)
-    report = evaluate_seeds(cfg, str(out), progress=False)
-    assert report['num_images'] == len(ids) and 0 <= report['mIoU'] <= 100

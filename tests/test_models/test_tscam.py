@@ -16,24 +16,11 @@ import mmdoei.models.classifiers.tscam  # noqa: F401
 import mmdoei.models.heads.tscam_head  # noqa: F401
 from mmdoei.models.classifiers.tscam import TSCAM
 from mmdoei.models.utils.checkpoint import convert_tscam
+from .tiny import TSCAM_TINY as TINY
+from .tiny import one_thread  # noqa: F401  (autouse)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids OpenMP
-    threads spinning against other processes (measured: 16 s -> 1.3 s a training run)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 REF_PATH = ROOT / 'tests/data/reference/tscam_authors_outputs.npz'
-
-TINY = dict(arch=dict(embed_dims=64, num_layers=3, num_heads=2, feedforward_channels=256),
-            img_size=64, patch_size=16)
 
 
 def build_tiny(backbone=None, **kw) -> TSCAM:
@@ -195,46 +182,3 @@ def test_bad_options():
         build_tiny(backbone=dict(num_class_tokens=2))
     with pytest.raises(ValueError, match='loss must be one of'):
         build_tiny(head=dict(loss='focal'))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('config', ['tscam/tscam_deit-s_1xb64-60e_voc12aug-224.py',
-                                    'doei/doei-tscam_deit-s_1xb64-60e_voc12aug-224.py'])
-def test_config_trains_and_its_cams_go_through_the_cam_tool(config, synthetic_voc, tmp_path):
-    """The VOC config at tiny scale: a few iterations on a VOC-layout folder, then
-    the CAM tool (CAMGenerationLoop, as tools/test.py --cam-out) and the seed metric."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from mmdoei.apis import cam_generation_cfg, evaluate_seeds
-    from mmdoei.utils.config import set_data_root
-
-    def tiny_cfg():
-        cfg = Config.fromfile(str(ROOT / 'configs' / config))
-        set_data_root(cfg, str(synthetic_voc))
-        cfg.work_dir = str(tmp_path / 'work')
-        cfg.model.backbone.update(TINY, drop_path_rate=0., init_cfg=None)  # no download
-        cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-        cfg.train_dataloader.dataset.pipeline[1].scale = 64  # RandomResizedCrop
-        cfg.cam_dataloader.update(num_workers=0, persistent_workers=False)
-        cfg.train_cfg = dict(by_epoch=True, max_epochs=1)
-        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, save_best=None)
-        cfg.default_hooks.logger.interval = 2
-        return cfg
-
-    cfg = tiny_cfg()
-    out = tmp_path / 'cams'
-    # CAMs of the seed-scoring split, by the same Runner after training (one Runner keeps it quick).
-    cfg.cam_dataloader.dataset.split = cfg.cam_eval.split
-    cam_generation_cfg(cfg, str(out), scales=(1.0, 0.5))
-    runner = Runner.from_cfg(cfg)
-    assert (runner.model.backbone.doei is not None) == ('doei-' in config)
-    runner.train()
-    losses = runner.message_hub.get_scalar('train/loss').data[0]
-    assert len(losses) >= 5 and np.isfinite(losses).all()
-    runner.test()
-    ids = (synthetic_voc / cfg.cam_eval.split).read_text().split()
-    assert sorted(p.stem for p in out.glob('*.npz')) == sorted(ids)
-    report = evaluate_seeds(cfg, str(out), progress=False)
-    assert report['num_images'] == len(ids) and 0 <= report['mIoU'] <= 100
