@@ -433,7 +433,7 @@ def predictions(curves: Sequence[Curve], sizes: dict) -> Optional[str]:
             ('random walk, COCO train', 82783, walk.predict(eq(COCO_HW))),
             ('seed evaluation, VOC train (1,464)', 1464, seed_per_image),
             ('seed evaluation, COCO train', 82783, seed_per_image * COCO_HW[0] * COCO_HW[1] / (h * w))):
-        rows.append([job, f'{n:,}', f'{per_image:.3f}', f'{n * per_image / 3600:.2f}'])
+        rows.append([job, f'{n:,}', f'{per_image:.4g}', f'{n * per_image / 3600:.3g}'])
     return table(rows, ['job', 'images', 's / image', 'hours'])
 
 

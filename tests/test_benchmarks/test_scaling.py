@@ -109,3 +109,39 @@ def test_quick_run_writes_the_png(quick_run):
     width, height = int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
     assert (width, height) == (1100, 850)  # 11 x 8.5 inches at 100 dpi: the four panels
     assert not [p.name for p in png.parent.iterdir() if p != png]  # no temporary file left beside it
+
+
+def test_predictions_read_voc_and_coco_off_the_curves(scaling):
+    """Hand-made curves with known laws: the hours are the images times the marginal cost per
+    image (the count curves' slope), scaled to COCO's 640 x 480 by the side fits or the pixels."""
+    def curve(xs, law, linear=False):
+        return scaling.Curve('t', 'x', xs, [[law(x)] * 3 for x in xs], 'u', lambda x, t: t / x, linear=linear)
+
+    count = curve([2, 4, 8, 16], lambda n: 0.2 + 0.6 * n, linear=True)  # 0.2 s per run, 0.6 s per image
+    side = curve([224, 320, 448, 560], lambda s: 1e-7 * s ** 3)
+    walk = curve([256, 512, 1024], lambda s: 2e-7 * s ** 2)
+    seed = curve([50, 100, 200, 400], lambda n: 0.05 + 0.01 * n, linear=True)
+    assert count.linear == pytest.approx((0.2, 0.6), abs=1e-9)
+    assert (side.a, side.b) == (pytest.approx(1e-7, rel=1e-9), pytest.approx(3, abs=1e-9))
+
+    out = scaling.predictions([count, side, None, walk, seed], scaling.DEFAULT_SIZES)
+    rows = {r[0]: r[1:] for r in ([c.strip() for c in line.strip('|').split('|')]
+                                  for line in out.splitlines()[2:])}
+    coco_pixels = 640 * 480 / (500 * 375)  # 1.6384
+    expected = {  # job: (images, seconds per image)
+        'CAMs, VOC train_aug (500 x 375)': (10582, 0.6),
+        # the side fit's t ~ side^3 at the sides of squares of COCO's and VOC's pixels
+        'CAMs, COCO train (640 x 480)': (82783, 0.6 * coco_pixels ** 1.5),
+        'random walk, VOC train_aug': (10582, 2e-7 * 500 * 375),
+        'random walk, COCO train': (82783, 2e-7 * 640 * 480),
+        'seed evaluation, VOC train (1,464)': (1464, 0.01),
+        'seed evaluation, COCO train': (82783, 0.01 * coco_pixels),
+    }
+    assert list(rows) == list(expected)
+    for job, (images, per_image) in expected.items():
+        n, s, hours = rows[job]
+        assert int(n.replace(',', '')) == images
+        assert float(s) == pytest.approx(per_image, rel=1e-3), job
+        assert float(hours) == pytest.approx(images * per_image / 3600, rel=5e-3), job  # 3 digits
+    # --quick's tiny images predict nothing
+    assert scaling.predictions([count, side, None, walk, seed], scaling.QUICK_SIZES) is None
