@@ -447,6 +447,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.repeats < 3:
         parser.error(f'--repeats must be at least 3 (a median of fewer says little), got {args.repeats}')
+    # a plot path that cannot be written fails now, not after minutes of measuring
+    _load_test_tool().check_output_path(args.plot, '--plot', 'file')
     start = time.perf_counter()
     import torch
 

@@ -65,6 +65,18 @@ def test_fewer_than_three_repeats_are_refused(scaling, capsys):
     assert '--repeats must be at least 3 (a median of fewer says little), got 2' in capsys.readouterr().err
 
 
+def test_a_plot_path_that_cannot_be_written_is_refused_before_measuring(scaling, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        scaling.main(['--plot', str(tmp_path)])  # a folder, not a file: seconds, not minutes, to find out
+    assert str(e.value) == f'--plot {tmp_path}: is a folder; --plot needs a file path ' \
+        f'(e.g. {tmp_path / "results.json"})'
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(SystemExit) as e:
+        scaling.main(['--plot', str(tmp_path / 'file' / 'scaling.png')])
+    assert str(e.value) == f'--plot {tmp_path / "file" / "scaling.png"}: cannot be created, ' \
+        f'{tmp_path / "file"} is a file, not a folder'
+
+
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
     """``python benchmarks/scaling.py --quick --plot PNG`` in a fresh interpreter, as a user runs it."""
