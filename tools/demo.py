@@ -6,8 +6,10 @@
 (With no argument at all it prints its usage and runs nothing: ``--model
 mctformer-v2`` is the default run.)
 
-1. pretrains the small ViT on the procedural set (tools/pretrain.py; about
-   10 minutes, once: the checkpoint is cached in checkpoints/),
+1. takes the small ViT pretrained on the procedural set from the repository
+   (checkpoints/vit-6l128_procedural-64.pth, made by ``tools/pretrain.py
+   --seed 0``, which reproduces its weights bit for bit; if the file is
+   missing or made with other settings, it is pretrained here first),
 2. writes the synthetic VOC-layout data set (seeded; kept for reruns),
 3. fine-tunes the baseline and the same model with DOEI from it, as the VOC
    configs fine-tune DeiT-S (configs/demo/*-pre_*; ``--from-scratch`` trains
@@ -20,8 +22,8 @@ mctformer-v2`` is the default run.)
 Finished steps are skipped on a rerun (checkpoints and CAM files are kept),
 so an interrupted demo continues where it stopped.
 
-Before torch loads, the CPU kernels of the whole run (pretraining and
-fine-tuning run in this process) are pinned to one set every AVX2 x86-64 CPU
+Before torch loads, the CPU kernels of the whole run (fine-tuning, and
+pretraining where it is needed, run in this process) are pinned to one set every AVX2 x86-64 CPU
 has (ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2;
 mmdoei.utils.numerics), so CPUs of other makes print the same table: a
 variable you set yourself wins and is printed as yours, ``--no-cpu-pin``
