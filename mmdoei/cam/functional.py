@@ -6,7 +6,6 @@
 """
 from typing import Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
