@@ -7,7 +7,7 @@ This subclass keeps the same parameters and state-dict keys and computes the
 attention explicitly only when asked to (``need_attn``), so blocks whose maps no
 one reads keep the fused kernel.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -69,12 +69,11 @@ class DOEIAttention(MultiheadAttention):
         B, T, _ = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        if not (torch.is_grad_enabled() or self.training):  # inference (CAMs): same numbers, less memory
-            x, self.attn_map = _attention_by_head(q * self.head_dims**-0.5, k, v)
-            x = x.reshape(B, T, self.embed_dims)
-            x = self.out_drop(self.gamma1(self.proj_drop(self.proj(x))))
-            return v.squeeze(1) + x if self.v_shortcut else x
-        attn = ((q * self.head_dims**-0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
+        if torch.is_grad_enabled():
+            attn = attn.softmax(dim=-1)
+        else:  # inference (CAMs): in place, the same numbers without a second (B, heads, T, T) buffer
+            torch.ops.aten._softmax.out(attn, -1, False, out=attn)
         self.attn_map = attn.mean(dim=1)
         attn = F.dropout(attn, self.attn_drop if self.training else 0.)
         x = (attn @ v).transpose(1, 2).reshape(B, T, self.embed_dims)
@@ -82,27 +81,3 @@ class DOEIAttention(MultiheadAttention):
         if self.v_shortcut:
             x = v.squeeze(1) + x
         return x
-
-
-def _attention_by_head(q: Tensor, k: Tensor, v: Tensor) -> Tuple[Tensor, Tensor]:
-    """``softmax(q k^T) v`` as ``(B, T, heads, d)`` and the head-mean of the softmax
-    ``(B, T, T)``, one head at a time, the softmax in place (no gradients).
-
-    ``q`` (already scaled), ``k``, ``v``: ``(B, heads, T, d)``. The same numbers
-    as the all-heads expression to float rounding (the mean is the sum over the
-    heads divided once), but one ``(B, T, T)`` buffer is live instead of two
-    ``(B, heads, T, T)`` ones: at 1,630 tokens (a 750 x 562 image and its flip)
-    those are 2 x 127 MB that every block allocated afresh (first-touch page
-    faults). The output is written in the token-major layout the projection
-    reads, so it needs no transposing copy.
-    """
-    B, H, T, d = q.shape
-    kt = k.transpose(-2, -1)
-    out = q.new_empty(B, T, H, v.shape[-1])
-    total = None
-    for h in range(H):
-        s = q[:, h] @ kt[:, h]
-        torch.ops.aten._softmax.out(s, -1, False, out=s)
-        torch.matmul(s, v[:, h], out=out[:, :, h])
-        total = s if total is None else total.add_(s)  # the first head's buffer becomes the sum
-    return out, total.div_(H)

@@ -105,8 +105,8 @@ def _plain_loop_cams(model, img, labels, scales):
 
 @pytest.mark.parametrize('doei', [None, dict()])
 def test_optimised_cam_path_equals_the_plain_per_pass_loop(doei):
-    """What CAM generation runs (no gradients: attention one head at a time with an in-place
-    softmax, block maps summed without stacking, image and flip batched) against the plain
+    """What CAM generation runs (no gradients: the softmax in place, block maps summed
+    without stacking, image and flip batched) against the plain
     loop above, at 5 scales + flip: the same CAMs to 1e-5, the same block maps to 1e-6."""
     model = _model('v2', doei=doei)
     labels = REF['ms_labels'].tolist()
