@@ -6,7 +6,6 @@
 """
 from typing import Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -21,14 +20,27 @@ def class_to_patch_attention(attn_maps: Sequence[Tensor], num_cls: int, last_n: 
     """
     if not 1 <= last_n <= len(attn_maps):
         raise ValueError(f'last_n must be in [1, {len(attn_maps)}], got {last_n}')
-    A = torch.stack(list(attn_maps[-last_n:])).sum(0)
-    B = A.shape[0]
-    return A[:, :num_cls, num_cls:].reshape(B, num_cls, *grid)
+    A = _sum_of_blocks(attn_maps[-last_n:], slice(None, num_cls), slice(num_cls, None))
+    return A.reshape(A.shape[0], num_cls, *grid)
 
 
 def patch_affinity(attn_maps: Sequence[Tensor], num_cls: int) -> Tensor:
     """``sum over all blocks of A[:, C:, C:]``, ``(B, N, N)``, rows not renormalised."""
-    return torch.stack(list(attn_maps)).sum(0)[:, num_cls:, num_cls:]
+    return _sum_of_blocks(attn_maps, slice(num_cls, None), slice(num_cls, None))
+
+
+def _sum_of_blocks(attn_maps: Sequence[Tensor], rows: slice, cols: slice) -> Tensor:
+    """``sum over the maps of A[:, rows, cols]``, block after block into one buffer.
+
+    Not ``torch.stack(maps).sum(0)``: the stack is a copy of every map (12 of
+    ``(B, T, T)``, 250 MB for two 750 x 562 images), and it cost CAM generation
+    a sixth of its time. The maps are added in the same order, one at a time.
+    """
+    maps = list(attn_maps)
+    total = maps[0][:, rows, cols] + maps[1][:, rows, cols] if len(maps) > 1 else maps[0][:, rows, cols].clone()
+    for m in maps[2:]:
+        total += m[:, rows, cols]  # in place: no new buffer per block (autograd allows it: add keeps no inputs)
+    return total
 
 
 def refine_with_affinity(cams: Tensor, affinity: Tensor) -> Tensor:

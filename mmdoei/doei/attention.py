@@ -9,6 +9,7 @@ one reads keep the fused kernel.
 """
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 from mmpretrain.models.utils import MultiheadAttention
@@ -68,7 +69,11 @@ class DOEIAttention(MultiheadAttention):
         B, T, _ = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ((q * self.head_dims**-0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
+        if torch.is_grad_enabled():
+            attn = attn.softmax(dim=-1)
+        else:  # inference (CAMs): in place, the same numbers without a second (B, heads, T, T) buffer
+            torch.ops.aten._softmax.out(attn, -1, False, out=attn)
         self.attn_map = attn.mean(dim=1)
         attn = F.dropout(attn, self.attn_drop if self.training else 0.)
         x = (attn @ v).transpose(1, 2).reshape(B, T, self.embed_dims)
