@@ -68,7 +68,7 @@ def import_mmdoei() -> None:
 
     import mmdoei  # noqa: F401  registers everything
     from mmdoei.apis import pretrain
-    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained
     from mmdoei.cam import cam_overlay, load_cam
     from mmdoei.datasets.categories import voc_palette

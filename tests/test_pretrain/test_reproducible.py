@@ -98,7 +98,7 @@ def test_the_config_fixes_seed_determinism_and_threads():
 
 
 def test_demo_configs_fix_seed_determinism_and_threads():
-    from mmdoei.apis.experiment import stage1_cfg
+    from mmdoei.apis.pipeline import stage1_cfg
     for config in ('mctformer-v2_vit-6l128-pre_synthetic-64.py', 'tscam_vit-6l128-pre_synthetic-64.py',
                    'transcam_conformer-6l128-pre_synthetic-128.py'):
         cfg = stage1_cfg(str(ROOT / 'configs/demo' / config), '/tmp/unused', seed=2)

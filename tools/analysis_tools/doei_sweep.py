@@ -71,7 +71,7 @@ def import_mmdoei() -> None:
     from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired,
                                  plot_sweep, read_rows, rows_to_csv, summary_markdown)
     from mmdoei.apis import pretrain
-    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained, uses_pretrained
     from mmdoei.doei import DOEIConfig
     from mmdoei.generators.synthetic import SCENES, cooccurring_classes
@@ -201,7 +201,7 @@ def print_plan(todo: list, rows: list, budget_minutes: float = None) -> None:
 
 
 class RealRunner:
-    """Trains and extracts for one planned run (:mod:`mmdoei.apis.experiment`).
+    """Trains and extracts for one planned run (the stage-1 unit of :mod:`mmdoei.apis.pipeline`).
 
     Backbones and data sets are made when a run first needs them, by the same
     functions as tools/pretrain.py and the demo, and cached.
