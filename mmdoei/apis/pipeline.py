@@ -239,6 +239,14 @@ class WSSSPipeline:
         self.launcher = launcher
         self.overwrite = overwrite
         self.stage1_cfg = Config.fromfile(stage1_config)
+        self._parsed: Dict[str, Config] = {}
+
+    def load(self, path: str) -> Config:
+        """A copy of the config file ``path``, parsed once: every run and rerun builds each stage's config
+        for its fingerprint (:meth:`step`), and parsing the ``_base_`` chain is most of that time."""
+        if path not in self._parsed:
+            self._parsed[path] = Config.fromfile(path)
+        return copy.deepcopy(self._parsed[path])
 
     # ------------------------------------------------------------------ bookkeeping
     def record_file(self, stage: str) -> str:
@@ -312,7 +320,7 @@ class WSSSPipeline:
 
     def config(self, path: str, stage: str, work: str) -> Config:
         """A stage's config: data root, launcher, work dir, its own run name."""
-        cfg = Config.fromfile(path)
+        cfg = self.load(path)
         if self.data_root:
             set_data_root(cfg, self.data_root)
         cfg.launcher = self.launcher
@@ -378,7 +386,7 @@ class WSSSPipeline:
         cfg = self.config(self.stage1_config, 'cams', 'stage1')
         # Stage 2 needs a CAM for every image it trains and walks on (VOC: train_aug); a
         # stage-1 config may list fewer (the demo's: train, for seed scores only).
-        split = Config.fromfile(self.psa_config).train_dataloader.dataset.get('split')
+        split = self.load(self.psa_config).train_dataloader.dataset.get('split')
         if split:
             cfg.cam_dataloader.dataset.split = split
         cam_generation_cfg(cfg, str(self.dir / 'cams'))

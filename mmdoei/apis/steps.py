@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
 from mmdoei.utils.locks import folder_lock
-from mmdoei.utils.record import (KINDS, RECORD_FILE, OutputKind, OutputRecord, claim, discard, outputs_of,
-                                 read_record, sha256_text, write_record)
+from mmdoei.utils.record import (KINDS, RECORD_FILE, OutputKind, OutputRecord, claim, discard, outputs_of, read_record,
+                                 sha256_text, write_record)
 from mmdoei.version import __version__
 
 PathLike = Union[str, os.PathLike]

@@ -217,7 +217,6 @@ def test_a_stage_without_a_full_batch_is_refused_before_any_stage_runs(tmp_path,
     assert fake.calls == []
 
 
-@pytest.mark.slow
 def test_a_changed_input_is_refused_naming_the_stage_folder_and_reruns_with_overwrite(tmp_path, fake):
     """A stage whose outputs were made from other inputs (here: another stage-1 schedule, a replaced
     checkpoint) is never resumed or reported: refused with the folder, the differing field and the flag;
