@@ -20,7 +20,10 @@ mctformer-v2`` is the default run.)
    ``OUT/summary.json`` and ``OUT/comparison.png``.
 
 Finished steps are skipped on a rerun (checkpoints and CAM files are kept),
-so an interrupted demo continues where it stopped.
+so an interrupted demo continues where it stopped. Each step's folder keeps
+a record of what made it (mmdoei.apis.steps): a rerun with other settings
+(epochs, seed, backbone, number of images) in the same --out-dir stops and
+names what differs, unless --overwrite redoes the steps that differ.
 
 Before torch loads, the CPU kernels of the whole run (fine-tuning, and
 pretraining where it is needed, run in this process) are pinned to one set every AVX2 x86-64 CPU
@@ -62,7 +65,7 @@ def pin_cpu(enabled: bool = True) -> list:
 def import_mmdoei() -> None:
     """Import cv2, numpy, mmdoei and the names the demo uses into its globals (after the arguments are parsed,
     so --help answers at once)."""
-    global cv2, np, cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    global cv2, np, cams_and_seeds, ensure_synthetic_voc, stage1_cfg, stage1_step, train_seconds, train_stage1
     global resolve_pretrained, use_pretrained, cam_overlay, load_cam, voc_palette, atomic_write, read_label_png
     global read_split, setup_env
     import cv2
@@ -70,7 +73,8 @@ def import_mmdoei() -> None:
 
     import mmdoei  # noqa: F401  registers everything
     from mmdoei.apis import pretrain
-    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pipeline import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, stage1_step, train_seconds,
+                                      train_stage1)
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained
     from mmdoei.cam import cam_overlay, load_cam
     from mmdoei.datasets.categories import voc_palette
@@ -114,6 +118,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='train the from-scratch configs instead of fine-tuning the pretrained backbone')
     parser.add_argument('--num-train', type=int, default=400, help='synthetic train_aug images')
     parser.add_argument('--seed', type=int, default=0, help='training seed')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='redo a step whose folder holds outputs made with other settings (default: stop and '
+                        'name what differs)')
     parser.add_argument('--no-cpu-pin', action='store_true',
                         help='leave the CPU kernels to the machine (default: ATEN_CPU_CAPABILITY=avx2, '
                         'MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2 where unset, so that other CPUs print '
@@ -126,14 +133,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def run_variant(name: str, config: str, data_root: Path, out: Path, epochs, seed: int,
-                pretrained: str = None) -> dict:
-    """Train (unless a checkpoint exists), generate CAMs, score seeds; returns the report."""
+                pretrained: str = None, overwrite: bool = False) -> dict:
+    """Train (unless the same training is done), generate CAMs, score seeds; returns the report."""
     cfg = stage1_cfg(str(ROOT / config), str(out / name), seed=seed, epochs=epochs, data_root=str(data_root))
     if pretrained:
         use_pretrained(cfg, pretrained)
-    if not (out / name / f'epoch_{cfg.train_cfg.max_epochs}.pth').exists():
+    if stage1_step(cfg).status() != 'done':
         print(f'[demo] {name}: training {cfg.train_cfg.max_epochs} epochs ({config})')
-    ckpt = train_stage1(cfg, f'{name}_train')
+    ckpt = train_stage1(cfg, f'{name}_train', overwrite=overwrite)
     cam_dir = out / name / 'cams'
     print(f'[demo] {name}: CAMs of the train split -> {cam_dir}, then seeds')
     report = dict(cams_and_seeds(cfg, str(ckpt), str(cam_dir), overlay=True, name=f'{name}_cams'))
@@ -184,13 +191,14 @@ def main() -> None:
     t0 = time.time()
     models = MODELS_FROM_SCRATCH if args.from_scratch else MODELS
     pretrained = None if args.from_scratch else resolve_pretrained(args.pretrained, str(ROOT))
-    data_root = ensure_synthetic_voc(str(out), args.num_train)
+    data_root = ensure_synthetic_voc(str(out), args.num_train, overwrite=args.overwrite)
     # from-scratch runs get their own folder: a rerun must never mix the two regimes
     work = out / 'from_scratch' if args.from_scratch else out
     reports = {}
     for model in (models if args.model == 'all' else [args.model]):
         for name, config in zip((model, f'doei+{model}'), models[model]):
-            reports[name] = run_variant(name, config, data_root, work, args.epochs, args.seed, pretrained)
+            reports[name] = run_variant(name, config, data_root, work, args.epochs, args.seed, pretrained,
+                                        args.overwrite)
     names = list(reports)
     table = summary_table(reports)
     image = comparison_image(data_root, work, names)

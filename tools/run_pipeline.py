@@ -44,6 +44,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     size.add_argument('--psa-epochs', type=int, help='override the AffinityNet epochs')
     size.add_argument('--seg-iters', type=int, help='override the DeepLab iterations')
     parser.add_argument('--from-stage', choices=STAGES, help='redo this stage and all after it')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='redo a stage whose outputs were made from other inputs (another config value, '
+                        'checkpoint or image list) instead of stopping; its outputs and the later stages\' are deleted')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -65,7 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         psa_config=args.psa_config, seg_config=args.seg_config, tiny=args.tiny,
                         synthetic_images=args.synthetic_images, stage1_epochs=args.stage1_epochs,
                         psa_epochs=args.psa_epochs, seg_iters=args.seg_iters, launcher=args.launcher,
-                        from_stage=args.from_stage, command=command)
+                        from_stage=args.from_stage, overwrite=args.overwrite, command=command)
     gc.collect()  # the runners' DDP wrappers must be gone before the process group (tools/train.py)
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()

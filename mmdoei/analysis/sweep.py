@@ -19,7 +19,7 @@ spread of the differences comes from pretraining and how much from
 fine-tuning (:func:`nested_variance`). Everything is recomputed from the CSV's
 rows alone.
 
-The runs themselves are done by :mod:`mmdoei.apis.experiment`; this module
+The runs themselves are done by :mod:`mmdoei.apis.pipeline` (its stage-1 unit); this module
 knows nothing of models. ``tools/analysis_tools/doei_sweep.py`` ties the two.
 """
 import csv

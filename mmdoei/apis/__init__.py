@@ -1,8 +1,9 @@
 """Stages as functions that run in-process through mmengine's Runner and hand
 their results back: the notebook API (``get_model``, ``CAMInferencer``,
 ``init_model``, ``inference_cams``, ``show_cams``), the model zoo, CAM
-generation and seed scoring, one stage-1 experiment, pseudo masks, the
-pretrained backbone and the whole pipeline.
+generation and seed scoring, pseudo masks, the pretrained backbone, the
+steps' records (:mod:`.steps`) and the whole pipeline (with the stage-1 unit
+the demo and the sweep run).
 
 Only the zoo index (:mod:`.hub`) is imported with the package, to register
 the zoo's names for ``get_model`` and mmpretrain's ``ModelHub``; the other

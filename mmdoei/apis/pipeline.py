@@ -15,16 +15,29 @@ the evaluation functions) in this process, and hand their results back:
 
 Before the first stage runs, every training stage still to run is checked
 to get at least one batch from its list file (:func:`check_full_batches`).
-A finished stage writes ``WORK/VARIANT/.done/STAGE.json`` (atomically) with
-its results. A rerun starts at each variant's first stage without one; the
-stages that resume within themselves (training, CAM files, pseudo masks)
-continue where they stopped, and the outputs of later stages are removed
-first, since they were made from what is being redone. Under ``torchrun``
-(``launcher='pytorch'``) every stage runs on all ranks; scores are computed
-on rank 0 and shared.
+Each stage is a step (:mod:`mmdoei.apis.steps`): its record
+``WORK/VARIANT/.done/STAGE.json`` holds the fingerprint of what decides it
+(its config values, the checkpoint it loads, its image lists, the stage
+before it, mmdoei's version) and, once finished, its results. A rerun skips
+each stage whose record is finished with the same fingerprint and starts at
+the first other one: an unfinished record (a killed run) resumes within the
+stage (training, CAM files, pseudo masks continue where they stopped); a
+record of other inputs (another config value, a replaced checkpoint, another
+list) is refused with the folder and the differing fields, unless
+``overwrite`` (``--overwrite``) deletes that stage's outputs. The outputs of
+later stages are removed first, since they were made from what is being
+redone. Under ``torchrun`` (``launcher='pytorch'``) every stage runs on all
+ranks; scores are computed on rank 0 and shared.
+
+The stage-1 unit the demo and the DOEI sweep run (:func:`stage1_cfg`,
+:func:`train_stage1`, :func:`cams_and_seeds`) and the synthetic data of the
+demo, the sweep and the ``tiny`` pipeline (:func:`ensure_synthetic_voc`) live
+here too, so that a number in the sweep's CSV, a row of the demo's table and
+the pipeline's stage 1 come from one code path with one kind of record.
 
 ``tools/run_pipeline.py`` is the command line of :func:`run_pipeline`.
 """
+import copy
 import json
 import math
 import os
@@ -32,7 +45,7 @@ import os.path as osp
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Union
+from typing import Dict, Iterable, Optional, Tuple, Union
 
 from mmengine.config import Config
 from mmengine.dist import barrier, broadcast_object_list, get_rank
@@ -43,9 +56,10 @@ from mmdoei.models.segmentors import apply_tta
 from mmdoei.utils import atomic_write, setup_env
 from mmdoei.utils.config import set_data_root, shorten_schedule
 from mmdoei.utils.files import read_split
-from .cams import cam_generation_cfg
-from .experiment import ensure_synthetic_voc
+from mmdoei.utils.record import discard, read_record
+from .cams import cam_generation_cfg, evaluate_seeds
 from .pseudo_masks import run_psa_inference, set_cam_dir
+from .steps import Step, config_values, register_step_kind
 
 #: The repository, whose ``configs/`` hold the default stage-2 and stage-3 configs.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +75,15 @@ STAGE_OUTPUTS = {
     'mask_eval': ['mask_eval'],
     'seg_train': ['stage3'],
     'seg_test': ['stage3_test'],
+}
+#: Where a variant's stage records live, relative to its folder.
+RECORD_DIR = '.done'
+#: The step kind of each stage (:func:`mmdoei.apis.steps.register_step_kind`): its outputs are its folders.
+STAGE_KINDS = {
+    stage: register_step_kind(f'pipeline.{stage}', f'the {stage} stage ({", ".join(d + "/" for d in dirs)}) in',
+                              dirs=dirs, overwrite_hint='rerun tools/run_pipeline.py with --overwrite '
+                              '(overwrite=True in run_pipeline), or --from-stage ' + stage)
+    for stage, dirs in STAGE_OUTPUTS.items()
 }
 #: Stage-2 and stage-3 configs by dataset; 'tiny' is the CPU scale on synthetic 64 x 64 data.
 DEFAULT_CONFIGS = {
@@ -110,7 +133,14 @@ def train_list_file(cfg: Config) -> Optional[str]:
     """The list file of ``cfg.train_dataloader``'s dataset (``split`` or ``ann_file``)
     under its ``data_root``; None where the images are not listed in a text file
     (a COCO annotation JSON, a dataset wrapper)."""
-    ds = cfg.train_dataloader.dataset
+    return list_file(cfg, 'train_dataloader')
+
+
+def list_file(cfg: Config, dataloader: str) -> Optional[str]:
+    """The list file of ``cfg[dataloader]``'s dataset, as :func:`train_list_file` (None without one)."""
+    if dataloader not in cfg:
+        return None
+    ds = cfg[dataloader].dataset
     if 'dataset' in ds or 'datasets' in ds:
         return None
     if 'split' in ds:
@@ -195,7 +225,8 @@ class WSSSPipeline:
 
     def __init__(self, name: str, stage1_config: str, work_dir: Union[str, Path], data_root: Optional[str],
                  psa_config: str, seg_config: str, stage1_epochs: Optional[int] = None,
-                 psa_epochs: Optional[int] = None, seg_iters: Optional[int] = None, launcher: str = 'none') -> None:
+                 psa_epochs: Optional[int] = None, seg_iters: Optional[int] = None, launcher: str = 'none',
+                 overwrite: bool = False) -> None:
         self.name = name
         self.stage1_config = stage1_config
         self.dir = Path(work_dir)
@@ -206,36 +237,90 @@ class WSSSPipeline:
         self.psa_epochs = psa_epochs
         self.seg_iters = seg_iters
         self.launcher = launcher
+        self.overwrite = overwrite
         self.stage1_cfg = Config.fromfile(stage1_config)
+        self._parsed: Dict[str, Config] = {}
+
+    def load(self, path: str) -> Config:
+        """A copy of the config file ``path``, parsed once: every run and rerun builds each stage's config
+        for its fingerprint (:meth:`step`), and parsing the ``_base_`` chain is most of that time."""
+        if path not in self._parsed:
+            self._parsed[path] = Config.fromfile(path)
+        return copy.deepcopy(self._parsed[path])
 
     # ------------------------------------------------------------------ bookkeeping
+    def record_file(self, stage: str) -> str:
+        """The record of ``stage``, relative to the variant's folder."""
+        return f'{RECORD_DIR}/{stage}.json'
+
     def marker(self, stage: str) -> Path:
-        """The file that says ``stage`` is finished (and holds its results)."""
-        return self.dir / '.done' / f'{stage}.json'
+        """The record of ``stage`` (finished: it holds its results)."""
+        return self.dir / self.record_file(stage)
 
     def done(self, stage: str) -> Optional[dict]:
-        """The results of a finished stage, or None."""
-        path = self.marker(stage)
-        return json.loads(path.read_text()) if path.is_file() else None
+        """The results of a finished stage (whatever its inputs), or None."""
+        record = read_record(self.dir, self.record_file(stage))
+        return None if record is None else record.results
+
+    def step(self, stage: str) -> Step:
+        """``stage`` as a step: its record's fingerprint is of the config it runs with (with this variant's
+        folder written as ``{work}``, so that a moved work directory stays the same), the checkpoint it
+        loads, its image lists, the stage before it and mmdoei's version.
+
+        Only for a stage whose earlier stages are finished (it reads their results).
+        """
+        cfg, files, lists = self.inputs(stage)
+        index = STAGES.index(stage)
+        before = {}
+        if index:
+            prev = read_record(self.dir, self.record_file(STAGES[index - 1]))
+            before = {STAGES[index - 1]: None if prev is None else prev.fingerprint}
+        config = json.loads(json.dumps(config_values(cfg), sort_keys=True, default=str).replace(
+            json.dumps(str(self.dir))[1:-1], '{work}'))
+        return Step.of(STAGE_KINDS[stage], self.dir, config=config, files=files,
+                       lists={k: v for k, v in lists.items() if v}, steps=before,
+                       record_file=self.record_file(stage))
+
+    def inputs(self, stage: str) -> Tuple[dict, dict, dict]:
+        """What decides ``stage``: ``(config, checkpoint files, list files)``."""
+        if stage in ('seed_eval', 'mask_eval'):
+            ev = dict(self.stage1_cfg.cam_eval)
+            root = self.data_root or ev['data_root']
+            return dict(cam_eval=ev, data_root=root), {}, dict(eval=osp.join(root, ev['split']))
+        cfg = getattr(self, f'{stage}_cfg')()
+        files = {'checkpoint': cfg.load_from} if cfg.get('load_from') else {}
+        lists = dict(train=train_list_file(cfg)) if stage in TRAINING_STAGES else {}
+        if stage == 'cams':
+            lists['cams'] = list_file(cfg, 'cam_dataloader')
+        elif stage == 'pseudo_masks':
+            files['checkpoint'] = self.done('affinity_train')['checkpoint']
+            lists['train'] = train_list_file(cfg)
+        elif stage == 'seg_test':
+            lists['test'] = list_file(cfg, 'test_dataloader')
+        return cfg, files, lists
+
+    def plan(self) -> Tuple[Optional[str], str, Optional[Step]]:
+        """The first stage not finished with its current inputs, its status (:meth:`Step.status`) and its
+        step; ``(None, 'done', None)`` when every stage is."""
+        for stage in STAGES:
+            step = self.step(stage)
+            status = step.status()
+            if status != 'done':
+                return stage, status, step
+        return None, 'done', None
 
     def first_unfinished(self) -> Optional[str]:
-        """The first stage without a marker, or None."""
-        return next((s for s in STAGES if not self.marker(s).is_file()), None)
+        """The first stage not finished with its current inputs, or None."""
+        return self.plan()[0]
 
     def reset_from(self, stage: str) -> None:
-        """Remove the markers and outputs of ``stage`` and every later stage."""
+        """Remove the records and outputs of ``stage`` and every later stage."""
         for s in STAGES[STAGES.index(stage):]:
-            self.marker(s).unlink(missing_ok=True)
-            for rel in STAGE_OUTPUTS[s]:
-                path = self.dir / rel
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+            discard(self.dir, STAGE_KINDS[s], self.record_file(s))
 
     def config(self, path: str, stage: str, work: str) -> Config:
         """A stage's config: data root, launcher, work dir, its own run name."""
-        cfg = Config.fromfile(path)
+        cfg = self.load(path)
         if self.data_root:
             set_data_root(cfg, self.data_root)
         cfg.launcher = self.launcher
@@ -287,45 +372,60 @@ class WSSSPipeline:
         return report
 
     # ------------------------------------------------------------------ stages
-    def stage1_train(self) -> dict:
+    # Each stage's config is built by its ``*_cfg`` method, which the fingerprint (:meth:`inputs`) reads too.
+    def stage1_train_cfg(self) -> Config:
         cfg = self.config(self.stage1_config, 'stage1_train', 'stage1')
         if self.stage1_epochs:
             shorten_schedule(cfg, self.stage1_epochs)
-        return dict(checkpoint=self.train('stage1_train', cfg)['checkpoint'])
+        return cfg
 
-    def cams(self) -> dict:
+    def stage1_train(self) -> dict:
+        return dict(checkpoint=self.train('stage1_train', self.stage1_train_cfg())['checkpoint'])
+
+    def cams_cfg(self) -> Config:
         cfg = self.config(self.stage1_config, 'cams', 'stage1')
         # Stage 2 needs a CAM for every image it trains and walks on (VOC: train_aug); a
         # stage-1 config may list fewer (the demo's: train, for seed scores only).
-        split = Config.fromfile(self.psa_config).train_dataloader.dataset.get('split')
+        split = self.load(self.psa_config).train_dataloader.dataset.get('split')
         if split:
             cfg.cam_dataloader.dataset.split = split
-        out = self.dir / 'cams'
-        cam_generation_cfg(cfg, str(out))
+        cam_generation_cfg(cfg, str(self.dir / 'cams'))
         cfg.load_from = self.done('stage1_train')['checkpoint']
-        self.test('cams', cfg)
+        return cfg
+
+    def cams(self) -> dict:
+        out = self.dir / 'cams'
+        self.test('cams', self.cams_cfg())
         return dict(cam_dir=str(out), num_files=len(list(out.glob('*.npz'))))
 
     def seed_eval(self) -> dict:
         report = _on_rank0(lambda: self.score('seed_eval', 'cam', str(self.dir / 'cams'), str(self.dir / 'seed_eval')))
         return dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'], best_threshold=report['best_threshold'])
 
-    def affinity_train(self) -> dict:
+    def affinity_train_cfg(self) -> Config:
         cfg = self.config(self.psa_config, 'affinity_train', 'stage2')
         if not set_cam_dir(cfg, str(self.dir / 'cams'), cache_dir=str(self.dir / 'cams_crf')):
             raise ValueError(f'{self.psa_config}: no CAM-reading transform in its pipelines to point at the CAMs')
         if self.psa_epochs:
             shorten_schedule(cfg, self.psa_epochs)
-        return dict(checkpoint=self.train('affinity_train', cfg)['checkpoint'])
+        return cfg
 
-    def pseudo_masks(self) -> dict:
+    def affinity_train(self) -> dict:
+        return dict(checkpoint=self.train('affinity_train', self.affinity_train_cfg())['checkpoint'])
+
+    def pseudo_masks_cfg(self) -> Config:
         cfg = self.config(self.psa_config, 'pseudo_masks', 'stage2_infer')
-        note = {}
         # A constant background score in the random walk is the seed threshold of the CAMs
         # at hand ("use yours" in the MCTformer-style config): take the sweep's best.
         if cfg.model.get('test_cfg', {}).get('bg_threshold') is not None:
-            note = dict(bg_threshold=self.done('seed_eval')['best_threshold'])
-            cfg.model.test_cfg.bg_threshold = note['bg_threshold']
+            cfg.model.test_cfg.bg_threshold = self.done('seed_eval')['best_threshold']
+        return cfg
+
+    def pseudo_masks(self) -> dict:
+        cfg = self.pseudo_masks_cfg()
+        note = {}
+        if cfg.model.get('test_cfg', {}).get('bg_threshold') is not None:
+            note = dict(bg_threshold=cfg.model.test_cfg.bg_threshold)
         out = self.dir / 'pseudo_masks'
         self.pseudo_masks_run(cfg, self.done('affinity_train')['checkpoint'], str(self.dir / 'cams'), str(out),
                               cfg.work_dir)
@@ -336,42 +436,64 @@ class WSSSPipeline:
             lambda: self.score('mask_eval', 'mask', str(self.dir / 'pseudo_masks'), str(self.dir / 'mask_eval')))
         return dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'])
 
-    def seg_train(self) -> dict:
+    def seg_train_cfg(self) -> Config:
         cfg = self.config(self.seg_config, 'seg_train', 'stage3')
         cfg.train_dataloader.dataset.pseudo_mask_dir = str(self.dir / 'pseudo_masks')
         if self.seg_iters:
             shorten_schedule(cfg, self.seg_iters)
-        result = self.train('seg_train', cfg)
+        return cfg
+
+    def seg_train(self) -> dict:
+        result = self.train('seg_train', self.seg_train_cfg())
         return dict(checkpoint=result['checkpoint'], val_mIoU=result['val'].get('mIoU'))
 
-    def seg_test(self) -> dict:
+    def seg_test_cfg(self) -> Config:
         cfg = apply_tta(self.config(self.seg_config, 'seg_test', 'stage3_test'))
         cfg.load_from = self.done('seg_train')['checkpoint']
-        metrics = self.test('seg_test', cfg)
+        return cfg
+
+    def seg_test(self) -> dict:
+        metrics = self.test('seg_test', self.seg_test_cfg())
         if 'mIoU' not in metrics:
             raise RuntimeError(f'{self.seg_config}: the test with its tta_model reported no mIoU ({metrics})')
         return {k: float(metrics[k]) for k in ('mIoU', 'aAcc', 'mAcc')}  # numpy scalars from mmseg
 
     # ------------------------------------------------------------------ driver
     def run(self) -> Dict[str, dict]:
-        """Run the unfinished stages; returns every stage's results."""
+        """Run the stages not finished with their current inputs; returns every stage's results.
+
+        Raises:
+            ValueError: the first such stage's outputs were made from other inputs and ``overwrite`` is
+                off: the message names the folder, the differing fields and ``--overwrite``; nothing changed.
+        """
         setup_env()
-        start = self.first_unfinished()
+        start, status, step = self.plan()
         if start is not None:
+            if status == 'changed' and not self.overwrite:
+                step.start()  # refuses, naming the folder, the differing fields and the flag
             later = STAGES[STAGES.index(start) + 1:]
             stale = [s for s in later if self.marker(s).is_file()]
-            if stale and get_rank() == 0:  # made from the output being redone
-                print(f'[pipeline] {self.name}: {start} is unfinished; removing the later stages {stale}')
-                self.reset_from(later[0])
+            if get_rank() == 0:
+                if stale:  # made from the output being redone
+                    print(f'[pipeline] {self.name}: {start} is unfinished; removing the later stages {stale}')
+                if later:
+                    self.reset_from(later[0])
+                if status == 'changed':
+                    print(f'[pipeline] {self.name}: {start} was made from other inputs; overwriting it')
+                    step.reset()
             barrier()
             for stage in STAGES[STAGES.index(start):]:
+                step = self.step(stage)  # the stage before has just finished: its results decide this one
+                if get_rank() == 0:
+                    step.start()
+                barrier()
                 print(f'[pipeline] {self.name}: {stage} ...', flush=True)
                 t0 = time.time()
                 result = getattr(self, stage)()
                 result['seconds'] = round(time.time() - t0, 1)
                 print(f'[pipeline] {self.name}: {stage} done in {result["seconds"]:.0f} s: {result}', flush=True)
                 if get_rank() == 0:
-                    write_json(self.marker(stage), result)
+                    step.finish(result)
                 barrier()
         return {s: self.done(s) for s in STAGES}
 
@@ -427,6 +549,7 @@ def run_pipeline(config: str,
                  seg_iters: Optional[int] = None,
                  launcher: str = 'none',
                  from_stage: Optional[str] = None,
+                 overwrite: bool = False,
                  command: str = '',
                  pipeline_cls: type = WSSSPipeline) -> Dict[str, dict]:
     """Run every stage of the baseline (and the DOEI variant) into one work directory.
@@ -444,6 +567,9 @@ def run_pipeline(config: str,
         stage1_epochs, psa_epochs, seg_iters: Shorter schedules.
         launcher: mmengine's launcher (``'pytorch'`` under torchrun).
         from_stage: Redo this stage and all after it.
+        overwrite: Redo a stage whose outputs were made from other inputs
+            (and the later ones) instead of refusing it; also a synthetic set
+            of other arguments in ``WORK/data``.
         command: The command line, for the summary.
         pipeline_cls: The class running one variant (tests pass a subclass).
 
@@ -465,7 +591,8 @@ def run_pipeline(config: str,
     synthetic = data_root is None and tiny
     if synthetic:
         data_root = _on_rank0(lambda: str(
-            ensure_synthetic_voc(str(work), synthetic_images, img_size=64, num_val=max(1, synthetic_images // 4))))
+            ensure_synthetic_voc(str(work), synthetic_images, img_size=64, num_val=max(1, synthetic_images // 4),
+                                 overwrite=overwrite)))
     data_root = str(Path(data_root).resolve()) if data_root else None
 
     variants = {'baseline': str(Path(config).resolve())}
@@ -476,7 +603,7 @@ def run_pipeline(config: str,
     for name, variant_config in variants.items():
         pipe = pipeline_cls(name, variant_config, work / name, data_root, psa_config, seg_config,
                             stage1_epochs=stage1_epochs, psa_epochs=psa_epochs, seg_iters=seg_iters,
-                            launcher=launcher)
+                            launcher=launcher, overwrite=overwrite)
         if from_stage and get_rank() == 0:
             pipe.reset_from(from_stage)
         pipes[name] = pipe
@@ -506,3 +633,198 @@ def run_pipeline(config: str,
                                                seg_config=seg_config, variants=rows, stages=results))
         print('\n' + table + f'\n\nwritten: {work / "summary.md"}, {work / "summary.json"}')
     return rows
+
+
+# ---------------------------------------------------------------------- the stage-1 unit of the demo and the sweep
+_KEEP = object()  # "leave the config's DOEI setting as it is"
+
+#: A stage-1 run's training folder: its checkpoints and recorded time (its CAM folders are steps of their own).
+STAGE1_RUN = register_step_kind('stage1_run', 'training folder',
+                                files=('*.pth', 'last_checkpoint', 'train_seconds.txt'),
+                                overwrite_hint='rerun with --overwrite (overwrite=True in the API), or write elsewhere')
+#: CAMs and their seed scores: the same outputs as a CAM folder's (mmdoei.utils.record.KINDS['cams']).
+CAM_SEEDS = register_step_kind('cam_seeds', 'CAM folder', files=('*.npz', ), dirs=('overlays', 'seed_eval'))
+#: The file of the CAM-and-seeds step's record: the CAM folder's own record is the CAM loop's.
+CAM_SEEDS_RECORD = '.mmdoei-step.json'
+#: A synthetic VOC-layout set (its folder is ``OUT/data``).
+SYNTHETIC_VOC = register_step_kind('synthetic_voc', 'synthetic data folder', dirs=('VOC2012', ),
+                                   overwrite_hint='rerun with --overwrite (overwrite=True in the API), or write '
+                                   'elsewhere')
+
+
+def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs: Optional[int] = None,
+               data_root: Optional[str] = None, doei=_KEEP) -> Config:
+    """The config of one run: data root, epochs, seed, work dir and DOEI set.
+
+    Args:
+        config: A stage-1 config (path or :class:`Config`) with ``cam_dataloader``
+            and ``cam_eval``, as the demo configs.
+        work_dir: The run's folder.
+        seed: ``randomness.seed`` of training (with deterministic algorithms:
+            a run repeats bit for bit at the config's thread count).
+        epochs: Overrides ``max_epochs`` (and the one-cycle schedule's end, the
+            checkpoint and validation intervals with it).
+        data_root: Points every ``data_root`` of the config here.
+        doei: DOEI settings for ``model.doei``; None removes DOEI; by default
+            the config's own setting is kept.
+    """
+    # a deep copy: Config.copy() shares the nested dicts, and this edits model.doei
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if data_root:
+        set_data_root(cfg, str(data_root))
+    if epochs:
+        shorten_schedule(cfg, epochs)
+    if doei is not _KEEP:
+        if doei is None:
+            cfg.model.pop('doei', None)
+        else:
+            cfg.model.doei = dict(doei)
+    cfg.randomness = dict(seed=seed, deterministic=True)
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+def model_checkpoints(cfg: Config) -> Dict[str, str]:
+    """The checkpoints ``cfg.model`` loads (every ``checkpoint`` entry, e.g. a backbone's init_cfg), by where
+    they are named (``backbone.init_cfg.checkpoint``): what a training run starts from."""
+    found = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == 'checkpoint' and isinstance(v, str):
+                    found[path + k] = v
+                else:
+                    walk(v, f'{path}{k}.')
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f'{path}{i}.')
+
+    walk(cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else cfg.model, '')
+    return found
+
+
+def stage1_step(cfg: Config) -> Step:
+    """The training of ``cfg`` as a step in ``cfg.work_dir``: its config values, the checkpoints its model
+    starts from and its train list."""
+    return Step.of(STAGE1_RUN, cfg.work_dir, config=cfg, files=model_checkpoints(cfg),
+                   lists={k: v for k, v in dict(train=train_list_file(cfg)).items() if v})
+
+
+def train_stage1(cfg: Config, name: str = 'train', overwrite: bool = False) -> Path:
+    """Train ``cfg`` unless the same training finished in ``cfg.work_dir``; returns the final checkpoint.
+
+    The folder's record (:func:`stage1_step`) says what trained it: other
+    settings, another starting checkpoint or another image list there are
+    refused (naming the folder and what differs) unless ``overwrite``, which
+    deletes that training first. The training time is kept in
+    ``train_seconds.txt`` beside the checkpoint, so a rerun reports the same number.
+    """
+    setup_env()
+    work = Path(cfg.work_dir)
+    ckpt = work / f'epoch_{cfg.train_cfg.max_epochs}.pth'
+
+    def train() -> dict:
+        run_cfg = cfg.copy()
+        run_cfg.experiment_name = name
+        t0 = time.time()
+        Runner.from_cfg(run_cfg).train()
+        with atomic_write(work / 'train_seconds.txt', 'w') as f:
+            f.write(f'{time.time() - t0:.1f}\n')
+        return dict(checkpoint=ckpt.name, train_seconds=train_seconds(ckpt))
+
+    stage1_step(cfg).run(train, overwrite=overwrite)
+    return ckpt
+
+
+def train_seconds(ckpt: Path) -> float:
+    """The recorded training time of a checkpoint written by :func:`train_stage1` (nan if unknown)."""
+    timing = Path(ckpt).parent / 'train_seconds.txt'
+    return float(timing.read_text()) if timing.exists() else float('nan')
+
+
+def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = False,
+                   keep_cams: bool = True, name: str = 'cams') -> dict:
+    """Generate the CAMs of ``cfg``'s CAM split with ``checkpoint`` and score their seeds.
+
+    The model is built from ``cfg`` (so its ``model.doei`` applies at
+    extraction, whatever the checkpoint was trained with: DOEI adds no
+    parameters). The report (``seed_eval.json`` and plots) goes to
+    ``cam_dir/seed_eval``; with ``keep_cams=False`` the CAM files are removed
+    afterwards (a sweep's hundreds of runs need only the numbers).
+
+    A step (record ``cam_dir/.mmdoei-step.json``): a finished report is reused
+    only if the same model settings (DOEI and CAM type included),
+    CAM-generation and scoring settings, image lists and checkpoint file (its
+    sha256) made it; made from other ones, the folder's CAMs, overlays and
+    report are deleted and made again (the folder is this run's own: its path
+    is derived from the run), never mixed with the new ones.
+    """
+    setup_env()
+    report_file = Path(cam_dir) / 'seed_eval' / 'seed_eval.json'
+    ev = cfg.get('cam_eval') or {}
+    lists = dict(cams=list_file(cfg, 'cam_dataloader'))
+    if ev:
+        lists['eval'] = osp.join(ev['data_root'], ev['split'])
+    step = Step.of(CAM_SEEDS, cam_dir,
+                   config=dict(model=cfg.model.to_dict(), cam_gen=cfg.get('cam_gen'), data=cfg.get('cam_dataloader'),
+                               cam_eval=ev),
+                   files=dict(checkpoint=str(checkpoint)), lists={k: v for k, v in lists.items() if v},
+                   record_file=CAM_SEEDS_RECORD)
+    status = step.status()
+    if status == 'done' and report_file.exists():
+        return json.loads(report_file.read_text())
+    if status == 'changed':  # other inputs made what is there: neither resume from it nor report it
+        # CAMs, overlays, report and the CAM loop's record (mmdoei.utils.record), so the loop starts afresh
+        discard(cam_dir, 'cams')
+        step.reset()
+    step.start()
+    test_cfg = cam_generation_cfg(cfg.copy(), str(cam_dir), overlay=overlay)
+    test_cfg.load_from = str(checkpoint)
+    test_cfg.experiment_name = name
+    test_cfg.work_dir = str(Path(cam_dir) / 'logs')  # not the training folder: a sweep extracts many times
+    Runner.from_cfg(test_cfg).test()
+    report = evaluate_seeds(cfg, str(cam_dir), progress=False)
+    write_report(report, str(Path(cam_dir) / 'seed_eval'))
+    if not keep_cams:
+        for f in Path(cam_dir).glob('*.npz'):
+            f.unlink()
+        shutil.rmtree(osp.join(cam_dir, 'overlays'), ignore_errors=True)
+    step.finish(dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'],
+                     best_threshold=report.get('best_threshold')))
+    return report
+
+
+def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0,
+                         num_val: Optional[int] = None, style: str = 'demo', overwrite: bool = False) -> Path:
+    """A synthetic VOC-layout set under ``out_dir/data``, written once (the
+    demo's, the sweep's and the pipeline's ``tiny`` data; ``style='heldout'``
+    the sweep's held-out set, see :func:`make_synthetic_voc`).
+
+    A step (record ``out_dir/data/.mmdoei-record.json``): its generator
+    arguments and mmdoei's version; an interrupted write is redone, a set of
+    other arguments there is refused (naming the folder and what differs)
+    unless ``overwrite``. A folder an older mmdoei completed (its
+    ``.complete-N`` marker of the same size and style) is kept as it is.
+    Returns the ``VOC2012`` folder to use as ``data_root``.
+    """
+    from mmdoei.generators.synthetic import make_synthetic_voc
+    out = Path(out_dir)
+    folder = out / 'data'
+    root = folder / 'VOC2012'
+    num_val = num_train // 4 if num_val is None else num_val
+    step = Step.of(SYNTHETIC_VOC, folder, num_train=num_train, num_val=num_val, img_size=img_size, seed=seed,
+                   style=style)
+    legacy = folder / (f'.complete-{num_train}' + ('' if style == 'demo' else f'-{style}'))
+    if not overwrite and step.previous() is None and legacy.is_file() and \
+            [p.name for p in folder.glob('.complete-*')] == [legacy.name]:
+        step.finish(dict(adopted=legacy.name))  # the older marker of exactly this set: keep its data
+
+    def write() -> dict:
+        print(f'[data] writing the synthetic VOC-layout data set ({style}) to {root}')
+        make_synthetic_voc(folder, num_train=num_train, num_val=num_val, img_size=(img_size, img_size), seed=seed,
+                           style=style)
+        return dict(data_root=str(root))
+
+    step.run(write, overwrite=overwrite)
+    return root

@@ -24,6 +24,7 @@ from mmdoei.generators.procedural import make_procedural_pretrain
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.config import replace_entries, set_data_root
 from mmdoei.utils.io import atomic_write
+from .steps import Step, register_step_kind
 
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'
 # Where the demo configs' init_cfg looks for the pretrained backbone (seed 0).
@@ -95,23 +96,36 @@ def checkpoint_stamp(path: str) -> Optional[str]:
     return meta.get('pretrain_stamp')
 
 
+#: The procedural set as a step (mmdoei.apis.steps): its class folders and class list.
+PROCEDURAL_SET = register_step_kind('procedural_set', 'procedural set folder', files=('classes.txt', ),
+                                    dirs=('train', 'val'),
+                                    overwrite_hint='delete the folder (or pass another --data-root)')
+
+
 def ensure_procedural_set(root: Path, data: dict, progress: bool = True) -> Path:
     """Write the procedural set at ``root`` unless a complete one with the same
-    arguments is there. The marker records the arguments: a folder written with
-    others (another seed, size or number of images) is refused with its path,
-    since ``CustomDataset`` would read every file in it."""
-    marker = root / '.complete'
-    want = json.dumps(data, sort_keys=True)
-    if marker.exists():
-        have = marker.read_text().strip()
-        if have == want:
-            return root
-        raise ValueError(f'{root} holds a procedural set made with {have}, but the config asks for {want}: '
-                         'delete the folder or pass another --data-root')
-    print(f'[pretrain] writing the procedural pretraining set to {root} ({want})')
-    make_procedural_pretrain(root, progress=progress, **data)
-    with atomic_write(marker, 'w') as f:
-        f.write(want + '\n')
+    arguments is there.
+
+    A step (:mod:`mmdoei.apis.steps`, record ``root/.mmdoei-record.json``):
+    the generator's arguments and mmdoei's version decide it; an interrupted
+    write is resumed (the generator skips the images it wrote); a folder
+    written with other arguments (another seed, size or number of images) is
+    refused with its path and the differing arguments, since
+    ``CustomDataset`` would read every file in it. A set an older mmdoei
+    completed (its ``.complete`` marker of the same arguments) is kept.
+    """
+    root = Path(root)
+    step = Step.of(PROCEDURAL_SET, root, **{'generator': dict(data)})
+    legacy = root / '.complete'
+    if step.previous() is None and legacy.is_file() and legacy.read_text().strip() == json.dumps(data, sort_keys=True):
+        step.finish(dict(adopted='.complete'))  # the older marker of exactly these arguments: keep the set
+
+    def write() -> dict:
+        print(f'[pretrain] writing the procedural pretraining set to {root} ({json.dumps(data, sort_keys=True)})')
+        make_procedural_pretrain(root, progress=progress, **data)
+        return dict(root=str(root))
+
+    step.run(write)
     return root
 
 

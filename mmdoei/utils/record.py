@@ -10,8 +10,12 @@ record (an older mmdoei, or files put there by hand), and the run stops with
 the differing fields and the flag that overwrites.
 
 The record is a generic ``(kind, fields)`` pair so that other steps (the
-pipeline's and the demo's done-markers) can use it too; a kind only adds
-which files it writes (:data:`KINDS`), which ``overwrite`` deletes.
+pipeline's stages, the demo's and the sweep's runs, the generated data sets:
+:mod:`mmdoei.apis.steps`) use it too; a kind only adds which files it writes
+(:data:`KINDS`), which ``overwrite`` deletes. A step's record also keeps its
+``results`` once it has finished (not part of the fingerprint), and may live
+in a file of another name (``record_file``) when its folder already holds the
+record of another kind.
 
 Callers hold the folder's lock (:func:`mmdoei.utils.locks.folder_lock`)
 around :func:`claim` and the whole run, so nobody else writes meanwhile.
@@ -90,14 +94,19 @@ class OutputRecord:
         notes: Shown next to a differing top-level field of the same name but
             not part of the fingerprint (e.g. the checkpoint's path beside its
             hash: a moved file is the same checkpoint).
+        results: What a finished step handed back (None: not finished, or a
+            folder whose outputs say for themselves how far they got); not
+            part of the fingerprint.
     """
 
-    def __init__(self, kind: str, fields: dict, notes: Optional[dict] = None) -> None:
+    def __init__(self, kind: str, fields: dict, notes: Optional[dict] = None,
+                 results: Optional[dict] = None) -> None:
         if kind not in KINDS:
             raise ValueError(f'unknown output kind {kind!r}; known: {sorted(KINDS)}')
         self.kind = kind
         self.fields = json.loads(_canonical(dict(fields)))
         self.notes = json.loads(_canonical(dict(notes or {})))
+        self.results = None if results is None else json.loads(_canonical(dict(results)))
 
     @property
     def fingerprint(self) -> str:
@@ -106,8 +115,11 @@ class OutputRecord:
 
     def to_dict(self) -> dict:
         """What the record file holds."""
-        return dict(format=RECORD_FORMAT, kind=self.kind, fingerprint=self.fingerprint, fields=self.fields,
+        data = dict(format=RECORD_FORMAT, kind=self.kind, fingerprint=self.fingerprint, fields=self.fields,
                     notes=self.notes)
+        if self.results is not None:  # only steps that finish keep results: older records stay byte for byte
+            data['results'] = self.results
+        return data
 
     def differences(self, new: 'OutputRecord', width: int = 70) -> List[str]:
         """``field: old -> new`` for every leaf that differs (dotted paths; values truncated to ``width``)."""
@@ -141,18 +153,18 @@ def _diff(a, b, prefix: str = '') -> List[Tuple[str, object, object]]:
     return [] if a == b else [(prefix or '(all)', a, b)]
 
 
-def read_record(folder: PathLike) -> Optional[OutputRecord]:
-    """The record of ``folder``, or None if it has none.
+def read_record(folder: PathLike, record_file: str = RECORD_FILE) -> Optional[OutputRecord]:
+    """The record of ``folder`` (in ``record_file``, relative to it), or None if it has none.
 
     Raises:
         ValueError: naming the file when it is not a record (corrupt, another layout).
     """
-    path = Path(folder) / RECORD_FILE
+    path = Path(folder) / record_file
     try:
         data = json.loads(path.read_text())
         if data.get('format') != RECORD_FORMAT:
             raise ValueError(f'format {data.get("format")!r}, expected {RECORD_FORMAT}')
-        record = OutputRecord(data['kind'], data['fields'], data.get('notes'))
+        record = OutputRecord(data['kind'], data['fields'], data.get('notes'), data.get('results'))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -161,9 +173,10 @@ def read_record(folder: PathLike) -> Optional[OutputRecord]:
     return record
 
 
-def write_record(folder: PathLike, record: OutputRecord) -> Path:
-    """Write ``record`` into ``folder`` atomically; returns the file."""
-    path = Path(folder) / RECORD_FILE
+def write_record(folder: PathLike, record: OutputRecord, record_file: str = RECORD_FILE) -> Path:
+    """Write ``record`` into ``folder`` (as ``record_file``) atomically; returns the file."""
+    path = Path(folder) / record_file
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, 'w') as f:
         json.dump(record.to_dict(), f, indent=1, sort_keys=True)
     return path
@@ -194,7 +207,7 @@ def remove_stale_temporaries(folder: PathLike, kind: str) -> List[Path]:
     return stale
 
 
-def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False) -> str:
+def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False, record_file: str = RECORD_FILE) -> str:
     """Make ``folder`` the output folder of ``record``'s inputs, before computing.
 
     * the same record: nothing changes, the run resumes (``'resume'``);
@@ -207,6 +220,7 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False) -> st
       a record, which the next run refuses again rather than resumes.
 
     The caller holds the folder's lock (:func:`~mmdoei.utils.locks.folder_lock`).
+    ``record_file`` is where the record is kept (relative to ``folder``).
 
     Returns:
         ``'new'``, ``'resume'`` or ``'overwritten'``.
@@ -218,18 +232,18 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False) -> st
     folder = Path(folder)
     spec = KINDS[record.kind]
     folder.mkdir(parents=True, exist_ok=True)
-    old = read_record(folder)
+    old = read_record(folder, record_file)
     if old is not None and old.fingerprint == record.fingerprint and not overwrite:
         return 'resume'
     outputs = outputs_of(folder, record.kind)
     if not outputs:  # nothing there to reuse or to lose (a record alone describes nothing)
-        write_record(folder, record)
+        write_record(folder, record, record_file)
         return 'new'
     if not overwrite:
         if old is None:
             more = f' and {len(outputs) - 3} more' if len(outputs) > 3 else ''
             listed = ', '.join(p.name for p in outputs[:3]) + more
-            why = (f'holds outputs ({listed}) but no {RECORD_FILE} saying what made them (an older mmdoei, '
+            why = (f'holds outputs ({listed}) but no {record_file} saying what made them (an older mmdoei, '
                    'or files put there by hand), so they cannot be trusted to match this run')
         else:
             diffs = old.differences(record)
@@ -237,12 +251,12 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False) -> st
                    (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else ''))
         raise ValueError(f'{spec.what} {folder} {why}\nNothing was reused or changed. Write elsewhere, or '
                          f'{spec.overwrite_hint} to delete its outputs and start again.')
-    discard(folder, record.kind)
-    write_record(folder, record)
+    discard(folder, record.kind, record_file)
+    write_record(folder, record, record_file)
     return 'overwritten'
 
 
-def discard(folder: PathLike, kind: str) -> None:
+def discard(folder: PathLike, kind: str, record_file: str = RECORD_FILE) -> None:
     """Delete ``folder``'s record, then its outputs of ``kind`` (nothing else).
 
     The record goes first: a kill in between leaves outputs without a record,
@@ -250,7 +264,7 @@ def discard(folder: PathLike, kind: str) -> None:
     """
     folder = Path(folder)
     with contextlib.suppress(FileNotFoundError):
-        (folder / RECORD_FILE).unlink()
+        (folder / record_file).unlink()
     for path in outputs_of(folder, kind):
         if path.is_dir():
             shutil.rmtree(path)

@@ -1,4 +1,4 @@
-"""mmdoei.apis.pipeline: stage order, markers, resume, the summary table.
+"""mmdoei.apis.pipeline: stage order, stage records, resume, the summary table.
 
 The four actions (train, test, pseudo masks, score) are replaced by fakes that
 write what each would write and hand back what each would return, so these
@@ -67,6 +67,11 @@ def fake(synthetic_voc):
     return FakePipeline
 
 
+def finished(base):
+    """The stages whose record in ``base/.done`` holds results (a started stage's has none)."""
+    return sorted(p.stem for p in (base / '.done').iterdir() if 'results' in json.loads(p.read_text()))
+
+
 def stages(fake, variant=None):
     return [s for v, s, _ in fake.calls if variant in (None, v)]
 
@@ -115,8 +120,9 @@ def test_resume_at_first_unfinished_stage(tmp_path, fake):
     fake.fail_at = 'seg_train'
     with pytest.raises(RuntimeError, match='seg_train failed'):
         _main(tmp_path)
-    done = sorted(p.stem for p in (tmp_path / 'work/baseline/.done').iterdir())
-    assert done == sorted(STAGES[:6])
+    assert finished(tmp_path / 'work/baseline') == sorted(STAGES[:6])
+    seg_train = json.loads((tmp_path / 'work/baseline/.done/seg_train.json').read_text())
+    assert seg_train['kind'] == 'pipeline.seg_train' and 'results' not in seg_train  # started, unfinished
     fake.calls, fake.fail_at = [], None
     rows = _main(tmp_path)
     assert stages(fake) == ['seg_train', 'seg_test']
@@ -132,7 +138,9 @@ def test_redoing_a_stage_clears_what_was_made_from_it(tmp_path, fake):
     _main(tmp_path)
     base = tmp_path / 'work/baseline'
     (base / 'pseudo_masks/stale.png').write_bytes(b'')
-    (base / '.done/cams.json').unlink()  # e.g. the CAM folder was damaged
+    cams = json.loads((base / '.done/cams.json').read_text())
+    del cams['results']  # as a run killed while it wrote the CAMs leaves it
+    (base / '.done/cams.json').write_text(json.dumps(cams))
     fake.calls = []
     _main(tmp_path)
     assert stages(fake) == list(STAGES[1:])
@@ -201,5 +209,40 @@ def test_a_stage_without_a_full_batch_is_refused_before_any_stage_runs(tmp_path,
     assert stages(fake, 'baseline') == list(STAGES)
     # a finished run is not checked again: its stages are not rerun
     fake.calls = []
-    _main(tmp_path, psa_config=psa)
+    _main(tmp_path, psa_config=_psa_with_batch(tmp_path, 30))
+    assert fake.calls == []
+    # another stage-2 config is another input of stage 2: it is checked again before anything runs
+    with pytest.raises(ValueError, match='affinity_train would get no batch'):
+        _main(tmp_path, psa_config=psa)
+    assert fake.calls == []
+
+
+def test_a_changed_input_is_refused_naming_the_stage_folder_and_reruns_with_overwrite(tmp_path, fake):
+    """A stage whose outputs were made from other inputs (here: another stage-1 schedule, a replaced
+    checkpoint) is never resumed or reported: refused with the folder, the differing field and the flag;
+    ``overwrite`` redoes it and every later stage."""
+    _main(tmp_path, stage1_epochs=1)
+    base = tmp_path / 'work/baseline'
+    fake.calls = []
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path, stage1_epochs=2)
+    msg = str(err.value)
+    assert msg.startswith(f'the stage1_train stage (stage1/) in {base} holds outputs made with other settings '
+                          '(old -> new):\n  config.default_hooks.checkpoint.interval: 1 -> 2\n'), msg
+    assert '\n  config.train_cfg.max_epochs: 1 -> 2\n' in msg
+    assert msg.endswith('rerun tools/run_pipeline.py with --overwrite (overwrite=True in run_pipeline), or '
+                        '--from-stage stage1_train to delete its outputs and start again.')
+    assert fake.calls == [] and finished(base) == sorted(STAGES)
+    _main(tmp_path, stage1_epochs=2, overwrite=True)
+    assert stages(fake) == list(STAGES)
+    # the CAM stage's checkpoint replaced by another file: the CAMs and everything after them are redone
+    Path(json.loads((base / '.done/stage1_train.json').read_text())['results']['checkpoint']).write_bytes(b'other')
+    fake.calls = []
+    with pytest.raises(ValueError, match=r'^the cams stage \(cams/\) in .* \(old -> new\):\n  files.checkpoint: '
+                       r'"unhashed: .*\.\.\. -> "[0-9a-f]{64}" \(was \{.checkpoint.: .*stage1/iter_1.pth.\}'):
+        _main(tmp_path, stage1_epochs=2)
+    _main(tmp_path, stage1_epochs=2, overwrite=True)
+    assert stages(fake) == list(STAGES[1:])
+    fake.calls = []
+    _main(tmp_path, stage1_epochs=2)  # unchanged: nothing recomputed
     assert fake.calls == []

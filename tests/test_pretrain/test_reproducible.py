@@ -98,7 +98,7 @@ def test_the_config_fixes_seed_determinism_and_threads():
 
 
 def test_demo_configs_fix_seed_determinism_and_threads():
-    from mmdoei.apis.experiment import stage1_cfg
+    from mmdoei.apis.pipeline import stage1_cfg
     for config in ('mctformer-v2_vit-6l128-pre_synthetic-64.py', 'tscam_vit-6l128-pre_synthetic-64.py',
                    'transcam_conformer-6l128-pre_synthetic-128.py'):
         cfg = stage1_cfg(str(ROOT / 'configs/demo' / config), '/tmp/unused', seed=2)
@@ -110,9 +110,34 @@ def test_demo_configs_fix_seed_determinism_and_threads():
 def test_a_set_made_with_other_arguments_is_refused(tmp_path):
     from mmdoei.apis.pretrain import ensure_procedural_set
     ensure_procedural_set(tmp_path, dict(num_classes=2, num_train=1, num_val=1, seed=0), progress=False)
-    with pytest.raises(ValueError, match=f'{tmp_path} holds a procedural set made with .*"seed": 0.*'
-                       'but the config asks for .*"seed": 1.*delete the folder or pass another --data-root'):
+    with pytest.raises(ValueError) as err:
         ensure_procedural_set(tmp_path, dict(num_classes=2, num_train=1, num_val=1, seed=1), progress=False)
+    assert str(err.value) == (
+        f'procedural set folder {tmp_path} holds outputs made with other settings (old -> new):\n'
+        '  generator.seed: 0 -> 1\nNothing was reused or changed. Write elsewhere, or delete the folder (or pass '
+        'another --data-root) to delete its outputs and start again.')
+
+
+def test_a_complete_set_is_not_written_again_and_an_older_marker_is_kept(tmp_path, capsys):
+    """An unchanged rerun writes nothing; a set an older mmdoei completed (its ``.complete`` marker of the
+    same arguments, no record) is adopted as it is, one of other arguments refused."""
+    import json
+
+    from mmdoei.apis.pretrain import ensure_procedural_set
+    data = dict(num_classes=2, num_train=1, num_val=1, seed=0)
+    ensure_procedural_set(tmp_path / 'new', data, progress=False)
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / 'new').rglob('*') if p.name != '.mmdoei.lock'}
+    capsys.readouterr()
+    ensure_procedural_set(tmp_path / 'new', data, progress=False)
+    assert capsys.readouterr().out == '' and {p: p.stat().st_mtime_ns for p in files} == files
+    old = tmp_path / 'old'
+    (old / 'train').mkdir(parents=True)
+    (old / '.complete').write_text(json.dumps(data, sort_keys=True) + '\n')
+    ensure_procedural_set(old, data, progress=False)
+    assert capsys.readouterr().out == '' and not list((old / 'train').iterdir())
+    (old / '.mmdoei-record.json').unlink()
+    with pytest.raises(ValueError, match=rf'^procedural set folder {old} holds outputs \(train\) but no '):
+        ensure_procedural_set(old, dict(data, seed=3), progress=False)
 
 
 def test_num_threads_hook_refuses_a_bad_count():

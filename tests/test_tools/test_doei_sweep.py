@@ -121,7 +121,7 @@ def test_tool_on_a_tiny_grid(tmp_path, synthetic_voc, capsys):
 
 @pytest.mark.slow
 def test_cam_reports_are_reused_only_for_the_same_settings(tmp_path, synthetic_voc):
-    from mmdoei.apis.experiment import cams_and_seeds, stage1_cfg, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, stage1_cfg, train_stage1
     cfg = stage1_cfg(str(ROOT / 'tests/data/configs/tiny_mct_voc.py'), str(tmp_path / 'run'), epochs=1,
                      data_root=str(synthetic_voc), doei=None)
     cfg.log_level = 'WARNING'

@@ -71,7 +71,7 @@ def import_mmdoei() -> None:
     from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired,
                                  plot_sweep, read_rows, rows_to_csv, summary_markdown)
     from mmdoei.apis import pretrain
-    from mmdoei.apis.experiment import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained, uses_pretrained
     from mmdoei.doei import DOEIConfig
     from mmdoei.generators.synthetic import SCENES, cooccurring_classes
@@ -112,6 +112,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--epochs', type=int, help="training epochs (default: the config's)")
     parser.add_argument('--pretrained', help='the pretrained backbone for configs that use the cached one '
                         f'({PRETRAINED_CHECKPOINT}; pretrained first if missing)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='retrain a run whose training folder holds a training of other settings (default: stop '
+                        'and name what differs)')
     parser.add_argument('--keep-cams', action='store_true', help='keep the CAM files of every run')
     parser.add_argument('--plan', action='store_true', help='print the runs still to do and their batches; run nothing')
     parser.add_argument('--budget-minutes', type=float,
@@ -201,7 +204,7 @@ def print_plan(todo: list, rows: list, budget_minutes: float = None) -> None:
 
 
 class RealRunner:
-    """Trains and extracts for one planned run (:mod:`mmdoei.apis.experiment`).
+    """Trains and extracts for one planned run (the stage-1 unit of :mod:`mmdoei.apis.pipeline`).
 
     Backbones and data sets are made when a run first needs them, by the same
     functions as tools/pretrain.py and the demo, and cached.
@@ -217,7 +220,8 @@ class RealRunner:
         if dataset not in self.data:
             # the demo set where the sweep always wrote it, so an older sweep folder keeps its data
             folder = self.out if dataset == 'demo' else self.out / f'data-{dataset}'
-            self.data[dataset] = str(ensure_synthetic_voc(str(folder), self.args.num_train, style=dataset))
+            self.data[dataset] = str(ensure_synthetic_voc(str(folder), self.args.num_train, style=dataset,
+                                                          overwrite=self.args.overwrite))
         return self.data[dataset]
 
     def config(self, pseed: int):
@@ -238,12 +242,12 @@ class RealRunner:
             # The baseline checkpoint of a seed serves both modes' baseline rows and every 'cam' run.
             base_cfg = stage1_cfg(cfg, work / 'train' / f'seed{seed}' / 'baseline', seed=seed, epochs=args.epochs,
                                   data_root=data_root, doei=None)
-            ckpt = train_stage1(base_cfg, f'seed{seed}_baseline')
+            ckpt = train_stage1(base_cfg, f'seed{seed}_baseline', overwrite=args.overwrite)
             run_cfg = stage1_cfg(base_cfg, base_cfg.work_dir, seed=seed, doei=run['doei'])
         else:
             run_cfg = stage1_cfg(cfg, work / 'train' / f'seed{seed}' / run['run'], seed=seed, epochs=args.epochs,
                                  data_root=data_root, doei=run['doei'])
-            ckpt = train_stage1(run_cfg, f'seed{seed}_{run["run"]}')
+            ckpt = train_stage1(run_cfg, f'seed{seed}_{run["run"]}', overwrite=args.overwrite)
         cam_dir = work / mode / f'seed{seed}' / run['run'] / 'cams'
         report = cams_and_seeds(run_cfg, str(ckpt), str(cam_dir), keep_cams=args.keep_cams,
                                 name=f'{mode}_seed{seed}_{run["run"]}')
