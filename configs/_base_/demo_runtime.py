@@ -1,5 +1,5 @@
 # Runtime of the demo's stage-1 configs: the stage-1 runtime, reproducible by
-# construction: deterministic algorithms (mmdoei.apis.experiment.stage1_cfg sets
+# construction: deterministic algorithms (mmdoei.apis.pipeline.stage1_cfg sets
 # randomness per run) and a fixed thread count, so with the data loaded in the main
 # process (../datasets/synthvoc_cls_64.py) a run repeats bit for bit on one kind of
 # machine. One checkpoint is kept; the configs save it at the end of their schedule.
