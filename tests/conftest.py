@@ -8,9 +8,8 @@ import shutil
 import signal
 import subprocess
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List
+from typing import Callable, List
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -159,19 +158,6 @@ def run_until_line(cmd: List[str], ready: Callable[[str], bool], **popen_kw) -> 
         proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL, 'the run was not killed'
     return ''.join(seen)
-
-
-@contextmanager
-def running(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
-    """``proc`` (started) runs in the background for the block, which waits for it; it is killed if the
-    block fails. Two single-threaded tool runs side by side use the two cores (test_cam_tool.py,
-    test_kill_resume.py import it)."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
 
 
 @pytest.fixture

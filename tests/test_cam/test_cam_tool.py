@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import running
+from background import running
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from PIL import Image
@@ -48,7 +48,7 @@ def _run(data_root, ckpt, out, *extra):
 
 def _alongside(cmd, **kw):
     """``cmd`` running in the background for the block, which waits for it with :func:`_finish`
-    (conftest.running)."""
+    (background.running)."""
     return running(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw))
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import running
+from background import running
 
 from mmdoei.generators import make_standin_cams, make_synthetic_voc
 
