@@ -99,6 +99,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     config = args.config or osp.join(ROOT, PRETRAIN_CONFIG)  # the repository's, from any folder
     reference = args.reference or osp.join(ROOT, SHIPPED)
     data_root = args.data_root or procedural_root(args.seed)
+    if args.verify is None and (args.reference or osp.exists(reference)):
+        # checked before a 44-minute run, not after it: the run ends by comparing with it
+        from mmdoei.apis.pretrain import read_backbone_meta
+        try:
+            read_backbone_meta(reference, '--reference backbone')
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
     if args.verify is not None:
         sys.exit(verify(verify_pretraining, args.verify, reference, config, data_root, args.work_dir, args.seed,
                         args.cfg_options))
@@ -111,13 +118,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def verify(verify_pretraining, steps: int, reference: str, config: str, data_root: str, work_dir: Optional[str],
            seed: int, cfg_options: Optional[dict] = None) -> int:
     """Run ``--verify``: print each loss and the verdict; the exit status (0: the same bits)."""
-    if not osp.exists(reference):
-        print(f'--verify: {reference}: no such backbone to compare with', file=sys.stderr)
-        return 2
     try:
         res = verify_pretraining(steps, reference, config, data_root=data_root, seed=seed, cfg_options=cfg_options,
                                  work_dir=work_dir or osp.join('work_dirs', 'pretrain', f'verify_seed{seed}'))
-    except ValueError as e:
+    except (OSError, ValueError) as e:  # a missing, unreadable or malformed reference, before any training
         print(f'--verify: {e}', file=sys.stderr)
         return 2
     for i, loss in enumerate(res['losses'], 1):
@@ -130,8 +134,8 @@ def verify(verify_pretraining, steps: int, reference: str, config: str, data_roo
 
 def compare_weights(out: str, reference: str) -> None:
     """Print whether a finished run's weights are ``reference``'s (both record ``weights_sha256``)."""
-    import torch
-    mine, theirs = (torch.load(p, map_location='cpu', weights_only=True).get('meta', {}) for p in (out, reference))
+    from mmdoei.apis.pretrain import read_backbone_meta
+    mine, theirs = read_backbone_meta(out), read_backbone_meta(reference, 'reference backbone')
     if mine.get('pretrain_stamp') != theirs.get('pretrain_stamp'):
         print(f'[pretrain] {out} was made with other settings than {reference}: not compared')
         return

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import re
 import time
 from pathlib import Path
 from typing import Optional
@@ -23,7 +24,7 @@ from mmdoei.engine.hooks import TraceReached, WeightsTraceHook, weights_sha256
 from mmdoei.generators.procedural import make_procedural_pretrain
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.config import replace_entries, set_data_root
-from mmdoei.utils.io import atomic_write
+from mmdoei.utils.io import atomic_write, check_regular_file
 from .steps import Step, register_step_kind
 
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'
@@ -90,10 +91,54 @@ def pretrain_stamp(cfg: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: The largest backbone file read (the shipped one is 5 MB): a bigger file is not one of these.
+MAX_BACKBONE_BYTES = 1 << 30
+_SHA256 = re.compile(r'[0-9a-f]{64}')
+
+
+def read_backbone_meta(path: str, what: str = 'backbone') -> dict:
+    """The ``meta`` of a pretrained backbone file, checked before any work reads it.
+
+    Refused with one error naming ``path``: a missing file, a directory, FIFO or
+    device (:func:`check_regular_file`: a FIFO would block forever), a file over
+    :data:`MAX_BACKBONE_BYTES`, one torch cannot read with ``weights_only=True``
+    (truncated, not a checkpoint, pickled code), one without a ``state_dict``
+    dict, a ``meta`` that is not a dict, and a ``weights_sha256`` or
+    ``weights_trace`` that is not sha256 hex. Returns ``{}`` for a checkpoint
+    without meta (made by hand: it has no stamp, so it is never taken for the
+    config's).
+    """
+    size = check_regular_file(path, what)
+    if size > MAX_BACKBONE_BYTES:
+        raise ValueError(f'{path}: {what} is {size} bytes, larger than any backbone of this repository '
+                         f'({MAX_BACKBONE_BYTES} at most); refused')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file: one message names it)
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise ValueError(f'{path}: {what} is not a readable checkpoint ({type(e).__name__}: {first[:200]}); '
+                         'delete it (tools/pretrain.py --force writes it again) or pass another file') from e
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('state_dict', {}), dict):
+        raise ValueError(f'{path}: {what} is not a checkpoint of weights (a dict with a state_dict dict)')
+    meta = ckpt.get('meta', {})
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path}: {what}\'s meta is a {type(meta).__name__}, not a dict')
+    trace = meta.get('weights_trace', {})
+    if not isinstance(trace, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, str) and _SHA256.fullmatch(v)
+            for k, v in trace.items()):
+        raise ValueError(f'{path}: {what}\'s meta weights_trace must map iteration numbers to sha256 hex digests')
+    sha = meta.get('weights_sha256')
+    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        raise ValueError(f'{path}: {what}\'s meta weights_sha256 is not a sha256 hex digest')
+    return meta
+
+
 def checkpoint_stamp(path: str) -> Optional[str]:
-    """The :func:`pretrain_stamp` a cached checkpoint was made with (None if unknown)."""
-    meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
-    return meta.get('pretrain_stamp')
+    """The :func:`pretrain_stamp` a cached checkpoint was made with (None if unknown); a file that is no
+    readable backbone is refused with its path (:func:`read_backbone_meta`)."""
+    stamp = read_backbone_meta(path, 'cached backbone').get('pretrain_stamp')
+    return stamp if isinstance(stamp, str) else None
 
 
 #: The procedural set as a step (mmdoei.apis.steps): its class folders and class list.
@@ -227,7 +272,7 @@ def verify_pretraining(steps: int, reference: str, config: str = PRETRAIN_CONFIG
         ValueError: ``reference`` has no trace at ``steps`` or was made with
             another config (checked before any training).
     """
-    meta = torch.load(reference, map_location='cpu', weights_only=True).get('meta', {})
+    meta = read_backbone_meta(reference, 'reference backbone')
     want = (meta.get('weights_trace') or {}).get(str(steps))
     if want is None:
         raise ValueError(f'{reference}: no weights trace at iteration {steps} (it has '

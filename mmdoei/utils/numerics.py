@@ -26,6 +26,26 @@ from typing import Dict, List, MutableMapping, Optional, Set
 PINNED: Dict[str, str] = {'ATEN_CPU_CAPABILITY': 'avx2', 'MKL_CBWR': 'COMPATIBLE', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}
 #: The CPU flags (as /proc/cpuinfo spells them) the AVX2 kernels need: ATen's avx2 level asks for FMA too.
 REQUIRED_FLAGS = frozenset({'avx2', 'fma'})
+#: The values each library knows (torch 2.14, MKL 2024, oneDNN 3.x docs); another is ignored or falls back to the
+#: library's own choice, so the tools say so instead of echoing it as if it were in effect.
+KNOWN: Dict[str, Set[str]] = {
+    'ATEN_CPU_CAPABILITY': {'default', 'avx2', 'avx512'},
+    'MKL_CBWR': {'AUTO', 'COMPATIBLE', 'SSE2', 'SSSE3', 'SSE4_1', 'SSE4_2', 'AVX', 'AVX2', 'AVX512', 'AVX512_E1',
+                 'AVX512_MIC', 'AVX512_MIC_E1'},
+    'ONEDNN_MAX_CPU_ISA': {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI',
+                           'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'ALL',
+                           'DEFAULT'},
+}
+
+
+def known_value(name: str, value: str) -> bool:
+    """Whether ``value`` of variable ``name`` is one its library knows (MKL_CBWR may add ``,STRICT``)."""
+    if name == 'MKL_CBWR':
+        parts = [v.strip().upper() for v in value.split(',')]
+        return parts[0] in KNOWN[name] and all(v == 'STRICT' for v in parts[1:])
+    return (value.lower() if name == 'ATEN_CPU_CAPABILITY' else value.upper()) in KNOWN[name]
+
+
 #: Where the lines printed by the tools point for the reasons.
 DOC = 'docs/user_guides/demo.md'
 
@@ -84,6 +104,9 @@ def pin_cpu_numerics(environ: Optional[MutableMapping[str, str]] = None, flags: 
             parts.append(f'{name}={value}')
         elif mine == value:
             parts.append(f'{name}={value} (set by you, the pinned value)')
+        elif not known_value(name, mine):
+            parts.append(f'{name}={mine} (set by you, not a value the library knows ({", ".join(sorted(KNOWN[name]))}):'
+                         ' it falls back to its own choice, so the last digits may differ from the README\'s)')
         else:
             parts.append(f'{name}={mine} (set by you, not the pinned {value}: the last digits may differ from the '
                          'README\'s)')

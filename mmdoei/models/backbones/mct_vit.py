@@ -144,6 +144,11 @@ class MCTVisionTransformer(AttentionMapsMixin, VisionTransformer):
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
         state = to_mmpretrain_vit(ckpt, prefix=prefix)
         adapted = self.adapt_tokens(state)
+        own = self.state_dict()
+        if not any(k in own for k in state):
+            # strict=False would load nothing and train from the random init without a word
+            raise ValueError(f'{checkpoint}: none of its {len(state)} weights (e.g. {sorted(state)[:3]}) is one '
+                             f'of {type(self).__name__}\'s (e.g. {sorted(own)[:3]}): a checkpoint of another model?')
         missing, unexpected = self.load_state_dict(state, strict=False)
         logger.info(f'{type(self).__name__}: loaded {checkpoint}; adapted {adapted}; '
                     f'missing {missing}; unexpected {unexpected}')
