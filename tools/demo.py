@@ -105,14 +105,14 @@ MODELS_FROM_SCRATCH = {
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """The command line; with no argument at all, usage and exit 2 (the demo runs for about 16 minutes)."""
+    """The command line; with no argument at all, usage and exit 2 (the demo runs for about 7 minutes)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', choices=sorted(MODELS) + ['all'], default='mctformer-v2',
                         help='the baseline to run with and without DOEI (all: the three)')
     parser.add_argument('--out-dir', default='demo_out')
     parser.add_argument('--epochs', type=int, help="training epochs (default: the config's)")
-    parser.add_argument('--pretrained', help='the pretrained backbone (default: the cache, '
+    parser.add_argument('--pretrained', help='the pretrained backbone (default: the shipped '
                         f'{PRETRAINED_CHECKPOINT}, pretrained first if missing)')
     parser.add_argument('--from-scratch', action='store_true',
                         help='train the from-scratch configs instead of fine-tuning the pretrained backbone')
@@ -126,7 +126,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'MKL_CBWR=COMPATIBLE, ONEDNN_MAX_CPU_ISA=AVX2 where unset, so that other CPUs print '
                         'the same table)')
     if not argv:
-        parser.error('no arguments: the demo pretrains and trains for about 16 minutes and writes data/, '
+        parser.error('no arguments: the demo trains for about 7 minutes and writes data/, '
                      'checkpoints/ and demo_out/ under the current folder; to run it with the defaults, '
                      'give --model mctformer-v2')
     return parser.parse_args(argv)
