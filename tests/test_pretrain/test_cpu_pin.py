@@ -124,7 +124,7 @@ def test_tools_pretrain_retrains_the_shipped_backbones_first_iterations(tmp_path
 
 def test_verify_refuses_a_backbone_without_the_iteration_before_training(tmp_path):
     ref = tmp_path / 'ref.pth'
-    torch.save({'meta': {'weights_trace': {'8': 'x'}}, 'state_dict': {}}, ref)
+    torch.save({'meta': {'weights_trace': {'8': 'ab' * 32}}, 'state_dict': {}}, ref)
     from mmdoei.apis.pretrain import verify_pretraining
     with pytest.raises(ValueError, match=rf'^{ref}: no weights trace at iteration 7 \(it has \[8\]\)$'):
         verify_pretraining(7, str(ref), data_root=str(tmp_path / 'never_written'))
