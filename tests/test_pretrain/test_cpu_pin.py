@@ -3,7 +3,6 @@ gives the same loss bits and final weights whether ATEN_CPU_CAPABILITY is left t
 (what an AVX2-only CPU picks), and without it (--no-cpu-pin) the weights differ on a machine with AVX-512.
 The shipped backbone is what tools/pretrain.py trains: ``--verify 8`` from another folder retrains its first
 8 iterations on the real config and gets the bits its meta records."""
-import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmdoei.engine.hooks import weights_sha256
 from mmdoei.utils.numerics import DOC, PINNED, cpu_flags, pin_cpu_numerics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +50,8 @@ def _run(tmp: Path, name: str) -> dict:
     if res.returncode == 0:
         rows = [json.loads(line) for line in next(work.glob('wd/*/vis_data/scalars.json')).read_text().splitlines()]
         ckpt = torch.load(work / 'out.pth', map_location='cpu', weights_only=True)
-        digest = hashlib.sha256()
-        for key in sorted(ckpt['state_dict']):
-            digest.update(key.encode() + ckpt['state_dict'][key].contiguous().numpy().tobytes())
-        out.update(losses=[(r['iter'], r['loss']) for r in rows if 'loss' in r], sha256=digest.hexdigest(),
+        out.update(losses=[(r['iter'], r['loss']) for r in rows if 'loss' in r],
+                   sha256=weights_sha256(ckpt['state_dict']),
                    kernels=ckpt['meta'].get('cpu_kernels'))
     return out
 
@@ -117,7 +115,6 @@ def test_tools_pretrain_retrains_the_shipped_backbones_first_iterations(tmp_path
     assert (f'[verify] weights after iteration 8: sha256 {meta["weights_trace"]["8"]}: the same bits as {SHIPPED} '
             f'({meta["weights_trace"]["8"]})') in res.stdout
     # the checkpoint's own sha256 is of the weights it holds
-    from mmdoei.engine.hooks import weights_sha256
     assert weights_sha256(torch.load(SHIPPED, map_location='cpu', weights_only=True)['state_dict']) == \
         meta['weights_sha256']
 
