@@ -93,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     pin_cpu(not args.no_cpu_pin)  # before torch loads: mmdoei imports it
     from mmdoei.apis import pretrain
-    from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root, verify_pretraining
+    from mmdoei.apis.pretrain import pretrain_backbone, pretrained_checkpoint, procedural_root
     if pretrain.PRETRAIN_CONFIG != PRETRAIN_CONFIG or pretrain.PRETRAINED_CHECKPOINT != SHIPPED:
         raise RuntimeError(f'{__file__}: PRETRAIN_CONFIG or SHIPPED differs from mmdoei.apis.pretrain\'s: update it')
     config = args.config or osp.join(ROOT, PRETRAIN_CONFIG)  # the repository's, from any folder
@@ -107,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         except (OSError, ValueError) as e:
             parser.error(str(e))
     if args.verify is not None:
-        sys.exit(verify(verify_pretraining, args.verify, reference, config, data_root, args.work_dir, args.seed,
+        sys.exit(verify(args.verify, reference, config, data_root, args.work_dir, args.seed,
                         args.cfg_options))
     out = pretrain_backbone(config, args.out or pretrained_checkpoint(args.seed), data_root=data_root,
                             work_dir=args.work_dir, force=args.force, cfg_options=args.cfg_options, seed=args.seed)
@@ -115,9 +115,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         compare_weights(out, reference)
 
 
-def verify(verify_pretraining, steps: int, reference: str, config: str, data_root: str, work_dir: Optional[str],
+def verify(steps: int, reference: str, config: str, data_root: str, work_dir: Optional[str],
            seed: int, cfg_options: Optional[dict] = None) -> int:
     """Run ``--verify``: print each loss and the verdict; the exit status (0: the same bits)."""
+    from mmdoei.apis.pretrain import verify_pretraining
     try:
         res = verify_pretraining(steps, reference, config, data_root=data_root, seed=seed, cfg_options=cfg_options,
                                  work_dir=work_dir or osp.join('work_dirs', 'pretrain', f'verify_seed{seed}'))
