@@ -35,8 +35,9 @@ from PIL import Image
 
 from mmdoei.cam.io import load_cam
 from mmdoei.cam.render import label_image, overlay, save_png, scale_cams, seed_overlay
-from mmdoei.cam.seeds import cams_to_seed, confusion_matrix, iou_fp_fn
+from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.datasets.categories import seg_class_names
+from mmdoei.evaluation.scores import confusion_matrix, iou_fp_fn
 from mmdoei.evaluation.seed_eval import build_report, evaluate_cam_dir
 from mmdoei.utils.files import pixel_problem, read_label_png, read_split, read_text_file
 from mmdoei.utils.io import atomic_write, read_bytes_bounded

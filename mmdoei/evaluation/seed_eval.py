@@ -23,9 +23,9 @@ import numpy as np
 from mmengine.utils import track_iter_progress
 
 from mmdoei.cam.io import load_cam, read_cam_header
-from mmdoei.cam.seeds import SeedSweep, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.utils.files import check_files_exist, image_size, read_label_png
+from .scores import SeedSweep, confusion_matrix, iou_fp_fn
 
 
 def cam_file_shape(path: str, num_classes: int = 21) -> Tuple[int, ...]:

@@ -6,8 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mmdoei.cam.seeds import SeedSweep, cams_to_seed, confusion_matrix, iou_fp_fn
+from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.evaluation.metrics.seed_metric import SeedMetric
+from mmdoei.evaluation.scores import SeedSweep, confusion_matrix, iou_fp_fn
 
 IGNORE = 255
 

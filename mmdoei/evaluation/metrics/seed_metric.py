@@ -2,7 +2,7 @@
 
 Registered in mmpretrain's ``METRICS`` (the classification runner that
 produces CAMs) and mmseg's (its test loop scores pseudo masks and
-predictions). The counting itself is :mod:`mmdoei.cam.seeds`'.
+predictions). The counting itself is :mod:`mmdoei.evaluation.scores`'.
 """
 from typing import Dict, Optional, Sequence
 
@@ -10,10 +10,10 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 
-from mmdoei.cam.seeds import SeedSweep, confusion_matrix, iou_fp_fn
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.utils.files import read_label_png
 from mmdoei.utils.registry import register_in
+from ..scores import SeedSweep, confusion_matrix, iou_fp_fn
 
 
 def _to_numpy(x) -> np.ndarray:
