@@ -8,13 +8,17 @@ layout (synthetic, made here), through the tools a user calls:
 * stage 1 (configs with a ``cam_dataloader``): ``tools/train.py`` for two
   iterations (batch 2, the config's own crops and pipeline, one validation),
   then ``tools/test.py --cam-out`` on one image with the config's CAM protocol;
-* stage 2 (AffinityNet): ``tools/train.py`` for two iterations of one image on
+* stage 2 (AffinityNet): ``tools/train.py`` for one iteration of one image on
   stand-in CAMs (``mmdoei.generators.standin_cams``), then
   ``tools/psa_infer.py`` on two images;
-* stage 3 (DeepLab): ``tools/train.py`` for two iterations of one image (two
+* stage 3 (DeepLab): ``tools/train.py`` for one iteration of one image (two
   for DeepLab-v3+, whose image-pooling batch norm needs them), the masks as
   pseudo masks, then ``tools/test.py`` (``--tta``: 5 scales + flip + dense
   CRF where the config defines it) on one image with that checkpoint.
+
+Stage 2 and 3 train one iteration: their ResNet-38 / 101 at 321 to 512
+pixels are most of this tool's time, and a second step of the same shapes
+checks nothing the first did not (stage 1 keeps two, for its validation).
 
 Inference runs on one image: a config's multi-scale passes at real size are
 most of the run time, and a second image of the same size checks nothing new.
@@ -22,8 +26,9 @@ most of the run time, and a second image of the same size checks nothing new.
 A config is compared with those already run (:func:`twin_of`): one that
 merges to the same dict (a short alias such as ``doei/mct_voc.py``) is not
 run again; a DOEI twin (a baseline plus ``model.doei``) trains one iteration
-without validation, then makes its CAMs, since the baseline's run already
-checked the rest of that config; a test twin (differs only in its test
+of one image without validation (DOEI's backward at the real size), then makes
+its CAMs (DOEI's forward at the protocol's sizes), since the baseline's run
+already checked the rest of that config; a test twin (differs only in its test
 split, evaluator or pipeline, e.g. the VOC test-server config) runs only its
 test step, on the checkpoint of its twin.
 
@@ -154,10 +159,11 @@ def _needs_two_images(cfg) -> bool:
 def _train_opts(cfg, batch: int = 2, validate: bool = True, iters: int = 2) -> List[str]:
     """``iters`` iterations of ``batch`` images, then one validation pass if ``validate``.
 
-    Stage 1 keeps two images a step (its heads' batch statistics); stage 2 and 3
-    (ResNet-38 / 101 at 321 to 512 pixels, most of this tool's time) take one
-    image a step where their batch norm allows it, and skip validation: their
-    test step runs the same model on the same pipeline right after.
+    Stage 1 keeps two images a step, as a batch of its own configs; stage 2 and
+    3 (ResNet-38 / 101 at 321 to 512 pixels, most of this tool's time) and the
+    DOEI twins take one image a step where their batch norm allows it, and skip
+    validation: their test step runs the same model on the same pipeline right
+    after.
     """
     opts = [f'train_dataloader.batch_size={batch}', 'log_level=WARNING', 'default_hooks.checkpoint.max_keep_ckpts=1']
     loop = cfg.train_cfg
@@ -261,10 +267,10 @@ class Checker:
         doei_twin = bool(twin and twin[1] == 'doei')
         iters = 1 if doei_twin else 2
         what = f'train {iters} iteration{"s" if iters > 1 else ""}' + (
-            f' (DOEI twin of {twin[0]}: no validation)' if doei_twin else '')
+            f' of 1 image (DOEI twin of {twin[0]}: no validation)' if doei_twin else '')
         if 'cam_dataloader' in cfg:  # stage 1
             opts = (_pretrained_overrides(cfg) + _loader_opts(cfg)
-                    + _train_opts(cfg, validate=not doei_twin, iters=iters))
+                    + _train_opts(cfg, batch=1 if doei_twin else 2, validate=not doei_twin, iters=iters))
             if self.step(name, what, lambda: _run_tool(
                     'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
                 ckpt = str(work / 'epoch_1.pth')
@@ -285,10 +291,10 @@ class Checker:
                                       progress=False)
             pipe = cfg.train_dataloader.dataset.pipeline
             idx = next(i for i, t in enumerate(pipe) if t['type'] == 'LoadAffinityLabelFromCAM')
-            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, batch=1, validate=False) + [
+            opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, 1, validate=False, iters=1) + [
                 f'train_dataloader.dataset.pipeline.{idx}.cam_dir={cams}',
                 f'train_dataloader.dataset.pipeline.{idx}.cache_dir={work}/crf']
-            if self.step(name, 'train 2 iterations', lambda: _run_tool(
+            if self.step(name, 'train 1 iteration', lambda: _run_tool(
                     'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
                 self.step(name, 'masks of 2 images', lambda: _run_tool(
                     'psa_infer.py', [str(path), str(work / 'epoch_1.pth'), *common, '--cam-dir', str(cams),
@@ -301,13 +307,13 @@ class Checker:
         # 5 scales + flip + dense CRF for the DeepLab configs) on two images
         masks = 'SegmentationClassAug' if kind == 'voc' else 'SegmentationClass/train2014'
         batch = 2 if _needs_two_images(cfg) else 1
-        opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, batch, validate=False) + [
+        opts = _pretrained_overrides(cfg) + _loader_opts(cfg) + _train_opts(cfg, batch, validate=False, iters=1) + [
             f'train_dataloader.dataset.pseudo_mask_dir={osp.join(root, masks)}', 'val_dataloader.dataset.indices=2']
-        if self.step(name, 'train 2 iterations', lambda: _run_tool(
+        if self.step(name, 'train 1 iteration', lambda: _run_tool(
                 'train.py', [str(path), *common, '--work-dir', str(work), '--cfg-options', *opts])):
-            self._test_step(name, path, cfg, str(work / 'iter_2.pth'), common, work)
+            self._test_step(name, path, cfg, str(work / 'iter_1.pth'), common, work)
         if name in self._needed:
-            self._checkpoints[name] = str(work / 'iter_2.pth')  # a test twin comes later: it deletes it
+            self._checkpoints[name] = str(work / 'iter_1.pth')  # a test twin comes later: it deletes it
         else:
             _drop_checkpoints(work)
 
