@@ -83,13 +83,17 @@ def cam_files(cam_dir: Union[str, Path], suffix: str = CAM_SUFFIX) -> Dict[str, 
 
 
 def other_suffix_hint(cam_dir: Union[str, Path], suffix: str, img_ids: Sequence[str] = ()) -> str:
-    """When CAM files are missing: what the folder holds instead, if it holds ``.npz``
-    files the suffix does not name (e.g. written with another ``cam_suffix``); else ''."""
+    """When CAM files are missing: the ``.npz`` files of the folder that start with one
+    of ``img_ids`` but are not named ``{img_id}{suffix}`` (written with another
+    ``cam_suffix``), as one sentence; else ''."""
     folder = Path(cam_dir)
     if not folder.is_dir():
         return ''
-    named = {osp.basename(cam_path(folder, i, suffix)) for i in img_ids}
-    others = sorted(p.name for p in folder.glob('*.npz') if p.name not in named and not p.name.endswith(suffix))
+    ids = set(img_ids)
+    named = {osp.basename(cam_path(folder, i, suffix)) for i in ids}
+    # one listing of the folder; an id is a prefix of the name (a VOC folder: 10k files, a few slices each)
+    others = sorted(n for n in (p.name for p in folder.glob('*.npz'))
+                    if n not in named and any(n[:k] in ids for k in range(1, len(n) - 3)))
     if not others:
         return ''
     return (f'; CAM files are read as {{img_id}}{suffix} (cam_suffix {suffix!r}) but {cam_dir} holds '
