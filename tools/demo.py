@@ -67,7 +67,7 @@ def import_mmdoei() -> None:
     so --help answers at once)."""
     global cv2, np, cams_and_seeds, ensure_synthetic_voc, stage1_cfg, stage1_step, train_seconds, train_stage1
     global resolve_pretrained, use_pretrained, cam_overlay, load_cam, voc_palette, atomic_write, read_label_png
-    global read_split, setup_env
+    global read_split, setup_env, cam_path
     import cv2
     import numpy as np
 
@@ -76,7 +76,7 @@ def import_mmdoei() -> None:
     from mmdoei.apis.pipeline import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, stage1_step, train_seconds,
                                       train_stage1)
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained
-    from mmdoei.cam import cam_overlay, load_cam
+    from mmdoei.cam import cam_overlay, cam_path, load_cam
     from mmdoei.datasets.categories import voc_palette
     from mmdoei.utils import atomic_write, read_label_png, read_split, setup_env
     if pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
@@ -158,7 +158,7 @@ def comparison_image(data_root: Path, out: Path, names, n: int = 6) -> Path:
         gt = palette[read_label_png(str(data_root / 'SegmentationClassAug' / f'{img_id}.png'))]
         tiles = [rgb, gt]
         for name in names:
-            keys, cams = load_cam(str(out / name / 'cams' / f'{img_id}.npz'))
+            keys, cams = load_cam(cam_path(out / name / 'cams', img_id))
             tiles.append(cam_overlay(rgb, cams[0]))
         rows.append(np.concatenate(tiles, axis=1))
     grid = np.concatenate(rows, axis=0)

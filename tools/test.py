@@ -6,6 +6,7 @@
     python tools/test.py CONFIG CHECKPOINT --cam-out DIR      # CAM files for cam_dataloader
         [--cam-protocol ms5 | --scales 1.0 0.5 1.5] [--no-flip] [--cam-type fused] [--last-n 3]
         [--refine | --no-refine] [--overlay [--overlay-limit N]] [--eval-seeds] [--amp] [--overwrite]
+        [--cam-suffix _cam.npz]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 
 ``--tta`` tests with the config's ``tta_model`` and ``tta_pipeline`` (mmseg's
@@ -76,9 +77,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--metrics-out', metavar='FILE.json', help='write the test metrics to this json file')
     parser.add_argument('--show-dir', help='write every test image with its prediction overlaid here')
     cam = parser.add_argument_group('CAM generation')
-    cam.add_argument('--cam-out', help='write {img_id}.npz CAMs of cam_dataloader here')
+    cam.add_argument('--cam-out', help='write {img_id}{cam_suffix} CAMs of cam_dataloader here')
+    cam.add_argument('--cam-suffix', help="the CAM files' suffix, ending in .npz (default: the config's cam_suffix, "
+                     'else .npz); the readers (the CAM transforms\' cam_suffix) must use the same')
     cam.add_argument('--cam-protocol', help='a named CAM protocol instead of the config\'s '
-                     '(mctformer, tscam, transcam, ms5: mmdoei.cam.CAM_PROTOCOLS)')
+                     '(mctformer, tscam, transcam, ms5, or one a classifier class declares: '
+                     'mmdoei.cam.CAM_PROTOCOLS)')
     cam.add_argument('--scales', type=float, nargs='+', help='image scales (default: the cam_gen protocol\'s)')
     cam.add_argument('--no-flip', action='store_true', help='do not add flipped images')
     cam.add_argument('--cam-type', help='CAM type, e.g. fused / patchcam / mct (MCTformer-V2)')
@@ -192,6 +196,8 @@ def check_flags(args: argparse.Namespace) -> None:
         raise SystemExit('--amp is for CAM generation (--cam-out)')
     if args.overwrite and not args.cam_out:
         raise SystemExit('--overwrite is for CAM generation (--cam-out)')
+    if args.cam_suffix is not None and not args.cam_out:
+        raise SystemExit('--cam-suffix is for CAM generation (--cam-out)')
     check_distinct_outputs(args)
     for flag in ('work_dir', 'show_dir', 'cam_out'):
         if getattr(args, flag):
@@ -308,7 +314,7 @@ def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
         cam_generation_cfg(cfg, args.cam_out, scales=args.scales,
                            flip=False if args.no_flip else None, overlay=args.overlay,
                            protocol=args.cam_protocol, amp=args.amp, overwrite=args.overwrite,
-                           overlay_limit=args.overlay_limit,
+                           overlay_limit=args.overlay_limit, cam_suffix=args.cam_suffix,
                            cam_cfg=dict(type=args.cam_type, last_n=args.last_n, refine=args.refine))
     return cfg
 

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mmdoei.cam.io import load_cam
+from mmdoei.cam.io import cam_files, cam_path, load_cam
 from mmdoei.cam.render import label_image, overlay, save_png, scale_cams, seed_overlay
 from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.datasets.categories import seg_class_names
@@ -161,25 +161,25 @@ def list_ids(runs: Sequence[str], split: Optional[Sequence[str]] = None) -> List
     if split is not None:
         ids = [check_id(i, f'split id {n + 1}') for n, i in enumerate(split)]
     else:
-        ids = sorted(p.stem for p in Path(runs[0]).glob('*.npz'))
+        ids = list(cam_files(runs[0]))
     if not ids:
         raise FileNotFoundError(f'{runs[0]}: no CAM files (*.npz) to compare')
     for run in runs:
         missing, odd = [], []
         for i in ids:
-            path = osp.join(run, i + '.npz')
+            path = cam_path(run, i)
             if not osp.lexists(path):
                 missing.append(i)
             elif not osp.isfile(path) or not _inside(path, run):
                 # a link to another folder's CAM would be scored as this image's (or a device, FIFO, directory)
-                odd.append(i + '.npz')
+                odd.append(osp.basename(path))
         if odd:
             raise ValueError(f'{run}: {len(odd)} CAM file(s) are not regular files inside the folder (a link out '
                              f'of it, a device, a FIFO or a directory), e.g. {", ".join(odd[:5])}; refused')
         if missing:
             raise FileNotFoundError(f'{run}: {len(missing)} of {len(ids)} CAM files missing, e.g. '
-                                    f'{", ".join(m + ".npz" for m in missing[:5])}; all runs must cover the '
-                                    'same images')
+                                    f'{", ".join(osp.basename(cam_path(run, m)) for m in missing[:5])}; all runs must '
+                                    'cover the same images')
     return ids
 
 
@@ -304,13 +304,13 @@ def _write_report(runs, names, ids, gt_root, img_root, img_suffix, num_classes, 
                    gt=thumbs.get(f'{img_id}.gt', gt_stamp, lambda: label_image(gt)), runs=[])
         gt_classes = sorted(int(c) - 1 for c in np.unique(gt) if 0 < c < num_classes)
         for j, (run, name, thr) in enumerate(zip(runs, names, thresholds)):
-            cam_path = osp.join(run, img_id + '.npz')
-            keys, cams = load_cam(cam_path, num_classes, gt.shape)
+            cam_file = cam_path(run, img_id)
+            keys, cams = load_cam(cam_file, num_classes, gt.shape)
             seed = cams_to_seed(cams, keys, thr)
             iou = iou_fp_fn(confusion_matrix(seed, gt, num_classes))['miou']
             shown = scale_cams(cams, 'per_class')
             # drawn over the image, from the CAM resized to the ground truth's size
-            stamp = _stamp(cam_path) + img_stamp + gt_stamp
+            stamp = _stamp(cam_file) + img_stamp + gt_stamp
             cam_thumbs = [dict(cls=class_names[int(c) + 1],
                                src=thumbs.get(f'{img_id}.run{j}.cam{int(c)}', stamp + [k],
                                               lambda k=k: overlay(image(), shown[k])))

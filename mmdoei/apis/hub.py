@@ -11,8 +11,9 @@ package, the repository root in a checkout), which imports one
 Weights, Converted From). mmdoei reads a few more fields of a Model:
 
 - ``Converter``: the authors' file is not in mmdoei's format; the named
-  converter of ``tools/model_converters/`` (one of :data:`CONVERTERS`) maps it
-  whenever its URL is loaded, so ``get_model(..., pretrained=True)``,
+  converter (one of :data:`CONVERTERS`: each stage-1 classifier class declares
+  its own as ``checkpoint_converter``; ``tools/model_converters/`` run them
+  too) maps it whenever its URL is loaded, so ``get_model(..., pretrained=True)``,
   ``load_from`` and ``init_cfg`` all get an mmdoei state dict;
 - ``Init: true``: the weights are an initialisation (ImageNet): they are loaded
   by the Config's ``model.backbone.init_cfg``, the rest of the model keeps its
@@ -33,20 +34,64 @@ import os.path as osp
 import re
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 import yaml
 from mmengine.config import Config
 
-from mmdoei.models.utils.checkpoint import convert_mctformer, convert_transcam, convert_tscam
 from mmdoei.utils import download
+from mmdoei.utils.registry import declarations
 
-#: ``Converter`` names of the metafiles -> functions (the scripts of tools/model_converters/ use them).
-CONVERTERS = {
-    'mctformer2mmdoei': convert_mctformer,
-    'tscam2mmdoei': convert_tscam,
-    'transcam2mmdoei': convert_transcam,
-}
+
+class CheckpointConverters(Mapping):
+    """The metafiles' ``Converter`` names -> functions (checkpoint -> mmdoei state
+    dict): the ``checkpoint_converter = (name, function)`` every classifier
+    class in the ``MODELS`` registries declares (``mctformer2mmdoei``,
+    ``tscam2mmdoei``, ``transcam2mmdoei``), read at every lookup, so a
+    classifier registered later (a new baseline, a user's class) is found by
+    name without editing mmdoei. Looking one up imports mmdoei's classifiers
+    (a registry lookup), so the zoo looks them up when a file is loaded, not
+    at ``import mmdoei``.
+
+    Raises:
+        ValueError: on lookup, when two classes declare one name with different functions.
+    """
+
+    def table(self) -> Dict[str, Callable[[Mapping], Mapping]]:
+        """``{name: function}`` of every declared converter, as it is now."""
+        return {name: fn for name, (fn, _) in declarations('MODELS', 'checkpoint_converter').items()}
+
+    def __getitem__(self, name: str) -> Callable[[Mapping], Mapping]:
+        table = self.table()
+        if name not in table:
+            raise KeyError(f'unknown checkpoint Converter {name!r}; known: {sorted(table)}')
+        return table[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table())
+
+    def __len__(self) -> int:
+        return len(self.table())
+
+
+#: The ``Converter`` names of the metafiles -> functions (see :class:`CheckpointConverters`).
+CONVERTERS = CheckpointConverters()
+
+
+def converter_of(name: str, where: str) -> Callable[[Mapping], Mapping]:
+    """A function converting a checkpoint with the converter ``name``, found when it runs
+    (:data:`CONVERTERS`); an unknown name then raises a ValueError naming ``where`` (the metafile's model)."""
+
+    def convert(ckpt: Mapping) -> Mapping:
+        converters = CONVERTERS.table()
+        if name not in converters:
+            raise ValueError(f'{where}: unknown Converter {name!r} (known: {sorted(converters)}; a classifier '
+                             'class declares one as checkpoint_converter = (name, function))')
+        return converters[name](ckpt)
+
+    convert.__name__ = convert.__qualname__ = name
+    return convert
+
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 _MODELS: Dict[str, dict] = {}
@@ -111,7 +156,9 @@ def load_model_index(path: Union[str, Path, None] = None) -> Dict[str, dict]:
 def register_model_index(path: Union[str, Path, None] = None, mmpretrain_hub: bool = True) -> List[str]:
     """Add a model index to the zoo (``get_model``, ``list_models``) and to the safe loader.
 
-    Entries with a ``Converter`` have it registered for their Weights URL;
+    Entries with a ``Converter`` have it registered for their Weights URL
+    (looked up by name in :data:`CONVERTERS` when the file is loaded; an
+    unknown name then stops the load, naming the metafile and the model);
     ``Published: false`` entries are never requested from their host. With
     ``mmpretrain_hub``, mmpretrain's ``ModelHub`` learns them too. Registering
     the same file twice does nothing.
@@ -133,10 +180,9 @@ def register_model_index(path: Union[str, Path, None] = None, mmpretrain_hub: bo
     for key, m in models.items():
         url = m.get('Weights')
         if url and m.get('Converter'):
-            if m['Converter'] not in CONVERTERS:
-                raise ValueError(f"{m['_metafile']}: model {m['Name']}: unknown Converter {m['Converter']!r} "
-                                 f'(known: {sorted(CONVERTERS)})')
-            download.register_converter(url, m['Converter'], CONVERTERS[m['Converter']])
+            # Resolved when the file is loaded: finding the classifiers' declarations imports them all.
+            download.register_converter(url, m['Converter'],
+                                        converter_of(m['Converter'], f"{m['_metafile']}: model {m['Name']}"))
         if url and m.get('Published') is False:
             download.mark_unpublished(url, m.get('Weights Note') or 'its release does not exist yet')
     _MODELS.update(models)
@@ -233,6 +279,9 @@ def resolve_model(name_or_config: Union[str, Config], pretrained: Union[bool, st
     if not url:
         raise ValueError(f"model {info['Name']} has no weights to download: "
                          f"{info.get('Weights Note', 'none were published')}")
+    if info.get('Converter') and info['Converter'] not in CONVERTERS:  # before the download, not after it
+        raise ValueError(f"{info['_metafile']}: model {info['Name']}: unknown Converter {info['Converter']!r} "
+                         f'(known: {sorted(CONVERTERS)})')
     if info.get('Init'):
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=url)
         return cfg, None

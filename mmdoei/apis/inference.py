@@ -8,7 +8,7 @@
 The CAMs are those ``tools/test.py CONFIG CKPT --cam-out DIR`` writes for the
 same image and labels: the config's ``cam_gen`` protocol (:func:`cam_protocol`),
 the 8-bit image as the config's ``cam_pipeline`` loads it, and the same last
-step (:func:`mmdoei.cam.inference.protocol_cams`). A model whose config carries
+step (:func:`mmdoei.cam.multiscale.protocol_cams`). A model whose config carries
 DOEI (``doei=``, a ``DOEIModel`` or a ``DOEIHook``) is built with DOEI attached.
 """
 import contextlib
@@ -26,7 +26,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
-from mmdoei.cam.inference import pass_sizes, protocol_cams
+from mmdoei.cam.multiscale import pass_sizes, protocol_cams
 from mmdoei.cam.render import CAMRenderer, save_png
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.doei import attach_from_hooks, attach_logged, deferred_doei_log, doei_handle

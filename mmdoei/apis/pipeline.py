@@ -51,13 +51,14 @@ from mmengine.config import Config
 from mmengine.dist import barrier, broadcast_object_list, get_rank
 from mmengine.runner import Runner
 
+from mmdoei.cam.io import cam_files
 from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir, write_report
 from mmdoei.models.segmentors import apply_tta
 from mmdoei.utils import atomic_write, setup_env
 from mmdoei.utils.config import set_data_root, shorten_schedule
 from mmdoei.utils.files import read_split
 from mmdoei.utils.record import discard, read_record
-from .cams import cam_generation_cfg, evaluate_seeds
+from .cams import cam_generation_cfg, config_cam_suffix, evaluate_seeds
 from .pseudo_masks import run_psa_inference, set_cam_dir
 from .steps import Step, config_values, register_step_kind
 
@@ -366,7 +367,8 @@ class WSSSPipeline:
         split = osp.join(root, ev['split'])
         args = (folder, osp.join(root, ev['gt_dir']), read_split(split))
         kwargs = dict(num_classes=ev['num_classes'], progress=False, listed_by=f'split file {split}')
-        result = evaluate_cam_dir(*args, **kwargs) if kind == 'cam' else evaluate_pred_dir(*args, **kwargs)
+        result = (evaluate_cam_dir(*args, suffix=config_cam_suffix(self.stage1_cfg), **kwargs) if kind == 'cam' else
+                  evaluate_pred_dir(*args, **kwargs))
         report = build_report(result)
         write_report(report, out_dir)
         return report
@@ -394,9 +396,9 @@ class WSSSPipeline:
         return cfg
 
     def cams(self) -> dict:
-        out = self.dir / 'cams'
-        self.test('cams', self.cams_cfg())
-        return dict(cam_dir=str(out), num_files=len(list(out.glob('*.npz'))))
+        out, cfg = self.dir / 'cams', self.cams_cfg()
+        self.test('cams', cfg)
+        return dict(cam_dir=str(out), num_files=len(cam_files(out, config_cam_suffix(cfg))))
 
     def seed_eval(self) -> dict:
         report = _on_rank0(lambda: self.score('seed_eval', 'cam', str(self.dir / 'cams'), str(self.dir / 'seed_eval')))
@@ -787,7 +789,7 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     report = evaluate_seeds(cfg, str(cam_dir), progress=False)
     write_report(report, str(Path(cam_dir) / 'seed_eval'))
     if not keep_cams:
-        for f in Path(cam_dir).glob('*.npz'):
+        for f in cam_files(cam_dir, config_cam_suffix(cfg)).values():
             f.unlink()
         shutil.rmtree(osp.join(cam_dir, 'overlays'), ignore_errors=True)
     step.finish(dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'],

@@ -21,20 +21,22 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
-from mmdoei.cam.io import check_cam_folder
-from mmdoei.engine.hooks import CAM_TRANSFORMS, pseudo_mask_record
+from mmdoei.cam.io import CAM_SUFFIX, check_cam_folder
+from mmdoei.engine.hooks import cam_transform_names, pseudo_mask_record, reads_cams
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import read_label_png, sample_id
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import claim, remove_stale_temporaries
 from mmdoei.utils.weights import load_runner_weights
 
-CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix='.npz')
+CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix=CAM_SUFFIX)
 
 
-def cam_transform_cfgs(pipeline: List[dict]) -> List[dict]:
-    """The CAM-reading transform configs of a pipeline (config dicts)."""
-    return [t for t in pipeline if isinstance(t, dict) and t.get('type', '').split('.')[-1] in CAM_TRANSFORMS]
+def cam_transform_cfgs(pipeline: List[dict], default_scope: Optional[str] = None) -> List[dict]:
+    """The CAM-reading transform configs of a pipeline (config dicts): those whose
+    class, found in the ``TRANSFORMS`` registries, says ``reads_cams``
+    (:func:`~mmdoei.engine.hooks.reads_cams`)."""
+    return [t for t in pipeline if isinstance(t, dict) and reads_cams(t, default_scope)]
 
 
 def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None) -> int:
@@ -53,7 +55,7 @@ def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None) -> i
         loader = cfg.get(name)
         dataset = loader.get('dataset') if loader else None
         while dataset is not None:
-            for t in cam_transform_cfgs(dataset.get('pipeline', [])):
+            for t in cam_transform_cfgs(dataset.get('pipeline', []), cfg.get('default_scope', None)):
                 t['cam_dir'] = cam_dir
                 if t.get('cache_dir') is not None:
                     t['cache_dir'] = cache_dir or osp.normpath(cam_dir) + '_psa_crf'
@@ -137,9 +139,11 @@ def run_psa_inference(cfg: Config,
     if cfg.test_dataloader.dataset.get('indices') is not None:
         raise ValueError('test_dataloader.dataset.indices is set in the config; remove it (resume selects '
                          'the images itself)')
-    cam_cfgs = cam_transform_cfgs(cfg.test_dataloader.dataset.pipeline)
+    cam_cfgs = cam_transform_cfgs(cfg.test_dataloader.dataset.pipeline, cfg.get('default_scope', None))
     if not cam_cfgs:
-        raise ValueError(f'the test pipeline of this config reads no CAMs (no {" / ".join(CAM_TRANSFORMS)})')
+        where = f'{cfg.filename}: ' if cfg.filename else ''
+        raise ValueError(f'{where}the test pipeline of this config reads no CAMs (no transform whose class says '
+                         f'reads_cams = True: {" / ".join(cam_transform_names())})')
     set_cam_dir(cfg, cam_dir)
     cam_cfg = dict(CAM_TRANSFORM_DEFAULTS, **cam_cfgs[0])
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [

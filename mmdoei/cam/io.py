@@ -1,6 +1,8 @@
 """The CAM file format: the one place that writes, reads and checks CAM files.
 
-One file per image, ``{cam_dir}/{img_id}.npz`` (uncompressed, never
+One file per image, ``{cam_dir}/{img_id}{cam_suffix}`` (:func:`cam_path`, the
+one place that spells it; the suffix is ``.npz`` unless a config's
+``cam_suffix`` says otherwise, and always ends in ``.npz``; uncompressed, never
 unpickled): ``keys`` int64 ``(K,)``, the image's 0-based foreground classes,
 and ``cams`` float16 ``(K, H, W)`` at the original image size, each map min-max
 normalised to ``[0, 1]``.
@@ -21,12 +23,13 @@ each the image's size where that is known, else at most
 at most :func:`max_cam_bytes` bytes. Each map alone being within the pixel
 budget is not enough: 20 float64 maps of 7000x7000 declare 7.3 GB.
 """
+import glob
 import io
 import os.path as osp
 import sys
 import zipfile
 from pathlib import Path
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -44,6 +47,59 @@ MAX_LISTED = 10
 CAM_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 #: :func:`max_cam_bytes` allows this many float32 maps of the largest image allowed.
 CAM_BYTES_MAPS = 4
+#: The suffix of CAM files unless a config's ``cam_suffix`` says otherwise.
+CAM_SUFFIX = '.npz'
+
+
+def check_cam_suffix(suffix: str) -> str:
+    """``suffix`` if it can name CAM files, else a ValueError saying why.
+
+    It must end in ``.npz``: a CAM file is an npz archive, and what handles
+    CAM folders as a whole (a folder's record, ``--overwrite``, the pipeline)
+    finds their files as ``*.npz``. It names a file, so it holds no ``/``.
+    """
+    if not isinstance(suffix, str) or not suffix.endswith('.npz') or '/' in suffix or osp.sep in suffix:
+        raise ValueError(f"cam_suffix must end with '.npz' and name a file in the CAM folder (a CAM file is an npz "
+                         f'archive; CAM folders are handled as *.npz), got {suffix!r}')
+    return suffix
+
+
+def cam_path(cam_dir: Union[str, Path], img_id: str, suffix: str = CAM_SUFFIX) -> str:
+    """The CAM file of one image: ``{cam_dir}/{img_id}{suffix}``, what every writer
+    and reader of CAM files opens (``suffix`` checked by :func:`check_cam_suffix`)."""
+    return osp.join(str(cam_dir), img_id + check_cam_suffix(suffix))
+
+
+def cam_files(cam_dir: Union[str, Path], suffix: str = CAM_SUFFIX) -> Dict[str, Path]:
+    """The entries of a folder named ``{img_id}{suffix}``, by image id, sorted by id;
+    empty when the folder does not exist. Whatever they are (a FIFO, a link
+    out of the folder): their readers check that."""
+    check_cam_suffix(suffix)
+    folder = Path(cam_dir)
+    if not folder.is_dir():
+        return {}
+    found = {p.name[:-len(suffix)]: p for p in folder.glob('*' + glob.escape(suffix))}
+    return {k: found[k] for k in sorted(found) if k}
+
+
+def other_suffix_hint(cam_dir: Union[str, Path], suffix: str, img_ids: Sequence[str] = ()) -> str:
+    """When CAM files are missing: the ``.npz`` files of the folder that start with one
+    of ``img_ids`` but are not named ``{img_id}{suffix}`` (written with another
+    ``cam_suffix``), as one sentence; else ''."""
+    folder = Path(cam_dir)
+    if not folder.is_dir():
+        return ''
+    ids = set(img_ids)
+    named = {osp.basename(cam_path(folder, i, suffix)) for i in ids}
+    # one listing of the folder; an id is a prefix of the name (a VOC folder: 10k files, a few slices each)
+    others = sorted(n for n in (p.name for p in folder.glob('*.npz'))
+                    if n not in named and any(n[:k] in ids for k in range(1, len(n) - 3)))
+    if not others:
+        return ''
+    return (f'; CAM files are read as {{img_id}}{suffix} (cam_suffix {suffix!r}) but {cam_dir} holds '
+            f'{len(others)} .npz file(s) named otherwise, e.g. {others[:3]}: were they written with another '
+            'cam_suffix? The CAM writer (cam_suffix of the stage-1 config, tools/test.py --cam-suffix) and the '
+            'readers (the transforms\' cam_suffix) must use the same one')
 
 
 def max_cam_bytes() -> int:
@@ -255,6 +311,19 @@ def read_cam_header(path: str, num_classes: int = 21, img_shape: Optional[Sequen
     return keys, tuple(shape), dtype
 
 
+def read_sample_cam(cam_dir: str, img_id: str, suffix: str = CAM_SUFFIX, num_classes: int = 21,
+                    labels: Optional[Sequence[int]] = None,
+                    img_shape: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`read_cam` of ``cam_path(cam_dir, img_id, suffix)``; a missing file's
+    error names the folder and the suffix read, and any ``.npz`` files of the
+    folder named otherwise (another ``cam_suffix``)."""
+    path = cam_path(cam_dir, img_id, suffix)
+    if not osp.exists(path):
+        raise ValueError(f'{path}: CAM file does not exist in CAM folder {cam_dir} (run the CAM stage for this '
+                         f'image, or check cam_dir){other_suffix_hint(cam_dir, suffix, [img_id])}')
+    return read_cam(path, num_classes, labels, img_shape)
+
+
 def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Optional[Sequence[int]],
                    num_classes: int = 21) -> Optional[str]:
     """What is wrong with one CAM file, from its header; None if nothing."""
@@ -276,7 +345,7 @@ def check_cam_file(path: str, labels: Optional[Sequence[int]], img_shape: Option
 def check_cam_folder(cam_dir: str,
                      samples: Iterable[Mapping],
                      num_classes: int = 21,
-                     suffix: str = '.npz',
+                     suffix: str = CAM_SUFFIX,
                      progress: bool = False) -> int:
     """Check every sample's CAM file before long work starts.
 
@@ -302,9 +371,11 @@ def check_cam_folder(cam_dir: str,
     if not osp.isdir(cam_dir):
         raise ValueError(f'CAM folder {cam_dir} does not exist')
     samples = list(samples)
-    problems = []
+    problems, missing = [], []
     for info in (track_iter_progress(samples, file=sys.stdout) if progress else samples):
-        path = osp.join(cam_dir, sample_id(info) + suffix)
+        path = cam_path(cam_dir, sample_id(info), suffix)
+        if not osp.exists(path):
+            missing.append(sample_id(info))
         shape = info.get('ori_shape')
         if shape is None and info.get('img_path'):
             try:
@@ -317,6 +388,7 @@ def check_cam_folder(cam_dir: str,
             problems.append(f'{path}: {problem}')
     if problems:
         more = f'\n  ... and {len(problems) - MAX_LISTED} more' if len(problems) > MAX_LISTED else ''
+        hint = other_suffix_hint(cam_dir, suffix, [sample_id(i) for i in samples]) if missing else ''
         raise ValueError(f'{len(problems)} of {len(samples)} CAM files in {cam_dir} are unusable:\n  '
-                         + '\n  '.join(problems[:MAX_LISTED]) + more)
+                         + '\n  '.join(problems[:MAX_LISTED]) + more + (f'\n{hint[2:]}' if hint else ''))
     return len(samples)

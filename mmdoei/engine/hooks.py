@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os.path as osp
 import random
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -21,11 +21,32 @@ from mmdoei.utils.files import label_png_bytes, sample_id
 from mmdoei.utils.io import atomic_write
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import OutputRecord, file_sha256, read_record, remove_stale_temporaries
+from mmdoei.utils.registry import find_class, registered_classes
 from mmdoei.version import __version__
 from .loops import data_fields
 
-#: Transforms that read ``{cam_dir}/{img_id}.npz``.
-CAM_TRANSFORMS = ('LoadAffinityLabelFromCAM', 'LoadCAMFromFile', 'CAMToSeed')
+
+def reads_cams(transform: Any, default_scope: Optional[str] = None) -> bool:
+    """Whether a transform reads CAM files: its class says so (``reads_cams = True``,
+    as :class:`~mmdoei.datasets.transforms.LoadCAMFromFile`), whatever its name.
+
+    Args:
+        transform: A built transform, a class, or a config dict whose ``type``
+            (maybe scoped, ``'mmseg.LoadCAMFromFile'``) is looked up in the
+            ``TRANSFORMS`` registries (mmengine's, mmpretrain's, mmseg's).
+        default_scope: The config's ``default_scope``, whose registry a bare
+            name is looked up in first.
+    """
+    if isinstance(transform, dict):
+        cls = find_class('TRANSFORMS', transform.get('type'), default_scope=default_scope)
+    else:
+        cls = transform if isinstance(transform, type) else type(transform)
+    return cls is not None and getattr(cls, 'reads_cams', False) is True
+
+
+def cam_transform_names() -> List[str]:
+    """The names of every registered transform class that reads CAM files, sorted (for messages)."""
+    return sorted({cls.__name__ for cls in registered_classes('TRANSFORMS') if reads_cams(cls)})
 
 
 def iter_datasets(dataset) -> Iterator:
@@ -40,7 +61,7 @@ def iter_datasets(dataset) -> Iterator:
 def cam_transforms(dataset) -> List:
     """The CAM-reading transforms in a (built) dataset's pipeline."""
     pipeline = getattr(dataset, 'pipeline', None)
-    return [t for t in getattr(pipeline, 'transforms', []) if type(t).__name__ in CAM_TRANSFORMS]
+    return [t for t in getattr(pipeline, 'transforms', []) if reads_cams(t)]
 
 
 def check_dataset_cams(dataset, progress: bool = False) -> int:

@@ -28,8 +28,8 @@ from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Subset
 
-from mmdoei.cam.inference import normalise_cam_sum, pass_sizes, pil_resize, protocol_cams, save_overlays
-from mmdoei.cam.io import save_cam
+from mmdoei.cam.io import CAM_SUFFIX, cam_path, check_cam_suffix, save_cam
+from mmdoei.cam.multiscale import normalise_cam_sum, pass_sizes, pil_resize, protocol_cams, save_overlays
 from mmdoei.utils.config import AMP_CPU_MESSAGE, entries_of_type
 from mmdoei.utils.files import sample_id
 from mmdoei.utils.locks import folder_lock
@@ -108,13 +108,17 @@ class CAMGenerationLoop(BaseLoop):
         runner: The runner.
         dataloader: A loader of whole images (batch size 1) with image-level
             labels, e.g. the configs' ``cam_dataloader``.
-        out_dir: Where ``{img_id}.npz`` files go (and ``overlays/`` PNGs).
+        out_dir: Where ``{img_id}{cam_suffix}`` files go (and ``overlays/`` PNGs).
         scales: Image scales, or ``sizes``: fixed ``(h, w)`` of every pass.
         flip: Also the flipped image.
         interpolation: The image resize filter (PIL); see
             :func:`~mmdoei.cam.multiscale_cams`. Defaults, with ``norm``, to
             :data:`~mmdoei.cam.CAM_PROTOCOLS` ``['mctformer']``; the configs set
             each baseline's in ``cam_gen``.
+        cam_suffix: The CAM files' suffix (:func:`~mmdoei.cam.io.cam_path`;
+            a config's top-level ``cam_suffix``, ``tools/test.py
+            --cam-suffix``); the readers (the CAM transforms' ``cam_suffix``,
+            seed scoring) must use the same one.
         norm: The normalisation of the summed maps (``'minmax'``, ``'clamp_sum'``).
         amp: Under CUDA autocast (GPU only; refused on the CPU).
         cam_cfg: Overrides of the model's CAM settings (type, last_n, refine).
@@ -134,7 +138,8 @@ class CAMGenerationLoop(BaseLoop):
                  cam_cfg: Optional[dict] = None, overlay: bool = False, overlay_limit: int = 50,
                  skip_existing: bool = True, evaluator=None,
                  sizes: Optional[Sequence[Sequence[int]]] = None, interpolation: str = 'bicubic',
-                 norm: str = 'minmax', amp: bool = False, overwrite: bool = False) -> None:
+                 norm: str = 'minmax', amp: bool = False, overwrite: bool = False,
+                 cam_suffix: str = CAM_SUFFIX) -> None:
         # ``evaluator`` is what the Runner hands every test loop; CAM files need none.
         # The dataset's config, kept for the record before the loader is built from it.
         self._dataset_cfg = (copy.deepcopy(dict(dataloader.get('dataset') or {}))
@@ -152,6 +157,7 @@ class CAMGenerationLoop(BaseLoop):
         self.overlay_limit = overlay_limit
         self.skip_existing = skip_existing
         self.overwrite = overwrite
+        self.cam_suffix = check_cam_suffix(cam_suffix)  # a bad one stops the run before any model work
         if self.sizes:
             pass_sizes((1, 1), None, self.sizes)  # checks them
         elif not self.scales or any(s <= 0 for s in self.scales):
@@ -183,7 +189,7 @@ class CAMGenerationLoop(BaseLoop):
         for i in range(len(dataset)):
             info = dataset.get_data_info(i)
             img_id = sample_id(info)
-            if not (self.skip_existing and (self.out_dir / f'{img_id}.npz').exists()):
+            if not (self.skip_existing and Path(cam_path(self.out_dir, img_id, self.cam_suffix)).exists()):
                 todo.append(i)
             elif self.overlay and i < self.overlay_limit and self._overlays_missing(img_id, info, classes):
                 todo.append(i)  # e.g. a first run without --overlay: its set is completed
@@ -259,7 +265,7 @@ class CAMGenerationLoop(BaseLoop):
                 rgb = data_batch['inputs'][0].permute(1, 2, 0).numpy()[..., ::-1]
                 save_overlays(self.out_dir / 'overlays', img_id, np.ascontiguousarray(rgb),
                               labels, cams.cpu().numpy(), classes)
-            save_cam(self.out_dir / f'{img_id}.npz', labels, cams)
+            save_cam(cam_path(self.out_dir, img_id, self.cam_suffix), labels, cams)
             written += 1
             runner.call_hook('after_test_iter', batch_idx=idx, data_batch=data_batch, outputs=None)
             if bar is not None:

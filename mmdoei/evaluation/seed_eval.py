@@ -17,12 +17,12 @@ import os.path as osp
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmdoei.cam.io import load_cam, read_cam_header
+from mmdoei.cam.io import CAM_SUFFIX, cam_path, load_cam, other_suffix_hint, read_cam_header
 from mmdoei.datasets.categories import seg_class_names
 from mmdoei.utils.files import check_files_exist, image_size, read_label_png
 from .scores import SeedSweep, confusion_matrix, iou_fp_fn
@@ -57,13 +57,13 @@ def _check_sizes(pairs: Sequence[Tuple[str, str]], what: str, size_of) -> None:
                          '\n'.join(bad[:5]) + more)
 
 
-def _inputs(folder: str, gt_dir: str, img_ids: Sequence[str], suffix: str, what: str,
+def _inputs(folder: str, gt_dir: str, img_ids: Sequence[str], path_of: Callable[[str], str], what: str,
             listed_by: str) -> List[Tuple[str, str]]:
     if not img_ids:
         raise ValueError(f'no image ids to evaluate (from {listed_by})')
     if not osp.isdir(folder):
         raise FileNotFoundError(f'{what} folder {folder} does not exist')
-    pairs = [(osp.join(folder, i + suffix), osp.join(gt_dir, i + '.png')) for i in img_ids]
+    pairs = [(path_of(i), osp.join(gt_dir, i + '.png')) for i in img_ids]
     check_files_exist({f'{what} files': [p for p, _ in pairs], 'GT masks': [g for _, g in pairs]}, listed_by)
     return pairs
 
@@ -75,9 +75,10 @@ def evaluate_cam_dir(cam_dir: str,
                      thresholds: Optional[Sequence[float]] = None,
                      ignore_index: int = 255,
                      progress: bool = True,
-                     listed_by: str = 'the image list') -> dict:
-    """Seed quality of ``cam_dir/{id}.npz`` against ``gt_dir/{id}.png``,
-    swept over background thresholds in one pass.
+                     listed_by: str = 'the image list',
+                     suffix: str = CAM_SUFFIX) -> dict:
+    """Seed quality of ``cam_dir/{id}{suffix}`` (:func:`~mmdoei.cam.io.cam_path`)
+    against ``gt_dir/{id}.png``, swept over background thresholds in one pass.
 
     Returns:
         The :meth:`SeedSweep.results` dict.
@@ -88,17 +89,23 @@ def evaluate_cam_dir(cam_dir: str,
             before any is opened), size mismatch (checked up front from
             headers), corrupt CAM file, NaN/inf, bad keys, bad GT values.
     """
-    pairs = _inputs(cam_dir, gt_dir, img_ids, '.npz', 'CAM', listed_by)
+    try:
+        pairs = _inputs(cam_dir, gt_dir, img_ids, lambda i: cam_path(cam_dir, i, suffix), 'CAM', listed_by)
+    except FileNotFoundError as e:
+        hint = other_suffix_hint(cam_dir, suffix, img_ids)  # e.g. the CAMs were written with another suffix
+        if not hint:
+            raise
+        raise FileNotFoundError(f'{e}{hint}') from e
     _check_sizes(pairs, 'CAM', lambda p: cam_file_shape(p, num_classes)[1:])
     sweep = SeedSweep(num_classes, thresholds, ignore_index)
-    for cam_path, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):
+    for cam_file, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):
         gt = read_label_png(gt_path)
         # the GT's size bounds what the CAM file may declare, checked before its maps are read
-        keys, cams = load_cam(cam_path, num_classes, gt.shape)
+        keys, cams = load_cam(cam_file, num_classes, gt.shape)
         try:
             sweep.add(cams, keys, gt)
         except ValueError as e:
-            raise ValueError(f'{cam_path} vs GT {gt_path}: {e}') from e
+            raise ValueError(f'{cam_file} vs GT {gt_path}: {e}') from e
     return sweep.results()
 
 
@@ -116,7 +123,7 @@ def evaluate_pred_dir(pred_dir: str,
     Returns:
         The :func:`iou_fp_fn` dict plus ``confusion`` and ``num_images``.
     """
-    pairs = _inputs(pred_dir, gt_dir, img_ids, '.png', 'prediction', listed_by)
+    pairs = _inputs(pred_dir, gt_dir, img_ids, lambda i: osp.join(pred_dir, i + '.png'), 'prediction', listed_by)
     _check_sizes(pairs, 'prediction', image_size)
     confusion = np.zeros((num_classes, num_classes + 1), np.int64)
     for pred_path, gt_path in (track_iter_progress(pairs, file=sys.stdout) if progress else pairs):

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from mmdoei.cam.io import read_cam, sample_labels
+from mmdoei.cam.io import CAM_SUFFIX, cam_path, check_cam_suffix, read_sample_cam, sample_labels
 from mmdoei.utils.crf import PSA_CRF, dense_crf
 from mmdoei.utils.files import sample_id
 from mmdoei.utils.io import atomic_write, load_npz
@@ -102,7 +102,7 @@ class LoadAffinityLabelFromCAM(BaseTransform):
     of each of the K + 1 channels), and ``'aff_scores'`` in ``seg_fields``.
 
     Args:
-        cam_dir: Folder of ``{img_id}.npz`` CAM files.
+        cam_dir: Folder of ``{img_id}{cam_suffix}`` CAM files.
         low_alpha: Background power for confident foreground (PSA 4).
         high_alpha: Background power for confident background (PSA 32).
         num_classes: Classes including background (VOC 21, COCO 81).
@@ -111,12 +111,17 @@ class LoadAffinityLabelFromCAM(BaseTransform):
         cache_dir: If set, the CRF'd scores are stored there per image
             (compressed float16 ``.npz``) and reused while the CAM and the
             settings are unchanged (checked by a fingerprint).
-        cam_suffix: CAM file suffix.
+        cam_suffix: CAM file suffix (ends in ``.npz``), the CAM writer's.
+
+    ``reads_cams``: found by the CAM checks by this class attribute (see
+    :class:`~mmdoei.datasets.transforms.LoadCAMFromFile`).
 
     Raises:
         ValueError: naming the file, for a missing or corrupt CAM, classes
             other than the image labels, or a size other than the image's.
     """
+
+    reads_cams = True
 
     def __init__(self,
                  cam_dir: str,
@@ -125,7 +130,7 @@ class LoadAffinityLabelFromCAM(BaseTransform):
                  num_classes: int = 21,
                  crf: Optional[dict] = PSA_CRF,
                  cache_dir: Optional[str] = None,
-                 cam_suffix: str = '.npz') -> None:
+                 cam_suffix: str = CAM_SUFFIX) -> None:
         if not low_alpha < high_alpha:
             raise ValueError(f'low_alpha ({low_alpha}) must be below high_alpha ({high_alpha})')
         self.cam_dir = cam_dir
@@ -134,7 +139,7 @@ class LoadAffinityLabelFromCAM(BaseTransform):
         self.num_classes = num_classes
         self.crf = dict(crf) if crf is not None else None
         self.cache_dir = cache_dir
-        self.cam_suffix = cam_suffix
+        self.cam_suffix = check_cam_suffix(cam_suffix)
 
     def _fingerprint(self, keys: np.ndarray, cams: np.ndarray) -> str:
         digest = hashlib.sha1(keys.astype(np.int64).tobytes())
@@ -161,11 +166,12 @@ class LoadAffinityLabelFromCAM(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Add ``aff_scores`` (see the class docstring)."""
         img_id = sample_id(results)
-        path = osp.join(self.cam_dir, img_id + self.cam_suffix)
+        path = cam_path(self.cam_dir, img_id, self.cam_suffix)
         labels = sample_labels(results)
         if labels is None:
             raise KeyError(f'{path}: the sample has no gt_label (image labels) to check the CAM against')
-        keys, cams = read_cam(path, self.num_classes, labels, results['ori_shape'][:2])
+        keys, cams = read_sample_cam(self.cam_dir, img_id, self.cam_suffix, self.num_classes, labels,
+                                     results['ori_shape'][:2])
         img = results['img']
         if img.shape[:2] != cams.shape[1:]:
             raise ValueError(f'{path}: image is {img.shape[:2]} but its CAM is {cams.shape[1:]}: put '

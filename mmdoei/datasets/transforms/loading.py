@@ -5,7 +5,7 @@ from typing import List, Optional
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from mmdoei.cam.io import read_cam, sample_labels
+from mmdoei.cam.io import CAM_SUFFIX, cam_path, check_cam_suffix, read_sample_cam, sample_labels
 from mmdoei.cam.seeds import cams_to_seed
 from mmdoei.utils.files import read_label_png, sample_id
 from mmdoei.utils.registry import register_in
@@ -35,28 +35,40 @@ class LoadCAMFromFile(BaseTransform):
     pack them with ``PackInputs(algorithm_keys=['cams', 'cam_keys'])``.
 
     Args:
-        cam_dir: Folder of ``{img_id}.npz`` CAM files.
+        cam_dir: Folder of ``{img_id}{cam_suffix}`` CAM files.
         num_classes: Classes including background.
-        cam_suffix: CAM file suffix.
+        cam_suffix: CAM file suffix (ends in ``.npz``), the CAM writer's
+            (:class:`~mmdoei.engine.CAMGenerationLoop`).
+
+    ``reads_cams``: the CAM checks (:class:`~mmdoei.engine.CAMFolderCheckHook`,
+    the random walk's) find this transform, and any other whose class says so,
+    in a pipeline by this class attribute; it needs ``cam_dir``,
+    ``num_classes`` and ``cam_suffix``.
 
     Raises:
         ValueError: naming the file: missing, corrupt, classes other than the
             image labels, or a size other than the image's.
     """
 
-    def __init__(self, cam_dir: str, num_classes: int = 21, cam_suffix: str = '.npz') -> None:
+    reads_cams = True
+
+    def __init__(self, cam_dir: str, num_classes: int = 21, cam_suffix: str = CAM_SUFFIX) -> None:
         self.cam_dir = cam_dir
         self.num_classes = num_classes
-        self.cam_suffix = cam_suffix
+        self.cam_suffix = check_cam_suffix(cam_suffix)
 
     def cam_path(self, results: dict) -> str:
         """The CAM file of a sample."""
-        return osp.join(self.cam_dir, sample_id(results) + self.cam_suffix)
+        return cam_path(self.cam_dir, sample_id(results), self.cam_suffix)
+
+    def read(self, results: dict):
+        """The sample's ``(keys, cams)``, checked (:func:`~mmdoei.cam.io.read_sample_cam`)."""
+        return read_sample_cam(self.cam_dir, sample_id(results), self.cam_suffix, self.num_classes,
+                               sample_labels(results), _image_hw(results, self.cam_path(results)))
 
     def transform(self, results: dict) -> dict:
         """Add ``cams`` and ``cam_keys``."""
-        path = self.cam_path(results)
-        keys, cams = read_cam(path, self.num_classes, sample_labels(results), _image_hw(results, path))
+        keys, cams = self.read(results)
         results['cams'] = cams
         results['cam_keys'] = keys
         return results
@@ -75,20 +87,20 @@ class CAMToSeed(LoadCAMFromFile):
     ``gt_seg_map`` uint8 ``(H, W)`` (in ``seg_fields``).
 
     Args:
-        cam_dir: Folder of ``{img_id}.npz`` CAM files.
+        cam_dir: Folder of ``{img_id}{cam_suffix}`` CAM files.
         bg_threshold: Background threshold (e.g. the best of the seed sweep).
         num_classes: Classes including background.
-        cam_suffix: CAM file suffix.
+        cam_suffix: CAM file suffix (ends in ``.npz``).
     """
 
-    def __init__(self, cam_dir: str, bg_threshold: float, num_classes: int = 21, cam_suffix: str = '.npz') -> None:
+    def __init__(self, cam_dir: str, bg_threshold: float, num_classes: int = 21,
+                 cam_suffix: str = CAM_SUFFIX) -> None:
         super().__init__(cam_dir, num_classes, cam_suffix)
         self.bg_threshold = bg_threshold
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_seg_map``."""
-        path = self.cam_path(results)
-        keys, cams = read_cam(path, self.num_classes, sample_labels(results), _image_hw(results, path))
+        keys, cams = self.read(results)
         results['gt_seg_map'] = cams_to_seed(cams, keys, self.bg_threshold).astype(np.uint8)
         _add_seg_field(results, 'gt_seg_map')
         return results

@@ -1,5 +1,5 @@
 """What every stage-1 WSSS classifier shares: backbone + head, DOEI by config, CAMs."""
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmpretrain.models.classifiers import BaseClassifier
@@ -39,9 +39,26 @@ class WSSSClassifier(BaseClassifier):
     The head takes what :meth:`extract_feat` returns (``feats``) in ``forward``,
     ``loss`` and ``predict``, as mmpretrain's heads do. Subclasses implement
     :meth:`cams`.
+
+    A subclass declares what the code above it needs to know of it (found in
+    the ``MODELS`` registry at lookup time, so a new baseline edits no list):
+
+    - ``cam_protocol``: ``(name, settings)``, its authors' CAM protocol
+      (:func:`~mmdoei.cam.multiscale_cams`'s ``scales``, ``sizes``, ``flip``,
+      ``interpolation``, ``norm``); configs and tools name it
+      (``cam_gen = dict(protocol=name)``, ``--cam-protocol name``), see
+      :data:`mmdoei.cam.CAM_PROTOCOLS`;
+    - ``checkpoint_converter``: ``(name, function)``, the converter of its
+      authors' checkpoints to mmdoei's state dict; the metafiles'
+      ``Converter: name`` and ``tools/model_converters/`` name it, see
+      :func:`mmdoei.apis.hub.checkpoint_converters`.
     """
 
     default_cam_cfg: dict = {}
+    #: ``(name, settings)`` of the authors' CAM protocol; None: none of its own.
+    cam_protocol: Optional[Tuple[str, dict]] = None
+    #: ``(name, function(checkpoint) -> state dict)`` of the authors' checkpoints; None: none.
+    checkpoint_converter: Optional[Tuple[str, Callable[[Mapping], Mapping]]] = None
 
     def __init__(self, backbone: dict, head: dict, doei: Optional[dict] = None,
                  cam_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,

@@ -13,6 +13,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from mmdoei.cam.functional import class_to_patch_attention, patch_affinity, refine_with_affinity
+from ..utils.checkpoint import convert_mctformer
 from .base import WSSSClassifier, vit_embed_dims
 
 CAM_TYPES_V2 = ('fused', 'patchcam', 'mct')
@@ -35,6 +36,10 @@ class MCTformerV1(WSSSClassifier):
     """
 
     default_cam_cfg = dict(last_n=3, refine=True)
+    # xulianuwa/MCTformer run.sh (--scales 1.0), datasets.py VOC12DatasetMS (PIL bicubic,
+    # image and its flip), engine.py generate_attention_maps_ms (sum, per-class min-max)
+    cam_protocol = ('mctformer', dict(scales=(1.0, ), sizes=None, flip=True, interpolation='bicubic', norm='minmax'))
+    checkpoint_converter = ('mctformer2mmdoei', convert_mctformer)
 
     def __init__(self, num_classes: int = 20, backbone: Optional[dict] = None,
                  head: Optional[dict] = None, **kwargs) -> None:

@@ -22,6 +22,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from mmdoei.cam.functional import class_to_patch_attention, patch_affinity, refine_with_affinity
+from ..utils.checkpoint import convert_transcam
 from .base import WSSSClassifier
 
 TRANSCAM_CAM_TYPES = ('transcam', 'convcam', 'clsattn', 'attnagg')
@@ -71,6 +72,11 @@ class TransCAM(WSSSClassifier):
     """
 
     default_cam_cfg = dict(type='transcam', relu=True)
+    # liruiwen/TransCAM voc12/data.py VOC12ClsDatasetMSF (squares 256/512/768, PIL
+    # bicubic, flips), infer_TransCAM.py (sum, clamp the sum at 0, their min-max)
+    cam_protocol = ('transcam', dict(scales=None, sizes=((256, 256), (512, 512), (768, 768)), flip=True,
+                                     interpolation='bicubic', norm='clamp_sum'))
+    checkpoint_converter = ('transcam2mmdoei', convert_transcam)
 
     def __init__(self, num_classes: int = 20, backbone: Optional[dict] = None,
                  head: Optional[dict] = None, **kwargs) -> None:

@@ -19,6 +19,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from mmdoei.cam.functional import class_to_patch_attention
+from ..utils.checkpoint import convert_tscam
 from .base import WSSSClassifier, vit_embed_dims
 
 
@@ -58,6 +59,11 @@ class TSCAM(WSSSClassifier):
     """
 
     default_cam_cfg = dict(relu=True)
+    # vasgaowei/TS-CAM lib/datasets/cub.py test_transform (Resize((224, 224)), PIL
+    # bilinear, no flip), lib/cams_deit.py resize_cam (min-max of the raw map)
+    cam_protocol = ('tscam', dict(scales=None, sizes=((224, 224), ), flip=False, interpolation='bilinear',
+                                  norm='minmax'))
+    checkpoint_converter = ('tscam2mmdoei', convert_tscam)
 
     def __init__(self, num_classes: int = 20, backbone: Optional[dict] = None,
                  head: Optional[dict] = None, **kwargs) -> None:

@@ -1,12 +1,15 @@
-"""Multi-scale + flip CAMs of one image, and their overlays.
+"""Multi-scale + flip CAMs of one image (the passes of a CAM protocol), the named
+CAM protocols, and the CAMs' overlays.
 
 The CAM files they go to are :mod:`mmdoei.cam.io`'s. The passes, resizing and
 normalisation follow each baseline's authors (:data:`CAM_PROTOCOLS`, the
-configs' ``cam_gen``; docs/protocol.md lists the sources).
+configs' ``cam_gen``; docs/protocol.md lists the sources): each stage-1
+classifier class declares its own (``cam_protocol``), found through the
+``MODELS`` registry when a protocol is looked up, so this layer imports no model.
 """
 import contextlib
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -15,6 +18,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from mmdoei.utils.config import AMP_CPU_MESSAGE
+from mmdoei.utils.registry import declarations
 from .functional import resize_cams
 from .render import CAMRenderer, overlay, save_png
 from .seeds import minmax_normalise
@@ -23,23 +27,57 @@ from .seeds import minmax_normalise
 CAM_EPS = 1e-8
 
 
-#: Named CAM protocols (``cam_gen`` keys of the configs), each the one of its
-#: authors' scripts; ``ms5`` is the DOEI paper's 5-scale + flip *segmentation*
-#: test protocol, kept as an option for CAMs (``--cam-protocol ms5``).
-CAM_PROTOCOLS: Dict[str, dict] = {
-    # xulianuwa/MCTformer run.sh (--scales 1.0), datasets.py VOC12DatasetMS (PIL bicubic,
-    # image and its flip), engine.py generate_attention_maps_ms (sum, per-class min-max)
-    'mctformer': dict(scales=(1.0, ), sizes=None, flip=True, interpolation='bicubic', norm='minmax'),
-    # vasgaowei/TS-CAM lib/datasets/cub.py test_transform (Resize((224, 224)), PIL
-    # bilinear, no flip), lib/cams_deit.py resize_cam (min-max of the raw map)
-    'tscam': dict(scales=None, sizes=((224, 224), ), flip=False, interpolation='bilinear', norm='minmax'),
-    # liruiwen/TransCAM voc12/data.py VOC12ClsDatasetMSF (squares 256/512/768, PIL
-    # bicubic, flips), infer_TransCAM.py (sum, clamp the sum at 0, their min-max)
-    'transcam': dict(scales=None, sizes=((256, 256), (512, 512), (768, 768)), flip=True,
-                     interpolation='bicubic', norm='clamp_sum'),
+#: The named CAM protocols that are no classifier's: ``ms5`` is the DOEI paper's
+#: 5-scale + flip *segmentation* test protocol, kept as an option for CAMs
+#: (``--cam-protocol ms5``).
+NAMED_PROTOCOLS: Dict[str, dict] = {
     'ms5': dict(scales=(0.5, 0.75, 1.0, 1.25, 1.5), sizes=None, flip=True, interpolation='bicubic',
                 norm='minmax'),
 }
+
+
+class CAMProtocols(Mapping):
+    """Named CAM protocols (``cam_gen = dict(protocol=name)``, ``--cam-protocol name``):
+    :data:`NAMED_PROTOCOLS` and the ``cam_protocol = (name, settings)`` every
+    classifier class in the ``MODELS`` registries declares (each its authors'
+    scripts': MCTformer's ``mctformer``, TS-CAM's ``tscam``, TransCAM's
+    ``transcam``), read at every lookup, so a classifier registered later (a
+    new baseline, a user's class) is found by name without editing mmdoei.
+    A lookup gives a copy of the settings.
+
+    Raises:
+        ValueError: on lookup, when two classes declare one name differently, or
+            a class declares a name of :data:`NAMED_PROTOCOLS`.
+    """
+
+    def table(self) -> Dict[str, dict]:
+        """``{name: settings}`` of every named protocol, as it is now."""
+        table = {name: dict(settings) for name, settings in NAMED_PROTOCOLS.items()}
+        for name, (settings, cls) in declarations('MODELS', 'cam_protocol').items():
+            if name in table:
+                raise ValueError(f'{cls.__module__}.{cls.__qualname__} declares the CAM protocol {name!r}, a name '
+                                 'of mmdoei.cam.multiscale.NAMED_PROTOCOLS; give it another name')
+            table[name] = dict(settings)
+        return table
+
+    def __getitem__(self, name: str) -> dict:
+        table = self.table()
+        if name not in table:
+            raise KeyError(f'unknown CAM protocol {name!r}; known: {sorted(table)}')
+        return table[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table())
+
+    def __len__(self) -> int:
+        return len(self.table())
+
+    def __repr__(self) -> str:
+        return f'CAMProtocols({self.table()!r})'
+
+
+#: The named CAM protocols (see :class:`CAMProtocols`).
+CAM_PROTOCOLS = CAMProtocols()
 _PIL_FILTERS = {'bicubic': Image.BICUBIC, 'bilinear': Image.BILINEAR}
 
 
