@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mmdoei.datasets import COCO_CATEGORIES, VOC_CLASSES, voc_palette
-from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_coco, make_synthetic_voc
 
 
 def _lines(path):
@@ -187,7 +187,7 @@ def heldout_set(tmp_path_factory):
 
 
 def test_heldout_set_has_its_own_backgrounds_and_context(heldout_set, stats_set):
-    from mmdoei.generators.synthetic import BACKGROUNDS, HELDOUT_BACKGROUNDS
+    from projects.wsss_lab.synthetic import BACKGROUNDS, HELDOUT_BACKGROUNDS
     root, meta = heldout_set
     assert meta['style'] == 'heldout' and not set(BACKGROUNDS) & set(HELDOUT_BACKGROUNDS)
     images = meta['images']
