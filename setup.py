@@ -55,7 +55,9 @@ setup(
     'supervised semantic segmentation, as an OpenMMLab 2.x plugin',
     long_description=Path(__file__).parent.joinpath('README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
+    # only mmdoei: the research harness (projects/), the scripts and the tests stay in the repository
+    packages=find_packages(exclude=('configs', 'configs.*', 'tools', 'tools.*', 'tests', 'tests.*', 'benchmarks',
+                                    'benchmarks.*', 'projects', 'projects.*')),
     python_requires='>=3.8',
     package_data={'mmdoei': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
                              '.mim/tools/**/*.py', '.mim/tools/**/*.sh']},

@@ -208,7 +208,7 @@ def authors_mode(args) -> None:
     from timing import env_line, table
 
     import mmdoei  # noqa: F401
-    from mmdoei.generators.synthetic import make_synthetic_voc
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     tmp = tempfile.mkdtemp(prefix='cam_throughput_')
     data_root = str(make_synthetic_voc(tmp, num_train=args.images, num_val=0, img_size=tuple(args.size), seed=1))
     ids = open(osp.join(data_root, 'ImageSets/Segmentation/train_aug.txt')).read().split()

@@ -66,8 +66,9 @@ def top1(work_dir: Path) -> float:
 
 def seed_miou(checkpoint: str, out: Path) -> float:
     """Fine-tune the demo's MCTformer-V2 baseline from ``checkpoint`` (seed 0) and score its seeds."""
-    from mmdoei.apis.pipeline import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, stage1_cfg, train_stage1
     from mmdoei.apis.pretrain import use_pretrained
+    from projects.wsss_lab.data import ensure_synthetic_voc
     data_root = ensure_synthetic_voc(str(ROOT / 'work_dirs' / 'bench_pretrain'), 400)
     cfg = stage1_cfg(str(ROOT / DEMO_CONFIG), str(out), seed=0, data_root=str(data_root), doei=None)
     use_pretrained(cfg, checkpoint)

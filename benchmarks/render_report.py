@@ -25,8 +25,8 @@ def main():
     from mmdoei.analysis.compare import compare_runs
     from mmdoei.cam.io import save_cam
     from mmdoei.cam.render import CAMRenderer
-    from mmdoei.generators.synthetic import make_synthetic_voc
     from mmdoei.utils.files import read_label_png
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         voc = make_synthetic_voc(tmp / 'data', num_train=args.images, num_val=0, img_size=(args.size, args.size),

@@ -240,8 +240,8 @@ def cam_curves(sizes: dict, repeats: int, tmp: Path) -> List[Curve]:
     import torch
     from mmpretrain.registry import MODELS
 
-    from mmdoei.generators.synthetic import make_synthetic_voc
     from mmdoei.utils import setup_env
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     setup_env()  # as tools/test.py
     torch.manual_seed(0)
     model = MODELS.build(dict(type='MCTformerV2', num_classes=20, backbone=dict(arch='deit-small', img_size=224)))

@@ -8,9 +8,13 @@ and that there is no import cycle)::
     cam                        CAM formulas, the CAM file format, seeds       (the CAM core)
     doei                       the DOEI operator, attention layer, hook
     models, datasets,          stage 1-3 models; datasets and transforms;
-      generators               synthetic VOC/COCO, procedural set, stand-in CAMs
+      generators               the procedural pretraining set
     evaluation, engine         metrics and reports; loops and hooks
-    apis, analysis             in-process stages, the pipeline, notebooks; sweeps
+    apis, analysis             in-process stages, the pipeline, notebooks; CAM comparison, DOEI mechanism
+
+The research harness (synthetic VOC/COCO sets, stand-in CAMs, the DOEI sweep)
+is not part of the package: it lives in the repository's ``projects/wsss_lab``,
+imports mmdoei and is never imported by it.
 
 Registration policy: ``import mmdoei`` registers the model zoo's index
 (:mod:`mmdoei.apis.hub`, also for mmpretrain's ``ModelHub``), safe checkpoint

@@ -14,7 +14,7 @@ from typing import Callable, List
 import pytest
 from hypothesis import HealthCheck, settings
 
-from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_coco, make_synthetic_voc
 
 # One fixed hypothesis profile for every run (CI and local): the same examples
 # each time (derandomize), a bounded number of them, no example database

@@ -3,9 +3,10 @@
 The package's layers, lowest first, are read from the :mod:`mmdoei` docstring
 itself, so the order it documents is the order enforced. A module may import
 from its own layer and lower ones, never from a higher one. Above the package
-come the scripts, in this order: ``tools/`` (thin CLIs), ``benchmarks/``, and
-``tests/``; the package imports none of them, and a script never imports a
-higher one.
+come the repository's other folders, in this order: ``projects/`` (the research
+harness, issue 24), ``tools/`` (thin CLIs), ``benchmarks/``, and ``tests/``; the
+package imports none of them, and none imports a higher one. What ``setup.py``
+installs is the package alone (:func:`installed_packages`).
 """
 import ast
 import re
@@ -14,8 +15,8 @@ from typing import Dict, List, Set, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / 'mmdoei'
-#: The folders of scripts above the package, lowest first.
-SCRIPT_LAYERS = ['tools', 'benchmarks', 'tests']
+#: The folders above the package, lowest first: the research harness, then the scripts.
+SCRIPT_LAYERS = ['projects', 'tools', 'benchmarks', 'tests']
 
 
 def documented_layers(doc: str) -> List[Set[str]]:
@@ -166,6 +167,9 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     script.write_text("import runpy\nfrom tests.helpers import x\nrunpy.run_path('benchmarks/cam_forward.py')\n"
                       "spec_from_file_location('tool', osp.join(HERE, '../../tools/test.py'))\n")
     assert script_imports(script) == [('runpy', 1), ('tests', 2), ('benchmarks', 3), ('tools', 4)]
+    script.write_text("import projects.wsss_lab.sweep\nfrom projects.wsss_lab import synthetic\n"
+                      "importlib.import_module('projects.wsss_lab.data')\nrunpy.run_path('projects/wsss_lab/x.py')\n")
+    assert script_imports(script) == [('projects', 1), ('projects', 2), ('projects', 3), ('projects', 4)]
 
 
 def test_layers_are_read_from_the_docstring():
@@ -209,17 +213,43 @@ def script_imports(path: Path) -> List[Tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append((node.module.split('.')[0], node.lineno))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            # 'tools/x.py', also reached from a script's folder: '../../tools/test.py'
-            m = re.match(r'(?:\.\./)*(tools|benchmarks|tests)/\S+\.py$', node.value)
+            # 'tools/x.py', also reached from a script's folder: '../../tools/test.py'; or a
+            # module name for importlib: 'projects.wsss_lab.data'
+            m = (re.match(r'(?:\.\./)*(projects|tools|benchmarks|tests)/\S+\.py$', node.value)
+                 or re.match(r'(projects|tools|benchmarks|tests)(?:\.\w+)+$', node.value))
             if m:
                 found.append((m.group(1), node.lineno))
     return found
 
 
+def package_script_imports(package: Path = PACKAGE, root: Path = ROOT) -> List[str]:
+    """One line per place where the package imports or runs anything of ``projects/``, ``tools/``,
+    ``benchmarks/`` or ``tests/``."""
+    return [f'{p.relative_to(root)} (line {line}) imports or runs {name}/'
+            for p in sorted(package.rglob('*.py')) for name, line in script_imports(p) if name in SCRIPT_LAYERS]
+
+
 def test_the_package_imports_no_script():
-    bad = [f'{p.relative_to(ROOT)} (line {line}) imports or runs {name}/'
-           for p in PACKAGE.rglob('*.py') for name, line in script_imports(p) if name in SCRIPT_LAYERS]
+    bad = package_script_imports()
     assert not bad, '\n'.join(bad)
+
+
+def test_a_planted_harness_import_in_the_package_would_fail(tmp_path):
+    """The package importing the research harness or a tool, at the top or in a function, is
+    reported with its file and line."""
+    for rel, text in {
+            'mmdoei/__init__.py': '',
+            'mmdoei/apis/pipeline.py': ('import os\n\n\ndef data():\n'
+                                        '    from projects.wsss_lab.data import ensure_synthetic_voc\n'),
+            'mmdoei/analysis/__init__.py': 'import projects.wsss_lab.sweep as sweep\n',
+            'mmdoei/utils/x.py': "import importlib\nimportlib.import_module('tools.run_pipeline')\n",
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert package_script_imports(tmp_path / 'mmdoei', tmp_path) == [
+        'mmdoei/analysis/__init__.py (line 1) imports or runs projects/',
+        'mmdoei/apis/pipeline.py (line 5) imports or runs projects/',
+        'mmdoei/utils/x.py (line 2) imports or runs tools/']
 
 
 def script_problems(order: List[str] = SCRIPT_LAYERS, root: Path = ROOT) -> List[str]:
@@ -243,3 +273,49 @@ def test_a_swapped_script_order_would_fail():
     bad = script_problems(['benchmarks', 'tools', 'tests'])
     assert bad and all(line.endswith('tools/ is above benchmarks/') for line in bad), bad
     assert any(line.startswith('benchmarks/cam_throughput.py (line ') for line in bad), bad
+    # projects/ is below tools/: the tools that use the harness would be reported if it were above
+    bad = script_problems(['tools', 'projects', 'benchmarks', 'tests'])
+    assert bad and all(line.endswith('projects/ is above tools/') for line in bad), bad
+    assert any(line.startswith('tools/run_pipeline.py (line ') for line in bad), bad
+    assert any(line.startswith('tools/analysis_tools/doei_sweep.py (line ') for line in bad), bad
+
+
+def test_the_harness_imports_the_package():
+    """projects/ sits on top of mmdoei: its modules import the package (what the layer order allows)."""
+    imported = {name for p in (ROOT / 'projects').rglob('*.py') for name, _ in script_imports(p)}
+    assert 'mmdoei' in imported and not imported & {'tools', 'benchmarks', 'tests'}, imported
+
+
+# --------------------------------------------------------------------------- what pip installs
+
+def setup_exclude(setup_py: Path = ROOT / 'setup.py') -> tuple:
+    """The ``exclude`` tuple of setup.py's ``find_packages(...)`` call, read from its source (setup() is not run)."""
+    (call, ) = [n for n in ast.walk(ast.parse(setup_py.read_text())) if isinstance(n, ast.Call)
+                and getattr(n.func, 'id', None) == 'find_packages']
+    (exclude, ) = [k.value for k in call.keywords if k.arg == 'exclude']
+    return ast.literal_eval(exclude)
+
+
+def installed_packages(exclude: tuple, root: Path = ROOT) -> Dict[str, List[str]]:
+    """``{package: its modules}`` of ``find_packages(root, exclude=exclude)``, as setup.py evaluates it."""
+    import setuptools
+    packages = setuptools.find_packages(str(root), exclude=exclude)
+    return {pkg: sorted(f'{pkg}.{p.stem}' for p in (root / pkg.replace('.', '/')).glob('*.py') if p.stem != '__init__')
+            for pkg in packages}
+
+
+def test_pip_installs_the_plugin_and_no_harness():
+    packages = installed_packages(setup_exclude())
+    assert packages and all(p == 'mmdoei' or p.startswith('mmdoei.') for p in packages), sorted(packages)
+    modules = {m for mods in packages.values() for m in mods}
+    assert 'mmdoei.apis.pipeline' in modules and 'mmdoei.generators.procedural' in modules  # the plugin is there
+    # the harness's modules at their old places in the package (issue 24) are gone
+    gone = {f'mmdoei.{m}' for m in ('analysis.sweep', 'generators.synthetic', 'generators.standin_cams')}
+    assert not modules & gone, sorted(modules & gone)
+
+
+def test_without_the_exclusion_the_harness_would_be_installed():
+    """The check above can fail: dropping 'projects' from setup.py's exclude installs the harness."""
+    exclude = tuple(e for e in setup_exclude() if not e.startswith('projects'))
+    assert {'projects', 'projects.wsss_lab'} <= set(installed_packages(exclude))
+    assert 'projects.wsss_lab.sweep' in installed_packages(exclude)['projects.wsss_lab']

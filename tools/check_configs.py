@@ -9,7 +9,7 @@ layout (synthetic, made here), through the tools a user calls:
   iterations (batch 2, the config's own crops and pipeline, one validation),
   then ``tools/test.py --cam-out`` on one image with the config's CAM protocol;
 * stage 2 (AffinityNet): ``tools/train.py`` for one iteration of one image on
-  stand-in CAMs (``mmdoei.generators.standin_cams``), then
+  stand-in CAMs (``projects.wsss_lab.standin_cams``), then
   ``tools/psa_infer.py`` on two images;
 * stage 3 (DeepLab): ``tools/train.py`` for one iteration of one image (two
   for DeepLab-v3+, whose image-pooling batch norm needs them), the masks as
@@ -211,7 +211,7 @@ class Checker:
 
     def data_root(self, kind: str) -> str:
         if kind not in self._roots:
-            from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+            from projects.wsss_lab.synthetic import make_synthetic_coco, make_synthetic_voc
             if kind == 'voc':
                 # 4 train_aug images (2 of them in train.txt), 2 val: two steps of 2 (batch
                 # norm layers, e.g. DeepLab-v3+'s image pooling, need 2 images a step)
@@ -283,7 +283,7 @@ class Checker:
         if cfg.model.get('type') == 'AffinityNet' or 'psa' in path.parts[-2]:  # stage 2
             cams = self.work / f'standin_cams_{kind}'
             if not cams.exists():
-                from mmdoei.generators.standin_cams import make_standin_cams
+                from projects.wsss_lab.standin_cams import make_standin_cams
                 if kind == 'voc':
                     make_standin_cams(root, str(cams), progress=False)
                 else:

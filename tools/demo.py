@@ -73,12 +73,12 @@ def import_mmdoei() -> None:
 
     import mmdoei  # noqa: F401  registers everything
     from mmdoei.apis import pretrain
-    from mmdoei.apis.pipeline import (cams_and_seeds, ensure_synthetic_voc, stage1_cfg, stage1_step, train_seconds,
-                                      train_stage1)
+    from mmdoei.apis.pipeline import cams_and_seeds, stage1_cfg, stage1_step, train_seconds, train_stage1
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained
     from mmdoei.cam import cam_overlay, cam_path, load_cam
     from mmdoei.datasets.categories import voc_palette
     from mmdoei.utils import atomic_write, read_label_png, read_split, setup_env
+    from projects.wsss_lab.data import ensure_synthetic_voc
     if pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
         raise RuntimeError(f'{__file__}: PRETRAINED_CHECKPOINT differs from mmdoei.apis.pretrain\'s: update it')
 

@@ -11,15 +11,19 @@
 Every stage runs in this process (see :mod:`mmdoei.apis.pipeline`); a rerun
 continues at each variant's first unfinished stage. The table of seed, mask
 and val mIoU is printed and written to DIR/summary.md and DIR/summary.json.
+With --tiny and no --data-root, the synthetic set comes from the repository's
+research harness (projects/wsss_lab, not installed by pip): run from a clone.
 """
 import argparse
 import gc
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+ROOT = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+sys.path.insert(0, ROOT)  # mmdoei of this checkout and projects/ (the synthetic set of --tiny)
 
 # torch and mmdoei are imported in main(), after the arguments are parsed (--help answers at once);
 # the stage names the parser offers are spelled here, and main() checks them against mmdoei's.
@@ -54,6 +58,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def synthetic_data(work: Path, num_train: int, overwrite: bool) -> str:
+    """The synthetic VOC-layout set of ``num_train`` train_aug images (val: 1/4) in ``WORK/data``,
+    written once (rank 0 writes, every rank gets the path); returns its ``VOC2012`` folder."""
+    from mmengine.dist import broadcast_object_list, get_rank
+    try:
+        from projects.wsss_lab.data import ensure_synthetic_voc
+    except ModuleNotFoundError as e:
+        if e.name not in ('projects', 'projects.wsss_lab', 'projects.wsss_lab.data'):
+            raise
+        raise RuntimeError(f'--tiny without --data-root writes a synthetic set with projects/wsss_lab, which is '
+                           f'in the repository, not in the installed package, and {ROOT} has no projects/ folder: '
+                           'run tools/run_pipeline.py from a clone of the repository, or pass --data-root') from e
+    Path(work).mkdir(parents=True, exist_ok=True)
+    result = [str(ensure_synthetic_voc(str(work), num_train, img_size=64, num_val=max(1, num_train // 4),
+                                       overwrite=overwrite)) if get_rank() == 0 else None]
+    broadcast_object_list(result)
+    return result[0]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
 
@@ -64,9 +87,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise RuntimeError(f'{__file__}: STAGES differs from mmdoei.apis.pipeline.STAGES {pipeline.STAGES}: update it')
     run_pipeline = pipeline.run_pipeline
     command = 'python tools/run_pipeline.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    rows = run_pipeline(args.config, args.work_dir, args.data_root, doei=args.doei, doei_config=args.doei_config,
+    data_root, data_hint = args.data_root, ''
+    if args.tiny and data_root is None:
+        pipeline.check_stage1_config(args.config, args.from_stage)  # a bad config is refused before the data
+        data_root = synthetic_data(pipeline.pipeline_work_dir(args.config, args.work_dir), args.synthetic_images,
+                                   args.overwrite)
+        n = args.synthetic_images
+        data_hint = f'--synthetic-images {n} writes {n} train_aug images'
+    rows = run_pipeline(args.config, args.work_dir, data_root, doei=args.doei, doei_config=args.doei_config,
                         psa_config=args.psa_config, seg_config=args.seg_config, tiny=args.tiny,
-                        synthetic_images=args.synthetic_images, stage1_epochs=args.stage1_epochs,
+                        data_hint=data_hint, stage1_epochs=args.stage1_epochs,
                         psa_epochs=args.psa_epochs, seg_iters=args.seg_iters, launcher=args.launcher,
                         from_stage=args.from_stage, overwrite=args.overwrite, command=command)
     gc.collect()  # the runners' DDP wrappers must be gone before the process group (tools/train.py)

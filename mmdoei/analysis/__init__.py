@@ -1,7 +1,6 @@
-from .sweep import (GRIDS, PRESETS, aggregate, apply_param, class_split, expand_grid, k_curve, nested_variance,
-                    paired_differences, paired_summary, plot_class_iou, plot_k, plot_paired, plot_sweep, read_rows,
-                    rows_to_csv, summary_markdown, t_interval)
+"""Analysis of finished runs: :mod:`.compare` (CAM folders side by side) and
+:mod:`.mechanism` (what DOEI changes inside a model).
 
-__all__ = ['GRIDS', 'PRESETS', 'aggregate', 'apply_param', 'class_split', 'expand_grid', 'k_curve',
-           'nested_variance', 'paired_differences', 'paired_summary', 'plot_class_iou', 'plot_k', 'plot_paired',
-           'plot_sweep', 'read_rows', 'rows_to_csv', 'summary_markdown', 't_interval']
+The DOEI-effect sweep (grids, paired statistics, plots) is research harness:
+it lives in the repository's ``projects/wsss_lab/sweep.py`` (not installed by pip).
+"""

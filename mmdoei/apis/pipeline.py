@@ -30,12 +30,14 @@ redone. Under ``torchrun`` (``launcher='pytorch'``) every stage runs on all
 ranks; scores are computed on rank 0 and shared.
 
 The stage-1 unit the demo and the DOEI sweep run (:func:`stage1_cfg`,
-:func:`train_stage1`, :func:`cams_and_seeds`) and the synthetic data of the
-demo, the sweep and the ``tiny`` pipeline (:func:`ensure_synthetic_voc`) live
-here too, so that a number in the sweep's CSV, a row of the demo's table and
-the pipeline's stage 1 come from one code path with one kind of record.
+:func:`train_stage1`, :func:`cams_and_seeds`) lives here too, so that a
+number in the sweep's CSV, a row of the demo's table and the pipeline's
+stage 1 come from one code path with one kind of record.
 
-``tools/run_pipeline.py`` is the command line of :func:`run_pipeline`.
+``tools/run_pipeline.py`` is the command line of :func:`run_pipeline`; with
+``--tiny`` and no ``--data-root`` it writes the synthetic set of the demo
+(``projects/wsss_lab``, not part of the installed package) and passes it as
+``data_root``.
 """
 import copy
 import json
@@ -537,6 +539,24 @@ def doei_variant_config(config: str, out: Path) -> str:
     return str(out)
 
 
+def check_stage1_config(config: str, from_stage: Optional[str] = None) -> Config:
+    """The stage-1 config of :func:`run_pipeline`, loaded; a ``ValueError`` naming
+    the file if it lacks ``cam_dataloader``/``cam_eval``, or naming ``from_stage`` if
+    that is no stage. Cheap: callers check before they write anything."""
+    cfg = Config.fromfile(config)
+    if 'cam_eval' not in cfg or 'cam_dataloader' not in cfg:
+        raise ValueError(f'{config}: a stage-1 config needs cam_dataloader and cam_eval')
+    if from_stage is not None and from_stage not in STAGES:
+        raise ValueError(f'from_stage must be one of {STAGES}, got {from_stage!r}')
+    return cfg
+
+
+def pipeline_work_dir(config: str, work_dir: Optional[str] = None) -> Path:
+    """The work directory :func:`run_pipeline` uses: ``work_dir``, by default
+    ``work_dirs/pipeline/<config name>``, as an absolute path."""
+    return Path(work_dir or osp.join('work_dirs', 'pipeline', Path(config).stem)).resolve()
+
+
 def run_pipeline(config: str,
                  work_dir: Optional[str] = None,
                  data_root: Optional[str] = None,
@@ -545,7 +565,7 @@ def run_pipeline(config: str,
                  psa_config: Optional[str] = None,
                  seg_config: Optional[str] = None,
                  tiny: bool = False,
-                 synthetic_images: int = 200,
+                 data_hint: str = '',
                  stage1_epochs: Optional[int] = None,
                  psa_epochs: Optional[int] = None,
                  seg_iters: Optional[int] = None,
@@ -563,15 +583,15 @@ def run_pipeline(config: str,
         doei: Also run ``config`` with DOEI on (``model.doei=dict()``).
         doei_config: The DOEI variant as a config of its own (implies ``doei``).
         psa_config, seg_config: Stage-2 and stage-3 configs (default by dataset).
-        tiny: CPU scale: the tiny stage-2/3 configs and, without ``data_root``,
-            a synthetic VOC-layout set of ``synthetic_images`` train images in
-            ``WORK/data``.
+        tiny: CPU scale: the tiny stage-2/3 configs (``data_root`` is still
+            needed: ``tools/run_pipeline.py --tiny`` writes a synthetic set for it).
+        data_hint: Added to the error about too few images for a batch: how
+            the data set was made (e.g. the tool's ``--synthetic-images``).
         stage1_epochs, psa_epochs, seg_iters: Shorter schedules.
         launcher: mmengine's launcher (``'pytorch'`` under torchrun).
         from_stage: Redo this stage and all after it.
         overwrite: Redo a stage whose outputs were made from other inputs
-            (and the later ones) instead of refusing it; also a synthetic set
-            of other arguments in ``WORK/data``.
+            (and the later ones) instead of refusing it.
         command: The command line, for the summary.
         pipeline_cls: The class running one variant (tests pass a subclass).
 
@@ -580,21 +600,21 @@ def run_pipeline(config: str,
         table also goes to ``WORK/summary.md`` and, with every stage's
         results, to ``WORK/summary.json``.
     """
-    cfg = Config.fromfile(config)
-    if 'cam_eval' not in cfg or 'cam_dataloader' not in cfg:
-        raise ValueError(f'{config}: a stage-1 config needs cam_dataloader and cam_eval')
-    if from_stage is not None and from_stage not in STAGES:
-        raise ValueError(f'from_stage must be one of {STAGES}, got {from_stage!r}')
-    work = Path(work_dir or osp.join('work_dirs', 'pipeline', Path(config).stem)).resolve()
+    if tiny and data_root is None:
+        # A tiny run used to write its own synthetic set here; the package no longer carries the
+        # generator (projects/wsss_lab), and falling back on each config's data_root would mix
+        # data sets (the stage-1 configs read demo_out/data, the tiny stage-2/3 configs data/synthetic_voc).
+        raise ValueError(
+            f'run_pipeline({config!r}, tiny=True) needs data_root: a VOC2012-layout folder that every stage '
+            'reads. For the synthetic set of the demo, run "python tools/run_pipeline.py CONFIG --tiny" from '
+            'the repository: it writes WORK/data with projects.wsss_lab.data.ensure_synthetic_voc and passes '
+            'it as data_root.')
+    cfg = check_stage1_config(config, from_stage)
+    work = pipeline_work_dir(config, work_dir)
     work.mkdir(parents=True, exist_ok=True)
     dataset = 'tiny' if tiny else ('coco' if cfg.cam_eval['num_classes'] == 81 else 'voc')
     psa_config = psa_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][0])
     seg_config = seg_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][1])
-    synthetic = data_root is None and tiny
-    if synthetic:
-        data_root = _on_rank0(lambda: str(
-            ensure_synthetic_voc(str(work), synthetic_images, img_size=64, num_val=max(1, synthetic_images // 4),
-                                 overwrite=overwrite)))
     data_root = str(Path(data_root).resolve()) if data_root else None
 
     variants = {'baseline': str(Path(config).resolve())}
@@ -612,8 +632,7 @@ def run_pipeline(config: str,
     barrier()
     # Every stage still to run gets at least one batch, checked before the first one trains
     # (AffinityNet drops incomplete batches: too few images failed only after stage 1).
-    hint = (f' (--synthetic-images {synthetic_images} writes {synthetic_images} train_aug images)'
-            if synthetic else '')
+    hint = f' ({data_hint})' if data_hint else ''
     for pipe in pipes.values():
         start = pipe.first_unfinished()
         pipe.check_training_data(STAGES[STAGES.index(start):] if start else (), hint)
@@ -648,10 +667,6 @@ STAGE1_RUN = register_step_kind('stage1_run', 'training folder',
 CAM_SEEDS = register_step_kind('cam_seeds', 'CAM folder', files=('*.npz', ), dirs=('overlays', 'seed_eval'))
 #: The file of the CAM-and-seeds step's record: the CAM folder's own record is the CAM loop's.
 CAM_SEEDS_RECORD = '.mmdoei-step.json'
-#: A synthetic VOC-layout set (its folder is ``OUT/data``).
-SYNTHETIC_VOC = register_step_kind('synthetic_voc', 'synthetic data folder', dirs=('VOC2012', ),
-                                   overwrite_hint='rerun with --overwrite (overwrite=True in the API), or write '
-                                   'elsewhere')
 
 
 def stage1_cfg(config: Union[str, Config], work_dir: str, seed: int = 0, epochs: Optional[int] = None,
@@ -795,38 +810,3 @@ def cams_and_seeds(cfg: Config, checkpoint: str, cam_dir: str, overlay: bool = F
     step.finish(dict(mIoU=report['mIoU'], FP=report['FP'], FN=report['FN'],
                      best_threshold=report.get('best_threshold')))
     return report
-
-
-def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0,
-                         num_val: Optional[int] = None, style: str = 'demo', overwrite: bool = False) -> Path:
-    """A synthetic VOC-layout set under ``out_dir/data``, written once (the
-    demo's, the sweep's and the pipeline's ``tiny`` data; ``style='heldout'``
-    the sweep's held-out set, see :func:`make_synthetic_voc`).
-
-    A step (record ``out_dir/data/.mmdoei-record.json``): its generator
-    arguments and mmdoei's version; an interrupted write is redone, a set of
-    other arguments there is refused (naming the folder and what differs)
-    unless ``overwrite``. A folder an older mmdoei completed (its
-    ``.complete-N`` marker of the same size and style) is kept as it is.
-    Returns the ``VOC2012`` folder to use as ``data_root``.
-    """
-    from mmdoei.generators.synthetic import make_synthetic_voc
-    out = Path(out_dir)
-    folder = out / 'data'
-    root = folder / 'VOC2012'
-    num_val = num_train // 4 if num_val is None else num_val
-    step = Step.of(SYNTHETIC_VOC, folder, num_train=num_train, num_val=num_val, img_size=img_size, seed=seed,
-                   style=style)
-    legacy = folder / (f'.complete-{num_train}' + ('' if style == 'demo' else f'-{style}'))
-    if not overwrite and step.previous() is None and legacy.is_file() and \
-            [p.name for p in folder.glob('.complete-*')] == [legacy.name]:
-        step.finish(dict(adopted=legacy.name))  # the older marker of exactly this set: keep its data
-
-    def write() -> dict:
-        print(f'[data] writing the synthetic VOC-layout data set ({style}) to {root}')
-        make_synthetic_voc(folder, num_train=num_train, num_val=num_val, img_size=(img_size, img_size), seed=seed,
-                           style=style)
-        return dict(data_root=str(root))
-
-    step.run(write, overwrite=overwrite)
-    return root

@@ -6,7 +6,7 @@ and a small ViT trained from scratch on the synthetic VOC set behaves
 differently from a pretrained one (``docs/method.md``, section 11). This
 module makes the stand-in for ImageNet: one object per image, the class being
 a (shape, texture) pair, with shapes, textures and backgrounds that the
-synthetic VOC/COCO generator (:mod:`mmdoei.generators.synthetic`) never draws.
+synthetic VOC/COCO generator (the repository's ``projects/wsss_lab/synthetic.py``) never draws.
 Pose, size and position are random; each class has its own hue, jittered
 per image, with 100 classes spread over the hue circle so that colour alone
 separates no class from its neighbours (as in ImageNet, colour is a cue, not

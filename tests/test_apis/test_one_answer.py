@@ -27,10 +27,11 @@ SCRIPT = textwrap.dedent(r'''
     from mmengine.logging import MMLogger
     from mmdoei.apis import CAMInferencer, get_model, inference_cams, init_model, model_info
     from mmdoei.doei import doei_handle
-    from mmdoei.generators.synthetic import make_synthetic_voc
     from PIL import Image
 
     ROOT, TMP = Path(sys.argv[1]), Path(sys.argv[2])
+    sys.path.insert(0, str(ROOT))  # the test images' generator is the repository's projects/, not the package
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     out = {}
 
 

@@ -177,6 +177,29 @@ def test_doei_needs_a_baseline_config(tmp_path, fake):
         _main(tmp_path, config=str(ROOT / 'configs/demo/doei-mctformer-v2_vit-4l128_synthetic-64.py'), doei=True)
 
 
+def test_tiny_without_data_root_says_what_to_pass_and_writes_nothing(tmp_path):
+    """The package no longer writes the synthetic set (issue 24: it is projects/wsss_lab's); a tiny run
+    without data_root is refused before anything is written, naming the argument and the tool that makes it."""
+    FakePipeline.calls = []
+    with pytest.raises(ValueError) as err:
+        run_pipeline(STAGE1, str(tmp_path / 'work'), tiny=True, pipeline_cls=FakePipeline)
+    assert str(err.value) == (
+        f"run_pipeline({STAGE1!r}, tiny=True) needs data_root: a VOC2012-layout folder that every stage reads. "
+        'For the synthetic set of the demo, run "python tools/run_pipeline.py CONFIG --tiny" from the repository: '
+        'it writes WORK/data with projects.wsss_lab.data.ensure_synthetic_voc and passes it as data_root.')
+    assert FakePipeline.calls == [] and not (tmp_path / 'work').exists()
+
+
+def test_the_data_hint_ends_the_too_few_images_error(tmp_path, fake):
+    """tools/run_pipeline.py says how its synthetic set was made (its --synthetic-images) in this error."""
+    psa = _psa_with_batch(tmp_path, 31)
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path, psa_config=psa, data_hint='--synthetic-images 30 writes 30 train_aug images')
+    assert ('gives 30 images (--synthetic-images 30 writes 30 train_aug images). mmengine would stop'
+            in str(err.value)), str(err.value)
+    assert fake.calls == []
+
+
 def _psa_with_batch(tmp_path, batch_size):
     cfg = tmp_path / f'psa_batch{batch_size}.py'
     cfg.write_text(f"_base_ = [{str(ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py')!r}]\n"

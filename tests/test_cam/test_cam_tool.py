@@ -14,8 +14,8 @@ from mmpretrain.registry import MODELS
 from PIL import Image
 
 from mmdoei.evaluation import load_cam
-from mmdoei.generators.synthetic import make_synthetic_voc
 from mmdoei.utils.files import read_split
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mmdoei.datasets import COCO_CATEGORIES, VOC_CLASSES, voc_palette
-from mmdoei.generators.synthetic import make_synthetic_coco, make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_coco, make_synthetic_voc
 
 
 def _lines(path):
@@ -187,7 +187,7 @@ def heldout_set(tmp_path_factory):
 
 
 def test_heldout_set_has_its_own_backgrounds_and_context(heldout_set, stats_set):
-    from mmdoei.generators.synthetic import BACKGROUNDS, HELDOUT_BACKGROUNDS
+    from projects.wsss_lab.synthetic import BACKGROUNDS, HELDOUT_BACKGROUNDS
     root, meta = heldout_set
     assert meta['style'] == 'heldout' and not set(BACKGROUNDS) & set(HELDOUT_BACKGROUNDS)
     images = meta['images']
@@ -257,3 +257,20 @@ def test_voc_annotation_xml_in_the_devkit_format(synthetic_voc):
         assert set(boxes) == present
         for name, cover in boxes.items():  # the class's pixels lie inside its boxes
             assert not ((mask == VOC_CLASSES.index(name) + 1) & ~cover).any(), (img_id, name)
+
+
+def test_ensure_synthetic_voc_keeps_the_record_of_before_the_move(tmp_path, capsys):
+    """ensure_synthetic_voc moved from mmdoei.apis.pipeline to projects/wsss_lab (issue 24): its step kind and
+    fields are what a folder written before the move holds, so a rerun reuses that folder instead of refusing it."""
+    from mmdoei import __version__
+    from projects.wsss_lab.data import ensure_synthetic_voc
+    root = ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1)
+    assert root == tmp_path / 'data/VOC2012' and '[data] writing' in capsys.readouterr().out
+    record_file = tmp_path / 'data/.mmdoei-record.json'
+    record = json.loads(record_file.read_text())
+    assert record['kind'] == 'synthetic_voc'
+    assert record['fields'] == dict(code=__version__, img_size=40, num_train=4, num_val=1, seed=0, style='demo')
+    assert record['results'] == dict(data_root=str(root))
+    before = record_file.stat().st_mtime_ns
+    assert ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1) == root
+    assert capsys.readouterr().out == '' and record_file.stat().st_mtime_ns == before

@@ -9,9 +9,9 @@ from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
-from mmdoei.generators.synthetic import make_synthetic_voc
 from mmdoei.utils.config import set_data_root
 from mmdoei.utils.files import read_split
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'tests/data/configs/tiny_mct_voc.py'

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdoei.generators.synthetic import make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdoei.generators.synthetic import make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMON = ['model.backbone.init_cfg=None', 'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',

@@ -4,8 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from mmdoei.generators import synthetic
 from mmdoei.generators.procedural import SHAPES, TEXTURES, draw_procedural, make_procedural_pretrain, procedural_classes
+from projects.wsss_lab import synthetic
 
 
 def test_classes_are_the_sorted_shape_texture_grid():

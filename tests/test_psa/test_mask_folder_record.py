@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdoei.generators import make_standin_cams, make_synthetic_voc
+from projects.wsss_lab.standin_cams import make_standin_cams
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ AffinityNet from CAMs with a config, write random-walk masks, resume, and stop
 on bad CAMs before the long work.
 
 The CAMs are stand-ins made from the GT masks (blur, a random peak, smooth
-noise; :mod:`mmdoei.generators.standin_cams`), not a classifier's: this test checks
+noise; :mod:`projects.wsss_lab.standin_cams`), not a classifier's: this test checks
 the plumbing, not the quality of stage 1.
 """
 import os
@@ -19,11 +19,12 @@ from PIL import Image
 import mmdoei  # noqa: F401  registers the stage
 from mmdoei.apis import run_psa_inference, set_cam_dir
 from mmdoei.datasets import read_cls_labels, voc_palette
-from mmdoei.generators import make_standin_cams, make_synthetic_voc
 from mmdoei.utils.config import set_data_root
 from mmdoei.utils.locks import FOLDER_LOCK
 from mmdoei.utils.record import RECORD_FILE
 from mmdoei.utils.weights import safe_load
+from projects.wsss_lab.standin_cams import make_standin_cams
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs/psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py'

@@ -32,7 +32,8 @@ import pytest
 import torch
 from background import running
 
-from mmdoei.generators import make_standin_cams, make_synthetic_voc
+from projects.wsss_lab.standin_cams import make_standin_cams
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 # The checkpoints are compared with torch.load(weights_only=True), as after the tools' setup_env.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('mmdoei_setup_env')]

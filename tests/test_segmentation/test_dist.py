@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
-from mmdoei.generators.synthetic import make_synthetic_voc
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'

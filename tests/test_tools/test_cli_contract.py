@@ -137,7 +137,7 @@ SCRIPT = textwrap.dedent('''
     # a stage-1 test with --out (predictions, JSON) and --out-item metrics, on a tiny synthetic set
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from mmdoei.generators import make_synthetic_voc
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     data = make_synthetic_voc(os.path.join(tmp, 'voc'), num_train=4, num_val=3, img_size=(64, 64))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         torch.manual_seed(0)

@@ -16,9 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mmdoei.analysis import (GRIDS, PRESETS, expand_grid, k_curve, nested_variance, paired_summary, plot_class_iou,
-                             plot_k, plot_paired, read_rows, rows_to_csv, summary_markdown, t_interval)
-from mmdoei.generators.synthetic import SCENES, cooccurring_classes
+from projects.wsss_lab.sweep import (GRIDS, PRESETS, expand_grid, k_curve, nested_variance, paired_summary,
+                                     plot_class_iou, plot_k, plot_paired, read_rows, rows_to_csv, summary_markdown,
+                                     t_interval)
+from projects.wsss_lab.synthetic import SCENES, cooccurring_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools/analysis_tools/doei_sweep.py'

@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mmdoei.analysis import aggregate, apply_param, expand_grid, read_rows, rows_to_csv, summary_markdown
-from mmdoei.analysis.sweep import GRIDS
+from projects.wsss_lab.sweep import GRIDS, aggregate, apply_param, expand_grid, read_rows, rows_to_csv, summary_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 doei_sweep = SimpleNamespace(**runpy.run_path(str(ROOT / 'tools/analysis_tools/doei_sweep.py'), run_name='doei_sweep'))
@@ -153,7 +152,7 @@ def test_known_depths_cover_every_model_in_the_csv():
 
 
 def test_class_split_by_hand():
-    from mmdoei.analysis import class_split
+    from projects.wsss_lab.sweep import class_split
     entry = dict(class_iou={'background': 9.0, 'cat': 2.0, 'dog': -4.0, 'bus': 1.0, 'car': 0.5})
     split = class_split(entry, ['cat', 'dog', 'sofa'])
     assert split['co'] == dict(n=2, mean=-1.0, abs=3.0)  # (2 - 4) / 2, (2 + 4) / 2; background left out

@@ -39,7 +39,7 @@ def test_cli_writes_one_png_per_image(tmp_path):
     import torch
 
     from mmdoei.apis import init_model
-    from mmdoei.generators.synthetic import make_synthetic_voc
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     root = Path(make_synthetic_voc(tmp_path / 'voc', num_train=3, num_val=1, img_size=(40, 56)))
     torch.manual_seed(0)
     torch.save(dict(state_dict=init_model(str(CONFIG)).state_dict(), meta=dict()), tmp_path / 'm.pth')

@@ -35,8 +35,8 @@ ODD_IDS = ('a#b', 'c?d', 'e%41f')
 def make_runs(tmp: Path, n: int = N_IMAGES):
     """A small synthetic VOC and two CAM folders: A blurred and shifted off the objects, B on them."""
     from mmdoei.cam.io import save_cam
-    from mmdoei.generators.synthetic import make_synthetic_voc
     from mmdoei.utils.files import read_label_png
+    from projects.wsss_lab.synthetic import make_synthetic_voc
     voc = make_synthetic_voc(tmp / 'data', num_train=n, num_val=0, img_size=(40, 48), num_train_voc=n)
     rng = np.random.default_rng(0)
     for run in ('baseline', 'doei'):

@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Run as a script, the tool parses its arguments before it imports mmengine and mmdoei (--help
 # answers at once); imported as a module (the tests), it imports them at once (import_mmdoei).
-# Two values the parser shows, spelled here; main() checks them against mmdoei's.
-GRID_NAMES = ('base', 'diagnostics', 'full', 'reduced')  # sorted(mmdoei.analysis.GRIDS)
+# Two values the parser shows, spelled here; main() checks them against the sweep's and mmdoei's.
+GRID_NAMES = ('base', 'diagnostics', 'full', 'reduced')  # sorted(projects.wsss_lab.sweep.GRIDS)
 PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'  # mmdoei.apis.pretrain's
 
 
@@ -68,16 +68,17 @@ def import_mmdoei() -> None:
     from mmengine.config import Config
 
     import mmdoei  # noqa: F401  registers the models
-    from mmdoei.analysis import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired,
-                                 plot_sweep, read_rows, rows_to_csv, summary_markdown)
     from mmdoei.apis import pretrain
-    from mmdoei.apis.pipeline import cams_and_seeds, ensure_synthetic_voc, stage1_cfg, train_seconds, train_stage1
+    from mmdoei.apis.pipeline import cams_and_seeds, stage1_cfg, train_seconds, train_stage1
     from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained, uses_pretrained
     from mmdoei.doei import DOEIConfig
-    from mmdoei.generators.synthetic import SCENES, cooccurring_classes
     from mmdoei.utils import atomic_write
+    from projects.wsss_lab.data import ensure_synthetic_voc
+    from projects.wsss_lab.sweep import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k,
+                                         plot_paired, plot_sweep, read_rows, rows_to_csv, summary_markdown)
+    from projects.wsss_lab.synthetic import SCENES, cooccurring_classes
     if tuple(sorted(GRIDS)) != GRID_NAMES or pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
-        raise RuntimeError(f'{__file__}: GRID_NAMES / PRETRAINED_CHECKPOINT differ from mmdoei\'s '
+        raise RuntimeError(f'{__file__}: GRID_NAMES / PRETRAINED_CHECKPOINT differ from the sweep\'s and mmdoei\'s '
                            f'({sorted(GRIDS)}, {pretrain.PRETRAINED_CHECKPOINT}): update them')
 
 
@@ -101,7 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(default: the demo\'s backbone, seed 0, or --pretrained)')
     parser.add_argument('--dataset', nargs='+', default=['demo'],
                         help='demo: the demo\'s synthetic set; heldout: the held-out one (another style, '
-                        'mmdoei.generators.synthetic.HELDOUT_CHANGES), both written under OUT; with --data-root: '
+                        'projects.wsss_lab.synthetic.HELDOUT_CHANGES), both written under OUT; with --data-root: '
                         'one name, the label of that folder\'s rows')
     parser.add_argument('--base', nargs='+', action=DictAction, default={},
                         help='the base DOEI setting every axis varies around (DOEIConfig keys; '

@@ -4,6 +4,11 @@ r"""Write a small synthetic dataset in the MS COCO 2014 layout (WSSS style).
         --num-train 400 --num-val 100 --img-size 64 64 --seed 0
 """
 import argparse
+import os.path as osp
+import sys
+
+# the generator is the repository's research harness (projects/wsss_lab), not the installed package
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def main(argv=None):
@@ -15,7 +20,7 @@ def main(argv=None):
     parser.add_argument('--img-size', type=int, nargs=2, default=(64, 64), metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    from mmdoei.generators import make_synthetic_coco  # after parsing: --help imports no torch
+    from projects.wsss_lab.synthetic import make_synthetic_coco  # after parsing: --help imports no torch
 
     path = make_synthetic_coco(
         args.root,

@@ -6,6 +6,11 @@ r"""Write a small synthetic dataset in the PASCAL VOC 2012 layout.
 The dataset root for configs is then ``data/synthetic_voc/VOC2012``.
 """
 import argparse
+import os.path as osp
+import sys
+
+# the generator is the repository's research harness (projects/wsss_lab), not the installed package
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def main(argv=None):
@@ -20,7 +25,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--border', type=int, default=1, help='half-width of the 255 boundary band')
     args = parser.parse_args(argv)
-    from mmdoei.generators import make_synthetic_voc  # after parsing: --help imports no torch
+    from projects.wsss_lab.synthetic import make_synthetic_voc  # after parsing: --help imports no torch
 
     path = make_synthetic_voc(
         args.root,

@@ -8,7 +8,7 @@ random "discriminative" point inside the object and by smooth random noise
 result has the failure modes AffinityNet is meant to fix, at a controllable
 strength, in the exact file format of stage 1.
 
-    python -m mmdoei.generators.standin_cams DATA_ROOT --split ImageSets/Segmentation/train_aug.txt \
+    python -m projects.wsss_lab.standin_cams DATA_ROOT --split ImageSets/Segmentation/train_aug.txt \
         --out-dir work_dirs/standin_cams
 """
 import argparse
