@@ -6,8 +6,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdoei.apis import cam_generation_cfg, evaluate_seeds
+from mmdoei.apis.config_surgery import set_data_root
 from mmdoei.generators.synthetic import make_synthetic_coco
-from mmdoei.utils.config import set_data_root
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
+from mmdoei.apis.config_surgery import set_data_root
 from mmdoei.generators.synthetic import make_synthetic_voc
-from mmdoei.utils.config import set_data_root
 from mmdoei.utils.files import read_split
 
 ROOT = Path(__file__).resolve().parents[2]
