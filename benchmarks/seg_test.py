@@ -44,7 +44,7 @@ def worker(setting: str, images: int, size, widen: float) -> dict:
     from mmseg.registry import MODELS
 
     import mmdoei  # noqa: F401
-    from mmdoei.models.segmentors import apply_tta
+    from mmdoei.apis.config_surgery import apply_tta
     scales, flip, crf = SETTINGS[setting]
     init_default_scope('mmseg')
     cfg = apply_tta(Config.fromfile(CONFIG))  # what tools/test.py --tta tests

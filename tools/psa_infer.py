@@ -66,7 +66,7 @@ def main() -> None:
 
     import mmdoei  # noqa: F401  registers everything
     from mmdoei.apis import run_psa_inference
-    from mmdoei.utils.config import set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
 
     cfg = Config.fromfile(args.config)
     if args.data_root is not None:

@@ -287,7 +287,8 @@ def prediction_writer(path: str) -> Any:
 
 def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     """``cfg`` with the command line applied (checkpoint, work dir, data root, options, TTA, outputs)."""
-    from mmdoei.utils.config import check_amp_device, set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
+    from mmdoei.utils.config import check_amp_device
 
     if args.amp:
         try:
@@ -305,7 +306,7 @@ def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.tta:
-        from mmdoei.models.segmentors import apply_tta
+        from mmdoei.apis.config_surgery import apply_tta
         apply_tta(cfg)
     if args.show_dir:
         show_predictions(cfg, args.show_dir)

@@ -55,7 +55,8 @@ def parse_args() -> argparse.Namespace:
 
 def merge_args(cfg: Any, args: argparse.Namespace) -> Any:
     """Fold the command line into the config, as mmpretrain's train.py does."""
-    from mmdoei.utils.config import check_amp_device, set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
+    from mmdoei.utils.config import check_amp_device
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

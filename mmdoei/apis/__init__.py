@@ -1,7 +1,8 @@
 """Stages as functions that run in-process through mmengine's Runner and hand
 their results back: the notebook API (``get_model``, ``CAMInferencer``,
-``init_model``, ``inference_cams``, ``show_cams``), the model zoo, CAM
-generation and seed scoring, pseudo masks, the pretrained backbone, the
+``init_model``, ``inference_cams``, ``show_cams``), the model zoo, config
+surgery (:mod:`.config_surgery`: data roots, CAM generation, CAM folders,
+TTA), seed scoring, pseudo masks, the pretrained backbone, the
 steps' records (:mod:`.steps`) and the whole pipeline (with the stage-1 unit
 the demo and the sweep run).
 
@@ -20,24 +21,27 @@ register_model_index()
 
 # name -> the module (of this package) that defines it, imported when the name is first used
 _LAZY = {
-    'cam_generation_cfg': 'cams', 'evaluate_seeds': 'cams',
+    'apply_tta': 'config_surgery', 'cam_generation_cfg': 'config_surgery', 'set_cam_dir': 'config_surgery',
+    'set_data_root': 'config_surgery', 'shorten_schedule': 'config_surgery',
+    'evaluate_seeds': 'mmdoei.evaluation.seed_eval',
     'get_model': 'inference', 'inference_cams': 'inference', 'init_model': 'inference', 'show_cams': 'inference',
     'CAMInferencer': 'inferencer',
     'STAGES': 'pipeline', 'WSSSPipeline': 'pipeline', 'run_pipeline': 'pipeline',
-    'pending_indices': 'pseudo_masks', 'run_psa_inference': 'pseudo_masks', 'set_cam_dir': 'pseudo_masks',
+    'pending_indices': 'pseudo_masks', 'run_psa_inference': 'pseudo_masks',
 }
 
 __all__ = [
-    'CAMInferencer', 'STAGES', 'WSSSPipeline', 'cam_generation_cfg', 'evaluate_seeds', 'get_model',
+    'CAMInferencer', 'STAGES', 'WSSSPipeline', 'apply_tta', 'cam_generation_cfg', 'evaluate_seeds', 'get_model',
     'inference_cams', 'init_model', 'list_models', 'model_info', 'pending_indices', 'register_model_index',
-    'run_pipeline', 'run_psa_inference', 'set_cam_dir', 'show_cams'
+    'run_pipeline', 'run_psa_inference', 'set_cam_dir', 'set_data_root', 'shorten_schedule', 'show_cams'
 ]
 
 
 def __getattr__(name: str) -> Any:
     """The names of the notebook API and the stages, imported from their module on first use."""
     if name in _LAZY:
-        value = getattr(importlib.import_module(f'{__name__}.{_LAZY[name]}'), name)
+        module = _LAZY[name] if _LAZY[name].startswith('mmdoei.') else f'{__name__}.{_LAZY[name]}'
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value  # once: later lookups do not come here
         return value
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

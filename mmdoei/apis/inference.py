@@ -34,7 +34,7 @@ from mmdoei.doei.model import describe
 from mmdoei.utils.config import config_hooks, replace_entries
 from mmdoei.utils.files import image_size
 from mmdoei.utils.weights import load_weights
-from .cams import cam_protocol
+from .config_surgery import cam_protocol
 from .hub import is_model_name, model_info, resolve_model
 
 ImageLike = Union[str, Path, np.ndarray]

@@ -53,15 +53,14 @@ from mmengine.config import Config
 from mmengine.dist import barrier, broadcast_object_list, get_rank
 from mmengine.runner import Runner
 
-from mmdoei.cam.io import cam_files
+from mmdoei.cam.io import cam_files, config_cam_suffix
 from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir, write_report
-from mmdoei.models.segmentors import apply_tta
+from mmdoei.evaluation.seed_eval import evaluate_seeds
 from mmdoei.utils import atomic_write, setup_env
-from mmdoei.utils.config import set_data_root, shorten_schedule
 from mmdoei.utils.files import read_split
 from mmdoei.utils.record import discard, read_record
-from .cams import cam_generation_cfg, config_cam_suffix, evaluate_seeds
-from .pseudo_masks import run_psa_inference, set_cam_dir
+from .config_surgery import apply_tta, cam_generation_cfg, set_cam_dir, set_data_root, shorten_schedule
+from .pseudo_masks import run_psa_inference
 from .steps import Step, config_values, register_step_kind
 
 #: The repository, whose ``configs/`` hold the default stage-2 and stage-3 configs.

@@ -23,8 +23,9 @@ from mmengine.runner import Runner
 from mmdoei.engine.hooks import TraceReached, WeightsTraceHook, weights_sha256
 from mmdoei.generators.procedural import make_procedural_pretrain
 from mmdoei.utils.compat import setup_env
-from mmdoei.utils.config import replace_entries, set_data_root
+from mmdoei.utils.config import replace_entries
 from mmdoei.utils.io import atomic_write, check_regular_file
+from .config_surgery import set_data_root
 from .steps import Step, register_step_kind
 
 PRETRAIN_CONFIG = 'configs/pretrain/vit-6l128_1xb64-15e_procedural-64.py'

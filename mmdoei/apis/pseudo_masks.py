@@ -21,47 +21,14 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
-from mmdoei.cam.io import CAM_SUFFIX, check_cam_folder
-from mmdoei.engine.hooks import cam_transform_names, pseudo_mask_record, reads_cams
+from mmdoei.cam.io import check_cam_folder
+from mmdoei.engine.hooks import cam_transform_names, pseudo_mask_record
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import read_label_png, sample_id
 from mmdoei.utils.locks import folder_lock
 from mmdoei.utils.record import claim, remove_stale_temporaries
 from mmdoei.utils.weights import load_runner_weights
-
-CAM_TRANSFORM_DEFAULTS = dict(num_classes=21, cam_suffix=CAM_SUFFIX)
-
-
-def cam_transform_cfgs(pipeline: List[dict], default_scope: Optional[str] = None) -> List[dict]:
-    """The CAM-reading transform configs of a pipeline (config dicts): those whose
-    class, found in the ``TRANSFORMS`` registries, says ``reads_cams``
-    (:func:`~mmdoei.engine.hooks.reads_cams`)."""
-    return [t for t in pipeline if isinstance(t, dict) and reads_cams(t, default_scope)]
-
-
-def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None) -> int:
-    """Point every CAM-reading transform of the config's dataloaders at ``cam_dir``.
-
-    Configs resolve ``cam_dir`` into the pipelines when they are parsed, so
-    overriding the variable alone would change nothing (as with
-    ``data_root``). A transform with a CRF cache gets ``cache_dir``, by
-    default ``{cam_dir}_psa_crf``, so cached labels never outlive their CAMs.
-
-    Returns:
-        The number of transforms changed.
-    """
-    count = 0
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(name)
-        dataset = loader.get('dataset') if loader else None
-        while dataset is not None:
-            for t in cam_transform_cfgs(dataset.get('pipeline', []), cfg.get('default_scope', None)):
-                t['cam_dir'] = cam_dir
-                if t.get('cache_dir') is not None:
-                    t['cache_dir'] = cache_dir or osp.normpath(cam_dir) + '_psa_crf'
-                count += 1
-            dataset = dataset.get('dataset')  # through RepeatDataset-style wrappers
-    return count
+from .config_surgery import CAM_TRANSFORM_DEFAULTS, cam_transform_cfgs, set_cam_dir
 
 
 def pending_indices(dataset, out_dir: str, suffix: str = '.png') -> List[int]:

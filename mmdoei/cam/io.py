@@ -392,3 +392,8 @@ def check_cam_folder(cam_dir: str,
         raise ValueError(f'{len(problems)} of {len(samples)} CAM files in {cam_dir} are unusable:\n  '
                          + '\n  '.join(problems[:MAX_LISTED]) + more + (f'\n{hint[2:]}' if hint else ''))
     return len(samples)
+
+
+def config_cam_suffix(cfg: Mapping) -> str:
+    """The suffix of a config's CAM files: its top-level ``cam_suffix``, else ``.npz`` (checked)."""
+    return check_cam_suffix(cfg.get('cam_suffix', None) or CAM_SUFFIX)

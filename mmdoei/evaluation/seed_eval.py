@@ -17,14 +17,14 @@ import os.path as osp
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmdoei.cam.io import CAM_SUFFIX, cam_path, load_cam, other_suffix_hint, read_cam_header
+from mmdoei.cam.io import CAM_SUFFIX, cam_path, config_cam_suffix, load_cam, other_suffix_hint, read_cam_header
 from mmdoei.datasets.categories import seg_class_names
-from mmdoei.utils.files import check_files_exist, image_size, read_label_png
+from mmdoei.utils.files import check_files_exist, image_size, read_label_png, read_split
 from .scores import SeedSweep, confusion_matrix, iou_fp_fn
 
 
@@ -292,3 +292,16 @@ def write_report(report: dict, out_dir: str) -> List[Path]:
     files = {'seed_eval.json': json.dumps(report, indent=1).encode()}
     files.update(plots)
     return write_files_together(out_dir, files, 'report files')
+
+
+def evaluate_seeds(cfg: Mapping, cam_dir: str, progress: bool = True) -> dict:
+    """Score a CAM folder for a stage-1 config (``{img_id}{cam_suffix}`` files, the config's ``cam_suffix``)
+    on the config's ``cam_eval`` split; returns the report dict."""
+    ev = cfg.get('cam_eval')
+    if ev is None:
+        raise KeyError(f'{cfg.filename}: the config has no cam_eval section to score seeds with')
+    ids = read_split(osp.join(ev['data_root'], ev['split']))
+    result = evaluate_cam_dir(cam_dir, osp.join(ev['data_root'], ev['gt_dir']), ids,
+                              num_classes=ev['num_classes'], listed_by=ev['split'], progress=progress,
+                              suffix=config_cam_suffix(cfg))
+    return build_report(result)

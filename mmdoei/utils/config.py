@@ -1,4 +1,10 @@
-"""Config helpers shared by the tools."""
+"""Reading configs, for every layer: entries of a type (hooks, metrics), a
+config's hooks, a key replaced wherever it occurs, and the mixed-precision check.
+
+These change nothing by themselves; the changes mmdoei makes to a user's
+config (data root, schedule, CAM generation, CAM folders, test-time
+augmentation) are all in :mod:`mmdoei.apis.config_surgery`.
+"""
 from typing import Any, Callable, Iterable, List
 
 import torch
@@ -34,34 +40,6 @@ def replace_entries(cfg: Any, key: str, new: Any, match: Callable[[Any], bool]) 
         for item in cfg:
             count += replace_entries(item, key, new, match)
     return count
-
-
-def set_data_root(cfg: Any, data_root: str) -> int:
-    """Point every ``data_root`` entry of ``cfg`` (nested dicts and lists) at ``data_root``.
-
-    Configs resolve ``data_root`` into each dataloader when they are parsed, so
-    overriding the top-level variable alone would change nothing; this is what
-    ``--data-root`` of the tools does. Returns how many entries were changed.
-    """
-    return replace_entries(cfg, 'data_root', data_root, lambda v: isinstance(v, str))
-
-
-def shorten_schedule(cfg: Any, length: int) -> Any:
-    """Set an epoch- or iteration-based config's training length to ``length``.
-
-    ``max_epochs`` (or ``max_iters``), the validation and checkpoint intervals
-    and the end of every parameter scheduler that ended with training follow
-    (a warm-up keeps its length). Returns ``cfg`` (changed in place).
-    """
-    key = 'max_epochs' if 'max_epochs' in cfg.train_cfg else 'max_iters'
-    old = cfg.train_cfg.get(key)
-    cfg.train_cfg[key] = length
-    cfg.train_cfg.val_interval = length
-    for sched in cfg.get('param_scheduler') or []:
-        if sched.get('end') == old:
-            sched['end'] = length
-    cfg.default_hooks.checkpoint.interval = length
-    return cfg
 
 
 def check_amp_device() -> None:

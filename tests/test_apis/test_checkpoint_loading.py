@@ -57,7 +57,7 @@ SCRIPT = textwrap.dedent(r'''
     cfg.train_cfg.max_epochs = 1
     cfg.param_scheduler[0]['end'] = 1
     cfg.log_level = 'WARNING'
-    from mmdoei.utils.config import set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
     set_data_root(cfg, data_root)
     Runner.from_cfg(cfg).train()
     own = str(tmp / 'train' / 'epoch_1.pth')

@@ -72,7 +72,7 @@ SCRIPT = textwrap.dedent('''
 
     from mmengine.config import Config
     from mmengine.registry import DATASETS, init_default_scope
-    from mmdoei.utils.config import set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
 
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(config)
@@ -146,7 +146,7 @@ SCRIPT = textwrap.dedent('''
 
     @scenario('users_transform')
     def _():
-        from mmdoei.apis.pseudo_masks import cam_transform_cfgs
+        from mmdoei.apis.config_surgery import cam_transform_cfgs
         from mmdoei.engine import cam_transform_names, check_dataset_cams
         pipeline = [dict(type='UsersCAMReader', cam_dir=A), dict(type='mmpretrain.UsersCAMReader', cam_dir=A),
                     dict(type='UsersOtherTransform', cam_dir=A), dict(type='LoadCAMFromFile', cam_dir=A),
@@ -181,7 +181,7 @@ SCRIPT = textwrap.dedent('''
     @scenario('users_protocol')
     def _():
         from mmdoei.apis import cam_generation_cfg
-        from mmdoei.apis.cams import cam_protocol
+        from mmdoei.apis.config_surgery import cam_protocol
         c = cfg.copy()
         c.cam_gen = dict(protocol='usersbaseline')
         gen = cam_protocol(c)

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdoei.apis import cam_generation_cfg, evaluate_seeds
-from mmdoei.utils.config import set_data_root
+from mmdoei.apis.config_surgery import set_data_root
 from projects.wsss_lab.synthetic import make_synthetic_coco
 
 ROOT = Path(__file__).resolve().parents[2]

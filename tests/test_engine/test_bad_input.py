@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
-from mmdoei.utils.config import set_data_root
+from mmdoei.apis.config_surgery import set_data_root
 from mmdoei.utils.files import read_split
 from projects.wsss_lab.synthetic import make_synthetic_voc
 

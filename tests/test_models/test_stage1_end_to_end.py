@@ -42,7 +42,7 @@ def test_config_trains_and_its_cams_go_through_the_cam_tool(config, synthetic_vo
     from mmengine.runner import Runner
 
     from mmdoei.apis import cam_generation_cfg, evaluate_seeds
-    from mmdoei.utils.config import set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
 
     cfg = Config.fromfile(str(ROOT / 'configs' / config))
     set_data_root(cfg, str(synthetic_voc))

@@ -18,8 +18,8 @@ from PIL import Image
 
 import mmdoei  # noqa: F401  registers the stage
 from mmdoei.apis import run_psa_inference, set_cam_dir
+from mmdoei.apis.config_surgery import set_data_root
 from mmdoei.datasets import read_cls_labels, voc_palette
-from mmdoei.utils.config import set_data_root
 from mmdoei.utils.locks import FOLDER_LOCK
 from mmdoei.utils.record import RECORD_FILE
 from mmdoei.utils.weights import safe_load

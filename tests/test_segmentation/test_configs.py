@@ -6,7 +6,7 @@ import pytest
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
-from mmdoei.models.segmentors import apply_tta
+from mmdoei.apis.config_surgery import apply_tta
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / 'configs/deeplab').glob('*.py'))

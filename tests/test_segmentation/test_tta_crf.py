@@ -12,7 +12,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from mmdoei.models.segmentors import DEEPLAB_CRF, CRFSegTTAModel, apply_tta
+from mmdoei.apis.config_surgery import apply_tta
+from mmdoei.models.segmentors import DEEPLAB_CRF, CRFSegTTAModel
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py'

@@ -10,10 +10,9 @@ from mmengine.runner import Runner
 from mmseg.registry import METRICS
 from PIL import Image
 
+from mmdoei.apis.config_surgery import apply_tta, set_data_root
 from mmdoei.datasets import read_split
 from mmdoei.datasets.categories import voc_palette
-from mmdoei.models.segmentors import apply_tta
-from mmdoei.utils.config import set_data_root
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_CFG = ROOT / 'configs/deeplab/deeplabv1-largefov_resnet38d_1xb4-79k_voc12test-321x321.py'

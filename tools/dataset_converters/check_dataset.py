@@ -209,7 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from mmengine.config import Config, DictAction
 
-    from mmdoei.utils.config import set_data_root
+    from mmdoei.apis.config_surgery import set_data_root
     try:
         cfg = Config.fromfile(args.config)
     except (OSError, SyntaxError, ValueError) as e:

@@ -1,4 +1,4 @@
 """Stage-3 test-time augmentation: mmseg's ``SegTTAModel`` with max merging and dense CRF."""
-from .seg_tta import DEEPLAB_CRF, CRFSegTTAModel, apply_tta
+from .seg_tta import DEEPLAB_CRF, CRFSegTTAModel
 
-__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF', 'apply_tta']
+__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF']

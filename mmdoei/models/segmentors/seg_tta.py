@@ -8,7 +8,7 @@ merged class probabilities (``crf``). Any mmseg config can use it: set
     tta_pipeline = [...]   # mmseg's TestTimeAug, e.g. 5 scales x 2 flips
 
 and test with ``tools/test.py CONFIG CKPT --tta`` (mmseg's switch; see
-:func:`apply_tta`).
+:func:`mmdoei.apis.config_surgery.apply_tta`).
 """
 import os.path as osp
 from typing import List, Optional, Union
@@ -16,7 +16,6 @@ from typing import List, Optional, Union
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config, ConfigDict
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.seg_tta import SegTTAModel
 from mmseg.registry import MODELS
@@ -116,22 +115,4 @@ class CRFSegTTAModel(SegTTAModel):
         return dense_crf(img, probs.cpu().numpy(), **self.crf)
 
 
-def apply_tta(cfg: Config) -> Config:
-    """``cfg`` set to test with its ``tta_model`` and ``tta_pipeline``, in place.
-
-    What mmseg's and mmpretrain's ``tools/test.py --tta`` do: the segmentor is
-    wrapped in the ``tta_model`` (``module=cfg.model``) and every test
-    dataset's pipeline becomes the ``tta_pipeline``.
-
-    Raises:
-        KeyError: naming the config when it has no ``tta_model`` or ``tta_pipeline``.
-    """
-    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
-    if missing:
-        raise KeyError(f'{cfg.filename}: --tta needs {" and ".join(missing)} in the config')
-    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    return cfg
-
-
-__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF', 'apply_tta']
+__all__ = ['CRFSegTTAModel', 'DEEPLAB_CRF']
