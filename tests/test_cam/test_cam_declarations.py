@@ -25,8 +25,8 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
-from mmdoei.generators.synthetic import make_synthetic_voc
 from mmdoei.utils.files import read_split
+from projects.wsss_lab.synthetic import make_synthetic_voc
 
 pytestmark = pytest.mark.slow
 
