@@ -4,13 +4,13 @@ Packages, by component as in mmpretrain and mmseg, in layers; a module imports
 only from its own layer or lower ones (``tests/test_imports.py`` checks this
 and that there is no import cycle)::
 
-    utils                      file helpers, CRF, config surgery, setup_env   (imports no mmdoei)
-    cam                        CAM formulas, the CAM file format, seeds       (the CAM core)
+    utils                      file helpers, CRF, config reading, setup_env   (imports no mmdoei)
+    cam                        CAM formulas, protocols, CAM files, seeds      (the CAM core)
     doei                       the DOEI operator, attention layer, hook
     models, datasets,          stage 1-3 models; datasets and transforms;
       generators               the procedural pretraining set
-    evaluation, engine         metrics and reports; loops and hooks
-    apis, analysis             in-process stages, the pipeline, notebooks; CAM comparison, DOEI mechanism
+    evaluation, engine         every score, metrics and reports; loops and hooks
+    apis, analysis             config surgery, stages in-process, the pipeline, notebooks; CAM comparison, mechanism
 
 The research harness (synthetic VOC/COCO sets, stand-in CAMs, the DOEI sweep)
 is not part of the package: it lives in the repository's ``projects/wsss_lab``,
