@@ -34,16 +34,16 @@ import os.path as osp
 import re
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Callable, Dict, List, Mapping, Optional, Union
 
 import yaml
 from mmengine.config import Config
 
 from mmdoei.utils import download
-from mmdoei.utils.registry import declarations
+from mmdoei.utils.registry import DeclaredTable, declarations
 
 
-class CheckpointConverters(Mapping):
+class CheckpointConverters(DeclaredTable):
     """The metafiles' ``Converter`` names -> functions (checkpoint -> mmdoei state
     dict): the ``checkpoint_converter = (name, function)`` every classifier
     class in the ``MODELS`` registries declares (``mctformer2mmdoei``,
@@ -57,21 +57,11 @@ class CheckpointConverters(Mapping):
         ValueError: on lookup, when two classes declare one name with different functions.
     """
 
+    what = 'checkpoint Converter'
+
     def table(self) -> Dict[str, Callable[[Mapping], Mapping]]:
         """``{name: function}`` of every declared converter, as it is now."""
         return {name: fn for name, (fn, _) in declarations('MODELS', 'checkpoint_converter').items()}
-
-    def __getitem__(self, name: str) -> Callable[[Mapping], Mapping]:
-        table = self.table()
-        if name not in table:
-            raise KeyError(f'unknown checkpoint Converter {name!r}; known: {sorted(table)}')
-        return table[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table())
-
-    def __len__(self) -> int:
-        return len(self.table())
 
 
 #: The ``Converter`` names of the metafiles -> functions (see :class:`CheckpointConverters`).

@@ -9,7 +9,7 @@ classifier class declares its own (``cam_protocol``), found through the
 """
 import contextlib
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from mmdoei.utils.config import AMP_CPU_MESSAGE
-from mmdoei.utils.registry import declarations
+from mmdoei.utils.registry import DeclaredTable, declarations
 from .functional import resize_cams
 from .render import CAMRenderer, overlay, save_png
 from .seeds import minmax_normalise
@@ -36,7 +36,7 @@ NAMED_PROTOCOLS: Dict[str, dict] = {
 }
 
 
-class CAMProtocols(Mapping):
+class CAMProtocols(DeclaredTable):
     """Named CAM protocols (``cam_gen = dict(protocol=name)``, ``--cam-protocol name``):
     :data:`NAMED_PROTOCOLS` and the ``cam_protocol = (name, settings)`` every
     classifier class in the ``MODELS`` registries declares (each its authors'
@@ -50,6 +50,8 @@ class CAMProtocols(Mapping):
             a class declares a name of :data:`NAMED_PROTOCOLS`.
     """
 
+    what = 'CAM protocol'
+
     def table(self) -> Dict[str, dict]:
         """``{name: settings}`` of every named protocol, as it is now."""
         table = {name: dict(settings) for name, settings in NAMED_PROTOCOLS.items()}
@@ -59,21 +61,6 @@ class CAMProtocols(Mapping):
                                  'of mmdoei.cam.multiscale.NAMED_PROTOCOLS; give it another name')
             table[name] = dict(settings)
         return table
-
-    def __getitem__(self, name: str) -> dict:
-        table = self.table()
-        if name not in table:
-            raise KeyError(f'unknown CAM protocol {name!r}; known: {sorted(table)}')
-        return table[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table())
-
-    def __len__(self) -> int:
-        return len(self.table())
-
-    def __repr__(self) -> str:
-        return f'CAMProtocols({self.table()!r})'
 
 
 #: The named CAM protocols (see :class:`CAMProtocols`).

@@ -14,7 +14,7 @@ Classes also declare what they are to the code above them by class attributes
 registered anywhere (a user's module included) is found without a list to edit.
 """
 import importlib
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 T = TypeVar('T', bound=type)
 
@@ -112,3 +112,33 @@ def declarations(kind: str, attr: str, scopes: Sequence[str] = SCOPES) -> Dict[s
                              f'({found[name][0]!r}) and {cls.__module__}.{cls.__qualname__} ({value!r})')
         found.setdefault(name, (value, cls))
     return found
+
+
+class DeclaredTable(Mapping):
+    """A read-only ``{name: value}`` map rebuilt from the classes' declarations at every
+    lookup (:func:`declarations`), so that a class registered later is found by name.
+
+    Subclasses give :meth:`table` and ``what`` (the kind of name, for the error
+    of an unknown one).
+    """
+
+    what = 'name'
+
+    def table(self) -> Dict[str, Any]:
+        """``{name: value}`` as the registries declare it now."""
+        raise NotImplementedError
+
+    def __getitem__(self, name: str) -> Any:
+        table = self.table()
+        if name not in table:
+            raise KeyError(f'unknown {self.what} {name!r}; known: {sorted(table)}')
+        return table[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table())
+
+    def __len__(self) -> int:
+        return len(self.table())
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({self.table()!r})'
