@@ -72,21 +72,14 @@ def tiny_pretrained(tmp_path_factory):
     """A checkpoint of the real pretraining config after one short epoch on a
     5-class, 15-image procedural set: the format and shapes of the cached
     backbone the demo configs initialise from."""
+    import tiny_pretraining
+
     from mmdoei.apis.pretrain import PRETRAIN_CONFIG, pretrain_backbone
     tmp = tmp_path_factory.mktemp('pretrain')
     out = tmp / 'vit.pth'
     config = str(Path(__file__).resolve().parents[1] / PRETRAIN_CONFIG)
     pretrain_backbone(config, str(out), data_root=str(tmp / 'procedural'), work_dir=str(tmp / 'work'),
-                      cfg_options={'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
-                                   'default_hooks.checkpoint.interval': 1,
-                                   'train_dataloader.batch_size': 4, 'train_dataloader.num_workers': 0,
-                                   'train_dataloader.persistent_workers': False,
-                                   'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
-                                   'model.head.num_classes': 5, 'data_preprocessor.num_classes': 5,
-                                   'log_level': 'WARNING',
-                                   # one thread: two spin against other jobs on a loaded machine
-                                   'default_hooks.num_threads.num_threads': 1},
-                      data_options=dict(num_classes=5, num_train=3, num_val=1, progress=False))
+                      cfg_options=tiny_pretraining.CFG_OPTIONS, data_options=tiny_pretraining.DATA_OPTIONS)
     return out
 
 

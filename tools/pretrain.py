@@ -109,8 +109,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.verify is not None:
         sys.exit(verify(args.verify, reference, config, data_root, args.work_dir, args.seed,
                         args.cfg_options))
-    out = pretrain_backbone(config, args.out or pretrained_checkpoint(args.seed), data_root=data_root,
-                            work_dir=args.work_dir, force=args.force, cfg_options=args.cfg_options, seed=args.seed)
+    try:
+        out = pretrain_backbone(config, args.out or pretrained_checkpoint(args.seed), data_root=data_root,
+                                work_dir=args.work_dir, force=args.force, cfg_options=args.cfg_options, seed=args.seed)
+    except ValueError as e:  # a cached --out of other settings, refused before any work
+        parser.error(str(e))
     if osp.exists(reference) and osp.abspath(out) != osp.abspath(reference):
         compare_weights(out, reference)
 

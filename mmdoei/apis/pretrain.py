@@ -198,12 +198,24 @@ def pretrain_backbone(config: str = PRETRAIN_CONFIG, out: str = PRETRAINED_CHECK
         seed: Seeds both the set and training (default: the config's).
 
     Returns:
-        ``out``. When it already exists and ``force`` is False nothing is done:
-        that is the cache the demo relies on (:func:`resolve_pretrained` also
-        checks its stamp).
+        ``out``. When it already exists and ``force`` is False it is kept if it
+        was pretrained with these settings (its ``pretrain_stamp``, the
+        fingerprint of :func:`pretrain_stamp`, is this config's): that is the
+        cache the demo relies on. Made with other settings (another seed,
+        config or override), or with no stamp, it is refused before anything
+        is written (``ValueError`` naming the file and both stamps).
     """
     if osp.exists(out) and not force:
-        print(f'[pretrain] using the cached backbone {out}')
+        data = {k: v for k, v in (data_options or {}).items() if k != 'progress'}  # progress decides nothing
+        mine = pretrain_stamp(pretrain_cfg(config, seed, cfg_options, data))
+        theirs = checkpoint_stamp(out)
+        if theirs != mine:
+            made = f'was pretrained with other settings (stamp {theirs})' if theirs else \
+                'has no pretrain_stamp (not made by tools/pretrain.py)'
+            raise ValueError(f'{out} {made}, not these (stamp {mine}: config {config}, seed {seed}, overrides '
+                             f'{dict(cfg_options or {})}); pass --force (force=True) to pretrain again into it, '
+                             'or another --out')
+        print(f'[pretrain] using the cached backbone {out} (pretrained with these settings)')
         return out
     cfg, t0 = _pretrain_runner_cfg(config, data_root, work_dir, cfg_options, data_options, seed), time.time()
     trace = WeightsTraceHook(at=TRACE_STEPS)

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import tiny_pretraining
 import torch
 from mmengine.config import Config
 
@@ -29,10 +30,22 @@ def test_checkpoint_is_an_ordinary_mmpretrain_checkpoint(tiny_pretrained, tmp_pa
     assert state['backbone.cls_token'].shape == (1, 1, 128)
     assert sum(k.startswith('backbone.layers.5.') for k in state) > 0 and not any('layers.6.' in k for k in state)
     assert state['head.layers.head.weight'].shape == (5, 128)
-    # the cache: a second call returns at once without training
+    # the cache: a second call with the same settings returns at once without training
     mtime = tiny_pretrained.stat().st_mtime
-    assert pretrain_backbone(CONFIG, str(tiny_pretrained)) == str(tiny_pretrained)
-    assert tiny_pretrained.stat().st_mtime == mtime
+    assert pretrain_backbone(CONFIG, str(tiny_pretrained), cfg_options=tiny_pretraining.CFG_OPTIONS,
+                             data_options=dict(tiny_pretraining.DATA_OPTIONS, progress=True)) == str(tiny_pretrained)
+    # ... and with other settings (the config's own schedule, another seed) refuses it, writing nothing
+    for other in (dict(), dict(cfg_options=tiny_pretraining.CFG_OPTIONS, data_options=tiny_pretraining.DATA_OPTIONS,
+                               seed=1)):
+        with pytest.raises(ValueError, match=r'vit\.pth was pretrained with other settings \(stamp [0-9a-f]{16}\), not '
+                           r'these \(stamp [0-9a-f]{16}: .*pass --force \(force=True\) to pretrain again into it, '
+                           'or another --out'):
+            pretrain_backbone(CONFIG, str(tiny_pretrained), data_root=str(tmp_path / 'no_data'), **other)
+    assert tiny_pretrained.stat().st_mtime == mtime and not (tmp_path / 'no_data').exists()
+    # a file of weights without a stamp is not taken for a pretrained backbone
+    torch.save({'meta': {}, 'state_dict': ckpt['state_dict']}, tmp_path / 'unstamped.pth')
+    with pytest.raises(ValueError, match='unstamped.pth has no pretrain_stamp'):
+        pretrain_backbone(CONFIG, str(tmp_path / 'unstamped.pth'))
 
 
 def _build(name, checkpoint):
