@@ -27,8 +27,12 @@ The record is written before the step starts (so a killed run's outputs are
 known to be this fingerprint's) and again, atomically and with the step's
 results, after it finished: a step without results is unfinished.
 
-The pipeline (:mod:`mmdoei.apis.pipeline`), the demo, the sweep, pretraining
-and the data set generators all go through this module.
+The pipeline (:mod:`mmdoei.apis.pipeline`), the demo, the sweep, the
+procedural pretraining set and the synthetic data sets all go through this
+module. A pretrained backbone is one file, not a folder: its record is the
+``pretrain_stamp`` in its own meta (the fingerprint of its config values),
+written atomically with it and checked before a cached file is reused
+(:func:`mmdoei.apis.pretrain.pretrain_backbone`).
 """
 import os
 import os.path as osp
