@@ -11,7 +11,8 @@
     # DOEI's effect: 3 pretrained backbones x 3 fine-tuning seeds, on the demo set and the held-out one,
     # in 30-minute batches (rerun the same command until nothing is left; --plan prints the batches)
     python tools/analysis_tools/doei_sweep.py CONFIG --grid base --mode train cam --pretrain-seeds 0 1 2 \\
-        --seeds 0 1 2 --dataset demo heldout --out-dir work_dirs/doei_effect --report-dir docs/doei_effect \\
+        --seeds 0 1 2 --dataset demo heldout --out-dir work_dirs/doei_effect \\
+        --report-dir projects/wsss_lab/results/doei_effect \\
         --budget-minutes 30
 
 CONFIG is a baseline config with ``cam_dataloader`` and ``cam_eval`` (the demo
@@ -120,7 +121,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--plan', action='store_true', help='print the runs still to do and their batches; run nothing')
     parser.add_argument('--budget-minutes', type=float,
                         help='start no run after this many minutes (a batch); the same command continues')
-    parser.add_argument('--report-dir', help='also write sweep.csv, summary.md and the plots here (e.g. docs/...)')
+    parser.add_argument('--report-dir', help='also write sweep.csv, summary.md and the plots here '
+                        '(e.g. projects/wsss_lab/results/...)')
     parser.add_argument('--verbose', action='store_true', help="keep mmengine's INFO logs of every run")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides for every run')
     return parser.parse_args(argv)
