@@ -457,7 +457,7 @@ _HELDOUT_COMPANIONS = {
 # Textures the held-out set gives its classes (the demo's, reassigned: no class
 # but person, whose texture is its clothing, keeps its demo texture).
 _HELDOUT_TEXTURES = ('stripes', 'checker', 'spots', 'noise', 'gradient', 'hstripes', 'solid')
-#: How the held-out set differs from the demo's (docs/user_guides/doei_effect.md, docs/doei_effect).
+#: How the held-out set differs from the demo's (docs/user_guides/doei_effect.md, results/doei_effect).
 HELDOUT_CHANGES = (
     'colours: each class RGB colour is replaced by its complement (255 - c)',
     'textures: each class but person gets another texture than in the demo set',

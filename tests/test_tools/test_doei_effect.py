@@ -255,7 +255,7 @@ def test_one_sweep_per_folder(tmp_path):
     out = tmp_path / 'out'
     out.mkdir()
     with doei_sweep.sweep_lock(out):
-        with pytest.raises(RuntimeError, match=f'{out} is in use by another sweep'):
+        with pytest.raises(RuntimeError, match=f'DOEI sweep folder {out} is in use by another run'):
             with doei_sweep.sweep_lock(out):
                 pass
     with doei_sweep.sweep_lock(out):  # released
@@ -301,7 +301,7 @@ def test_effect_script_plan_prints_what_is_left_and_writes_nothing(tmp_path):
                          text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     lines = res.stdout.splitlines()
-    totals = [ln.split(',')[0] for ln in lines if not ln.startswith('[plan] batch')]
+    totals = [ln.split(',')[0] for ln in lines if re.match(r'\[plan\] \d+ runs to do', ln)]
     # MCTformer-V2 base on 2 sets, TS-CAM and TransCAM base on the held-out set, the diagnostics in both modes:
     # 3 backbones x 3 seeds x 2 modes x 2 settings (x 2 sets) and 3 x 3 x 12 settings x 2 sets, less the 2 done
     # rows (the train-mode diagnostics, which hold the baseline and the base setting too, share them)
@@ -311,6 +311,9 @@ def test_effect_script_plan_prints_what_is_left_and_writes_nothing(tmp_path):
     assert first == f'[plan] batch 1: {mct} heldout pretrain seed 0 seed 0 cam baseline (~20 s)'
     assert f'{mct} heldout pretrain seed 0 seed 0 train base ' not in res.stdout  # done: not planned again
     assert max(int(ln.split()[2].rstrip(':')) for ln in lines if ln.startswith('[plan] batch')) > 1
+    # a CSV without the sweep's record (an older sweep): each step's plan says a run would refuse it
+    assert res.stdout.count(f'[plan] note: running this would be refused: DOEI sweep folder {out} holds outputs '
+                            '(sweep.csv) but no record (.mmdoei-record.json)') == 5
     assert (out / 'sweep.csv').read_text() == before and sorted(p.name for p in out.iterdir()) == ['sweep.csv']
     assert not docs.exists()
 

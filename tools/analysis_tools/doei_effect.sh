@@ -13,7 +13,7 @@
 # cleanly (a killed batch loses only its current run): call it again, on an
 # idle machine, until it prints "nothing left". Work files go to
 # work_dirs/doei_effect (checkpoints, CAM reports; OUT=DIR elsewhere), the CSV,
-# summary and plots to docs/doei_effect/ (DOCS=DIR) after every run; e.g.
+# summary and plots to projects/wsss_lab/results/doei_effect/ (DOCS=DIR) after every run; e.g.
 # BUDGET=60 OUT=/scratch/effect bash tools/analysis_tools/doei_effect.sh.
 # The first batch pretrains the
 # three backbones (checkpoints/vit-6l128_procedural-64{,_seed1,_seed2}.pth,
@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUDGET=${BUDGET:-30}
 OUT=${OUT:-work_dirs/doei_effect}
-DOCS=${DOCS:-docs/doei_effect}
+DOCS=${DOCS:-projects/wsss_lab/results/doei_effect}
 SEEDS="--pretrain-seeds 0 1 2 --seeds 0 1 2"
 SWEEP="python tools/analysis_tools/doei_sweep.py"
 MCT=configs/demo/mctformer-v2_vit-6l128-pre_synthetic-64.py

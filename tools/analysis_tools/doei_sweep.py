@@ -11,7 +11,8 @@
     # DOEI's effect: 3 pretrained backbones x 3 fine-tuning seeds, on the demo set and the held-out one,
     # in 30-minute batches (rerun the same command until nothing is left; --plan prints the batches)
     python tools/analysis_tools/doei_sweep.py CONFIG --grid base --mode train cam --pretrain-seeds 0 1 2 \\
-        --seeds 0 1 2 --dataset demo heldout --out-dir work_dirs/doei_effect --report-dir docs/doei_effect \\
+        --seeds 0 1 2 --dataset demo heldout --out-dir work_dirs/doei_effect \\
+        --report-dir projects/wsss_lab/results/doei_effect \\
         --budget-minutes 30
 
 CONFIG is a baseline config with ``cam_dataloader`` and ``cam_eval`` (the demo
@@ -23,7 +24,19 @@ paired with the baseline of the same model, data set, mode, backbone and seed.
 
 Runs are kept under OUT (checkpoints, seed reports); a rerun skips every
 finished run, so an interrupted or budgeted sweep continues, and several
-configs may share one OUT (the CSV has a model column). Writes OUT/sweep.csv
+configs may share one OUT (the CSV has a model column). OUT is a step
+(:mod:`mmdoei.apis.steps`, kind ``doei_sweep``): its record
+(OUT/.mmdoei-record.json, written before any run) holds what decides the
+rows' numbers, per model (the config's values after --cfg-options, --epochs,
+each backbone: the --pretrained file's sha256 or the pretraining stamp of
+--pretrain-seeds N) and per data set (the synthetic style and --num-train,
+or --data-root), and mmdoei's version. A rerun whose settings differ from the
+record's for a model or data set it shares, into OUT holding rows, is refused
+before anything runs, naming OUT and the differing fields; so is an OUT with
+a sweep.csv but no record (an older sweep), and a row whose stored resolved
+``doei`` is not what its run name resolves to today. --overwrite then deletes
+the sweep's outputs (or redoes those rows) and starts again; --plan only
+reads, and notes such a refusal. Writes OUT/sweep.csv
 (one row per run: model, data set, both seeds, settings, mIoU / FP / FN,
 per-class IoU), then, recomputed from the CSV alone, OUT/summary.md (per-seed
 means and the paired table: mean difference, 95 % intervals, pairs won, the
@@ -32,13 +45,12 @@ style) and OUT/plots/ (paired forest plot, FP / FN against K, per-class IoU
 change), each atomically, after every run.
 """
 import argparse
-import contextlib
 import json
 import os.path as osp
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
@@ -49,6 +61,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Two values the parser shows, spelled here; main() checks them against the sweep's and mmdoei's.
 GRID_NAMES = ('base', 'diagnostics', 'full', 'reduced')  # sorted(projects.wsss_lab.sweep.GRIDS)
 PRETRAINED_CHECKPOINT = 'checkpoints/vit-6l128_procedural-64.pth'  # mmdoei.apis.pretrain's
+OVERWRITE_HINT = ('rerun with --overwrite (it deletes sweep.csv, summary.md and the plots; the runs\' training '
+                  'folders stay and are checked on their own), or pass another --out-dir')
 
 
 class DictAction(argparse.Action):
@@ -64,19 +78,31 @@ def import_mmdoei() -> None:
     global Config, GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k, plot_paired, plot_sweep
     global read_rows, rows_to_csv, summary_markdown, cams_and_seeds, ensure_synthetic_voc, stage1_cfg
     global train_seconds, train_stage1, resolve_pretrained, use_pretrained, uses_pretrained, DOEIConfig, SCENES
-    global cooccurring_classes, atomic_write
+    global cooccurring_classes, atomic_write, SWEEP, Step, input_sha256, config_values, folder_lock, pretrain_cfg
+    global pretrain_stamp, PRETRAIN_CONFIG, MMDOEI_VERSION, RECORD_FILE, read_record, write_record, outputs_of
+    global OutputRecord, KINDS
     from mmengine.config import Config
 
     import mmdoei  # noqa: F401  registers the models
     from mmdoei.apis import pretrain
     from mmdoei.apis.pipeline import cams_and_seeds, stage1_cfg, train_seconds, train_stage1
-    from mmdoei.apis.pretrain import resolve_pretrained, use_pretrained, uses_pretrained
+    from mmdoei.apis.pretrain import (PRETRAIN_CONFIG, pretrain_cfg, pretrain_stamp, resolve_pretrained, use_pretrained,
+                                      uses_pretrained)
+    from mmdoei.apis.steps import Step, config_values, input_sha256, register_step_kind
     from mmdoei.doei import DOEIConfig
     from mmdoei.utils import atomic_write
+    from mmdoei.utils.locks import folder_lock
+    from mmdoei.utils.record import KINDS, RECORD_FILE, OutputRecord, outputs_of, read_record, write_record
+    from mmdoei.version import __version__ as MMDOEI_VERSION
     from projects.wsss_lab.data import ensure_synthetic_voc
     from projects.wsss_lab.sweep import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k,
                                          plot_paired, plot_sweep, read_rows, rows_to_csv, summary_markdown)
     from projects.wsss_lab.synthetic import SCENES, cooccurring_classes
+
+    # The sweep folder as a step: these outputs are what --overwrite deletes (the data sets and the runs'
+    # training and CAM folders under it are steps of their own and check themselves).
+    SWEEP = register_step_kind('doei_sweep', 'DOEI sweep folder', files=('sweep.csv', 'summary.md', 'sweep_*.png'),
+                               dirs=('plots', ), overwrite_hint=OVERWRITE_HINT)
     if tuple(sorted(GRIDS)) != GRID_NAMES or pretrain.PRETRAINED_CHECKPOINT != PRETRAINED_CHECKPOINT:
         raise RuntimeError(f'{__file__}: GRID_NAMES / PRETRAINED_CHECKPOINT differ from the sweep\'s and mmdoei\'s '
                            f'({sorted(GRIDS)}, {pretrain.PRETRAINED_CHECKPOINT}): update them')
@@ -114,13 +140,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--pretrained', help='the pretrained backbone for configs that use the cached one '
                         f'({PRETRAINED_CHECKPOINT}; pretrained first if missing)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='retrain a run whose training folder holds a training of other settings (default: stop '
-                        'and name what differs)')
+                        help='start OUT afresh when its record holds other settings (deleting sweep.csv, summary.md '
+                        'and the plots), redo rows whose DOEI setting changed meaning, and retrain a run whose '
+                        'training folder holds a training of other settings (default: stop and name what differs)')
     parser.add_argument('--keep-cams', action='store_true', help='keep the CAM files of every run')
     parser.add_argument('--plan', action='store_true', help='print the runs still to do and their batches; run nothing')
     parser.add_argument('--budget-minutes', type=float,
                         help='start no run after this many minutes (a batch); the same command continues')
-    parser.add_argument('--report-dir', help='also write sweep.csv, summary.md and the plots here (e.g. docs/...)')
+    parser.add_argument('--report-dir', help='also write sweep.csv, summary.md and the plots here '
+                        '(e.g. projects/wsss_lab/results/...)')
     parser.add_argument('--verbose', action='store_true', help="keep mmengine's INFO logs of every run")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides for every run')
     return parser.parse_args(argv)
@@ -257,23 +285,159 @@ class RealRunner:
                     seconds=round(time.time() - t0 + (train_seconds(ckpt) if mode == 'train' else 0), 1))
 
 
-@contextlib.contextmanager
 def sweep_lock(out: Path):
-    """One sweep process per output folder: two would both rewrite sweep.csv.
-    The lock is the kernel's (flock), so a killed sweep leaves none behind."""
-    import fcntl
-    f = open(out / '.sweep.lock', 'w')
+    """One sweep process per output folder: two would both rewrite sweep.csv (the folder's lock,
+    :func:`mmdoei.utils.locks.folder_lock`: a killed sweep leaves none behind)."""
+    return folder_lock(out, 'DOEI sweep folder')
+
+
+def sweep_fields(args, cfg, model: str, roots: dict) -> Tuple[dict, dict]:
+    """What decides every number of this invocation's rows: ``(fields, notes)`` of the sweep folder's record.
+
+    Entries per model (``model NAME``: the config's values after --cfg-options and --epochs; ``backbones
+    NAME``: each pretrain seed's backbone, the --pretrained file's sha256 or the pretraining config's stamp
+    for seed N) and per data set (``data NAME``: the synthetic style and --num-train, or the --data-root
+    folder), beside mmdoei's version: several configs, data sets and backbones may share one folder
+    (doei_effect.sh), each adding its entries; an entry already there must be the same. The notes keep the
+    --pretrained path beside its hash.
+    """
+    backbones, notes = {}, {}
+    if uses_pretrained(cfg):
+        for pseed in args.pretrain_seeds:
+            if pseed < 0:
+                backbones['--pretrained'] = input_sha256(args.pretrained)
+                notes[f'backbones {model}'] = {'--pretrained': str(args.pretrained)}
+            else:  # made (or remade) by resolve_pretrained from the pretraining config: its stamp names the weights
+                stamp = pretrain_stamp(pretrain_cfg(str(ROOT / PRETRAIN_CONFIG), pseed))
+                backbones[f'pretrain seed {pseed}'] = f'pretrain_stamp {stamp}'
+    fields = {'code': MMDOEI_VERSION, f'model {model}': dict(config=config_values(cfg), epochs=args.epochs),
+              f'backbones {model}': backbones}
+    for name, root in roots.items():
+        fields[f'data {name}'] = dict(data_root=osp.abspath(root)) if root else \
+            dict(style=name, num_train=args.num_train)
+    return fields, notes
+
+
+def _shared(old: dict, new: dict) -> Tuple[dict, dict]:
+    """``old`` and ``new`` fields restricted to the entries (and backbones) both hold: what must agree."""
+    a, b = {}, {}
+    for key in set(old) & set(new):
+        o, n = old[key], new[key]
+        if key.startswith('backbones ') and isinstance(o, dict):
+            both = set(o) & set(n)
+            o, n = {s: o[s] for s in both}, {s: n[s] for s in both}
+        a[key], b[key] = o, n
+    return a, b
+
+
+def _extended(old: dict, new: dict) -> dict:
+    """``old`` fields with ``new``'s models, data sets and backbones added."""
+    out = dict(old)
+    for key, n in new.items():
+        out[key] = {**n, **out[key]} if key.startswith('backbones ') and key in out else out.get(key, n)
+    return out
+
+
+def _doei_of(row: dict):
+    """A row's stored resolved DOEI setting (``'(not recorded)'`` for a CSV without one)."""
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise RuntimeError(f'{out} is in use by another sweep (lock {out / ".sweep.lock"}); '
-                           'run the batches one after the other') from None
-    try:
-        yield
-    finally:
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
+        return json.loads(row.get('doei') or '')
+    except ValueError:
+        return '(not recorded)'
+
+
+def stale_rows(rows: list, specs: list) -> list:
+    """``(row, today's setting)`` for every row of ``specs``' keys whose stored resolved ``doei`` is not what
+    its run name resolves to today (the DOEI defaults changed): such a row is not done."""
+    today = {(s['model'], s['dataset'], s['pretrain_seed'], s['mode'], s['run']['run'], s['seed']):
+             json.loads(resolved(s['run']['doei'])) for s in specs}
+    out = []
+    for r in rows:
+        key = (r['model'], r['dataset'], r['pretrain_seed'], r['mode'], r['run'], r['seed'])
+        if key in today and _doei_of(r) != today[key]:
+            out.append((r, today[key]))
+    return out
+
+
+def sweep_refusal(out: Path, fields: dict, notes: dict, stale: list) -> Optional[str]:
+    """Why ``out`` may not be continued with these ``fields`` (None: it may): outputs without a sweep
+    record, a record of other settings for an entry this run shares, or rows whose DOEI setting changed
+    meaning. Reads only (``--plan`` shows it)."""
+    what, hint = KINDS[SWEEP].what, f'Nothing was reused or changed: {OVERWRITE_HINT}.'
+    old = read_record(out)
+    outputs = outputs_of(out, SWEEP)
+    if old is not None and old.kind != SWEEP:
+        return (f'{what} {out} holds the record of a {KINDS[old.kind].what} ({out / RECORD_FILE}), '
+                'not of a sweep: pass another --out-dir')
+    if old is None:
+        if not outputs:
+            return None
+        listed = ', '.join(p.name for p in outputs[:3]) + (f' and {len(outputs) - 3} more' if len(outputs) > 3
+                                                           else '')
+        return (f'{what} {out} holds outputs ({listed}) but no record ({RECORD_FILE}) of the settings that '
+                'made its rows (a sweep of an older mmdoei, or files put there by hand): they cannot be trusted '
+                f'to match this run. {hint}')
+    diffs = _differences(old, fields, notes)
+    if diffs and outputs:
+        return (f'{what} {out} holds rows made with other settings (old -> new):\n  ' + '\n  '.join(diffs[:12]) +
+                (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else '') + f'\n{hint}')
+    if stale:
+        lines = [f"run {r['run']!r} ({r['model']} {r['dataset']} pretrain seed {r['pretrain_seed']} {r['mode']} "
+                 f"seed {r['seed']}): DOEI {r.get('doei')} in the CSV, {resolved_text(now)} today"
+                 for r, now in stale]
+        return (f'{what} {out} holds rows whose DOEI setting its run name no longer resolves to (the DOEI '
+                'defaults changed), so they are not done:\n  ' + '\n  '.join(lines[:12]) +
+                (f'\n  ... and {len(lines) - 12} more' if len(lines) > 12 else '') +
+                '\nNothing was reused or changed: rerun with --overwrite to redo these rows, or pass another '
+                '--out-dir.')
+    return None
+
+
+def claim_sweep(out: Path, fields: dict, notes: dict, specs: list, overwrite: bool = False) -> list:
+    """Make ``out`` this sweep's folder before any run (the caller holds its lock); returns the CSV's rows
+    that are done.
+
+    A folder without outputs, or whose record agrees on every entry this run shares, is continued (its
+    record extended by this run's new models, data sets and backbones); otherwise refused
+    (:func:`sweep_refusal`) unless ``overwrite``: then the sweep's outputs are deleted (record first, as
+    :func:`mmdoei.utils.record.claim` does), or only the rows whose DOEI setting changed meaning dropped.
+
+    Raises:
+        ValueError: the refusal, naming the folder, what differs and how to overwrite.
+    """
+    csv_path = out / 'sweep.csv'
+    rows = read_rows(csv_path.read_text()) if csv_path.exists() else []
+    stale = stale_rows(rows, specs)
+    why = sweep_refusal(out, fields, notes, stale)
+    step = Step(SWEEP, out, fields, notes)
+    old = step.previous()
+    if why and (not overwrite or (old is not None and old.kind != SWEEP)):
+        raise ValueError(why)  # --overwrite never deletes the outputs of another kind of step
+    if old is None or _differences(old, fields, notes):  # nothing of another record's may be kept
+        if outputs_of(out, SWEEP):  # only with --overwrite: refused above otherwise
+            print(f'[sweep] --overwrite: deleting the outputs of {out} and starting again', flush=True)
+            step.reset()
+        rows = []
+    else:
+        if stale:  # only with --overwrite
+            print(f'[sweep] --overwrite: redoing {len(stale)} rows whose DOEI setting changed meaning', flush=True)
+            gone = {id(r) for r, _ in stale}
+            rows = [r for r in rows if id(r) not in gone]
+        step.record.fields = _extended(old.fields, fields)
+        step.record.notes = {**old.notes, **notes}
+    write_record(out, step.record)  # before any run: a killed sweep's rows are known to be these settings'
+    return rows
+
+
+def _differences(old, fields: dict, notes: dict) -> list:
+    """``field: old -> new`` of the entries an old record and this run's fields share."""
+    a, b = _shared(old.fields, fields)
+    return OutputRecord(SWEEP, a, old.notes).differences(OutputRecord(SWEEP, b, notes))
+
+
+def resolved_text(doei) -> str:
+    """A resolved DOEI setting as the CSV spells it."""
+    return json.dumps(doei, sort_keys=True)
 
 
 def main(argv=None, run_one: Optional[Callable[[dict], dict]] = None) -> Path:
@@ -298,16 +462,29 @@ def main(argv=None, run_one: Optional[Callable[[dict], dict]] = None) -> Path:
     if not args.verbose:  # hundreds of runs: keep the sweep's own progress lines readable
         cfg.log_level = 'WARNING'
 
-    csv_path = out / 'sweep.csv'
-    rows = read_rows(csv_path.read_text()) if csv_path.exists() else []
-    depths = known_depths(rows, name, cfg)
-    done = {(r['model'], r['dataset'], r['pretrain_seed'], r['mode'], r['run'], r['seed']) for r in rows}
-    todo = plan_runs(args, runs, name, done)
-    if args.plan:
-        print_plan(todo, rows, args.budget_minutes)
+    if args.pretrained and not osp.isfile(args.pretrained):
+        raise FileNotFoundError(f'--pretrained {args.pretrained}: no such checkpoint')
+    fields, notes = sweep_fields(args, cfg, name, roots)
+    specs = plan_runs(args, runs, name, set())  # every run of this invocation, done or not
+
+    def plan_of(rows: list) -> Tuple[set, list]:
+        done = {(r['model'], r['dataset'], r['pretrain_seed'], r['mode'], r['run'], r['seed']) for r in rows}
+        return done, plan_runs(args, runs, name, done)
+
+    if args.plan:  # reads only: says what a run would refuse, but refuses nothing
+        csv_path = out / 'sweep.csv'
+        rows = read_rows(csv_path.read_text()) if csv_path.exists() else []
+        why = sweep_refusal(out, fields, notes, stale_rows(rows, specs)) if out.is_dir() else None
+        print_plan(plan_of(rows)[1], rows, args.budget_minutes)
+        if why:
+            print('[plan] note: running this would be refused: ' + why.replace('\n', '\n[plan]   '))
         return out
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):
+        # the settings are checked against the folder's record before any run (or data set, or backbone)
+        rows = claim_sweep(out, fields, notes, specs, overwrite=args.overwrite)
+        done, todo = plan_of(rows)
+        depths = known_depths(rows, name, cfg)
         run_one = run_one or RealRunner(args, cfg, out, roots)
         print(f'[sweep] {len(runs)} settings x {len(args.seeds)} seeds x {len(args.pretrain_seeds)} backbones x '
               f'{len(args.dataset)} data set(s) x {len(args.mode)} mode(s): {len(todo)} runs to do, '
