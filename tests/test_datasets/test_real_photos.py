@@ -201,9 +201,9 @@ def test_coco_layout_from_the_photos(run):
     ('demo/tscam_vit-4l128_synthetic-64.py', 'CAMs of 1 image (its protocol)'),
     ('demo/transcam_conformer-6l128_synthetic-128.py', 'train 2 iterations'),
     ('demo/transcam_conformer-6l128_synthetic-128.py', 'CAMs of 1 image (its protocol)'),
-    ('psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py', 'train 2 iterations'),
+    ('psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py', 'train 1 iteration'),
     ('psa/affnet_resnet38d-tiny_1xb16-20e_synthvoc-128x128.py', 'masks of 2 images'),
-    ('deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py', 'train 2 iterations'),
+    ('deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py', 'train 1 iteration'),
     ('deeplab/deeplabv1-largefov_resnet38d-tiny_1xb8-800i_synthvoc-64x64.py', 'test 1 image (--tta)'),
 ])
 def test_stage_on_real_photos(run, config, step):
