@@ -118,6 +118,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                 from_stage=args.from_stage, overwrite=args.overwrite, command=command,
                                 locked=True)
     except (RecordError, LockedError, UnsafeLockFileError) as e:  # refusals: nothing was changed
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()  # every rank refuses alike (work_dir_lock): none is left waiting
         refuse(str(e))
     gc.collect()  # the runners' DDP wrappers must be gone before the process group (tools/train.py)
     if torch_dist.is_available() and torch_dist.is_initialized():

@@ -671,6 +671,7 @@ def join_process_group(launcher: str, cfg: Optional[Config] = None) -> None:
     first stage need ranks that know who they are. Nothing for one process, or a group already started."""
     if launcher == 'none' or world_size(launcher) <= 1 or is_distributed():
         return
+    setup_env()  # on a CPU-only machine, gloo instead of the config's nccl (as for the Runners)
     env_cfg = (cfg.get('env_cfg') if cfg is not None else None) or {}
     init_dist(launcher, **dict(env_cfg.get('dist_cfg') or {}))
 
