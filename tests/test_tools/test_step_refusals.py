@@ -74,9 +74,9 @@ out = {}
 # a finished stage-1 record of this very run, its results emptied by hand (needs the fingerprint: mmdoei's own)
 from mmdoei.apis import pipeline
 edited = Path(args['edited'])
+psa, seg = (str(pipeline.REPO_ROOT / c) for c in pipeline.DEFAULT_CONFIGS['tiny'])
 pipe = pipeline.WSSSPipeline('baseline', str(Path(args['config']).resolve()), edited / 'baseline',
-                             str(Path(args['data']).resolve()), str(pipeline.REPO_ROOT / pipeline.DEFAULT_CONFIGS['tiny'][0]),
-                             str(pipeline.REPO_ROOT / pipeline.DEFAULT_CONFIGS['tiny'][1]))
+                             str(Path(args['data']).resolve()), psa, seg)
 pipe.step('stage1_train').finish({})
 out['locked'] = run_pipeline(args['locked'], '--overwrite')
 out['symlink'] = run_pipeline(args['symlink'], '--overwrite')
@@ -104,7 +104,7 @@ def stage_folders(work: Path, elsewhere: Path) -> dict:
 
 
 def snapshot(*folders: Path) -> dict:
-    return {str(p): p.read_bytes() .hex() for f in folders for p in sorted(f.rglob('*'))
+    return {str(p): p.read_bytes().hex() for f in folders for p in sorted(f.rglob('*'))
             if p.is_file() and p.name != '.mmdoei.lock'}
 
 
