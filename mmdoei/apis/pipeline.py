@@ -26,8 +26,14 @@ record of other inputs (another config value, a replaced checkpoint, another
 list) is refused with the folder and the differing fields, unless
 ``overwrite`` (``--overwrite``) deletes that stage's outputs. The outputs of
 later stages are removed first, since they were made from what is being
-redone. Under ``torchrun`` (``launcher='pytorch'``) every stage runs on all
-ranks; scores are computed on rank 0 and shared.
+redone: only the files each stage writes (:data:`STAGE_FILES`), only for
+stages this pipeline recorded; files of a later stage without a record are
+refused up front (``--overwrite`` deletes them), a stage folder that is a
+symbolic link is refused before anything is deleted, and files matching no
+output (a user's notes, backups) always stay. Under ``torchrun``
+(``launcher='pytorch'``) every stage runs on all ranks; scores are computed
+on rank 0 and shared. One run at a time per work directory
+(:func:`work_dir_lock`).
 
 The stage-1 unit the demo and the DOEI sweep run (:func:`stage1_cfg`,
 :func:`train_stage1`, :func:`cams_and_seeds`) lives here too, so that a
