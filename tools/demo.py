@@ -23,7 +23,9 @@ Finished steps are skipped on a rerun (checkpoints and CAM files are kept),
 so an interrupted demo continues where it stopped. Each step's folder keeps
 a record of what made it (mmdoei.apis.steps): a rerun with other settings
 (epochs, seed, backbone, number of images) in the same --out-dir stops and
-names what differs, unless --overwrite redoes the steps that differ.
+names what differs, unless --overwrite redoes the steps that differ. One demo
+at a time per --out-dir: a second one stops at once ("in use by another run").
+A refusal exits with status 2 and its message, without a traceback.
 
 Before torch loads, the CPU kernels of the whole run (fine-tuning, and
 pretraining where it is needed, run in this process) are pinned to one set every AVX2 x86-64 CPU
@@ -181,13 +183,33 @@ def summary_table(reports: dict) -> str:
     return '\n'.join(lines)
 
 
+def refuse(message: str) -> None:
+    """Exit with status 2 and ``message`` (as argparse's ``parser.error``): a refusal names the user's folder
+    and what to do; a traceback would only hide that."""
+    print(f'{osp.basename(__file__)}: error: {message}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def main() -> None:
     args = parse_args()
     pinned = pin_cpu(not args.no_cpu_pin)  # before torch loads (import_mmdoei): the libraries read the variables then
     import_mmdoei()
+    from mmdoei.utils.locks import LockedError, UnsafeLockFileError, folder_lock
+    from mmdoei.utils.record import RecordError
     setup_env()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        # one demo at a time in --out-dir: its steps lock their own folders, but not the summary, the
+        # comparison image or a step's refusal-then-overwrite racing another demo's
+        with folder_lock(out, 'demo output folder'):
+            run(args, out, pinned)
+    except (RecordError, LockedError, UnsafeLockFileError) as e:  # refusals: nothing was changed
+        refuse(str(e))
+
+
+def run(args: argparse.Namespace, out: Path, pinned: list) -> None:
+    """The demo's steps into ``out`` (whose lock the caller holds)."""
     t0 = time.time()
     models = MODELS_FROM_SCRATCH if args.from_scratch else MODELS
     pretrained = None if args.from_scratch else resolve_pretrained(args.pretrained, str(ROOT))

@@ -13,6 +13,10 @@ continues at each variant's first unfinished stage. The table of seed, mask
 and val mIoU is printed and written to DIR/summary.md and DIR/summary.json.
 With --tiny and no --data-root, the synthetic set comes from the repository's
 research harness (projects/wsss_lab, not installed by pip): run from a clone.
+
+One run at a time per work directory: a second one stops at once ("in use by
+another run"). A refusal (a lock held, a stage folder of other inputs, a
+record that cannot be used) exits with status 2 and its message.
 """
 import argparse
 import gc
@@ -77,28 +81,46 @@ def synthetic_data(work: Path, num_train: int, overwrite: bool) -> str:
     return result[0]
 
 
+def refuse(message: str) -> None:
+    """Exit with status 2 and ``message`` (as argparse's ``parser.error``): a refusal names the user's folder
+    or file and what to do; a traceback would only hide that."""
+    print(f'{osp.basename(__file__)}: error: {message}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
 
     import torch.distributed as torch_dist
 
     from mmdoei.apis import pipeline
+    from mmdoei.utils.locks import LockedError, UnsafeLockFileError
+    from mmdoei.utils.record import RecordError
     if tuple(pipeline.STAGES) != STAGES:
         raise RuntimeError(f'{__file__}: STAGES differs from mmdoei.apis.pipeline.STAGES {pipeline.STAGES}: update it')
     run_pipeline = pipeline.run_pipeline
     command = 'python tools/run_pipeline.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     data_root, data_hint = args.data_root, ''
-    if args.tiny and data_root is None:
-        pipeline.check_stage1_config(args.config, args.from_stage)  # a bad config is refused before the data
-        data_root = synthetic_data(pipeline.pipeline_work_dir(args.config, args.work_dir), args.synthetic_images,
-                                   args.overwrite)
-        n = args.synthetic_images
-        data_hint = f'--synthetic-images {n} writes {n} train_aug images'
-    rows = run_pipeline(args.config, args.work_dir, data_root, doei=args.doei, doei_config=args.doei_config,
-                        psa_config=args.psa_config, seg_config=args.seg_config, tiny=args.tiny,
-                        data_hint=data_hint, stage1_epochs=args.stage1_epochs,
-                        psa_epochs=args.psa_epochs, seg_iters=args.seg_iters, launcher=args.launcher,
-                        from_stage=args.from_stage, overwrite=args.overwrite, command=command)
+    cfg = pipeline.check_stage1_config(args.config, args.from_stage)  # a bad config is refused before the data
+    work = pipeline.pipeline_work_dir(args.config, args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        # one lock over the synthetic set (in WORK/data) and every stage: a second run stops at once
+        with pipeline.work_dir_lock(work, args.launcher, cfg):
+            if args.tiny and data_root is None:
+                data_root = synthetic_data(work, args.synthetic_images, args.overwrite)
+                n = args.synthetic_images
+                data_hint = f'--synthetic-images {n} writes {n} train_aug images'
+            rows = run_pipeline(args.config, str(work), data_root, doei=args.doei, doei_config=args.doei_config,
+                                psa_config=args.psa_config, seg_config=args.seg_config, tiny=args.tiny,
+                                data_hint=data_hint, stage1_epochs=args.stage1_epochs,
+                                psa_epochs=args.psa_epochs, seg_iters=args.seg_iters, launcher=args.launcher,
+                                from_stage=args.from_stage, overwrite=args.overwrite, command=command,
+                                locked=True)
+    except (RecordError, LockedError, UnsafeLockFileError) as e:  # refusals: nothing was changed
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()  # every rank refuses alike (work_dir_lock): none is left waiting
+        refuse(str(e))
     gc.collect()  # the runners' DDP wrappers must be gone before the process group (tools/train.py)
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()

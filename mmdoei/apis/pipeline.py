@@ -26,8 +26,14 @@ record of other inputs (another config value, a replaced checkpoint, another
 list) is refused with the folder and the differing fields, unless
 ``overwrite`` (``--overwrite``) deletes that stage's outputs. The outputs of
 later stages are removed first, since they were made from what is being
-redone. Under ``torchrun`` (``launcher='pytorch'``) every stage runs on all
-ranks; scores are computed on rank 0 and shared.
+redone: only the files each stage writes (:data:`STAGE_FILES`), only for
+stages this pipeline recorded; files of a later stage without a record are
+refused up front (``--overwrite`` deletes them), a stage folder that is a
+symbolic link is refused before anything is deleted, and files matching no
+output (a user's notes, backups) always stay. Under ``torchrun``
+(``launcher='pytorch'``) every stage runs on all ranks; scores are computed
+on rank 0 and shared. One run at a time per work directory
+(:func:`work_dir_lock`).
 
 The stage-1 unit the demo and the DOEI sweep run (:func:`stage1_cfg`,
 :func:`train_stage1`, :func:`cams_and_seeds`) lives here too, so that a
@@ -39,6 +45,7 @@ stage 1 come from one code path with one kind of record.
 (``projects/wsss_lab``, not part of the installed package) and passes it as
 ``data_root``.
 """
+import contextlib
 import copy
 import json
 import math
@@ -47,10 +54,10 @@ import os.path as osp
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, Optional, Tuple, Union
 
 from mmengine.config import Config
-from mmengine.dist import barrier, broadcast_object_list, get_rank
+from mmengine.dist import barrier, broadcast_object_list, get_rank, init_dist, is_distributed
 from mmengine.runner import Runner
 
 from mmdoei.cam.io import cam_files, config_cam_suffix
@@ -58,7 +65,8 @@ from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir,
 from mmdoei.evaluation.seed_eval import evaluate_seeds
 from mmdoei.utils import atomic_write, setup_env
 from mmdoei.utils.files import read_split
-from mmdoei.utils.record import discard, read_record
+from mmdoei.utils.locks import LockedError, UnsafeLockFileError, folder_lock
+from mmdoei.utils.record import KINDS, OutputConflict, RecordError, check_discard, discard, outputs_of, read_record
 from .config_surgery import apply_tta, cam_generation_cfg, set_cam_dir, set_data_root, shorten_schedule
 from .pseudo_masks import run_psa_inference
 from .steps import Step, config_values, register_step_kind
@@ -67,7 +75,7 @@ from .steps import Step, config_values, register_step_kind
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ('stage1_train', 'cams', 'seed_eval', 'affinity_train', 'pseudo_masks', 'mask_eval', 'seg_train',
           'seg_test')
-#: What each stage writes under the variant's folder (removed when an earlier stage reruns).
+#: The folders each stage writes in under the variant's folder (for messages; what it deletes: STAGE_FILES).
 STAGE_OUTPUTS = {
     'stage1_train': ['stage1'],
     'cams': ['cams'],
@@ -78,12 +86,37 @@ STAGE_OUTPUTS = {
     'seg_train': ['stage3'],
     'seg_test': ['stage3_test'],
 }
+#: What mmengine's Runner writes in a training run's work_dir: checkpoints, their marker, and (as the
+#: sub-folder pattern) the timestamped log folder of each run. Its dump of the config (``<config name>.py``)
+#: is left out: a user's ``*.py`` there must not be deleted, and a rerun writes its own anyway.
+RUNNER_CHECKPOINTS = ('epoch_*.pth', 'iter_*.pth', 'best_*.pth', 'last_checkpoint')
+RUNNER_LOGS = '20??????_??????'
+#: The files (globs) and sub-folders (globs) each stage writes under the variant's folder: what resetting
+#: or overwriting it deletes (files matching none of them, e.g. a user's notes, are kept).
+STAGE_FILES = {
+    'stage1_train': ([f'stage1/{p}' for p in RUNNER_CHECKPOINTS], [f'stage1/{RUNNER_LOGS}']),
+    'cams': (['cams/*.npz', 'cams/.mmdoei-record.json'], ['cams/overlays']),  # the CAM loop's files and record
+    'seed_eval': (['seed_eval/seed_eval.json', 'seed_eval/seed_*.png'], []),
+    'affinity_train': ([f'stage2/{p}' for p in RUNNER_CHECKPOINTS] + ['cams_crf/*.npz'], [f'stage2/{RUNNER_LOGS}']),
+    'pseudo_masks': (['pseudo_masks/*.png', 'pseudo_masks/.mmdoei-record.json'], [f'stage2_infer/{RUNNER_LOGS}']),
+    'mask_eval': (['mask_eval/seed_eval.json', 'mask_eval/seed_*.png'], []),
+    'seg_train': ([f'stage3/{p}' for p in RUNNER_CHECKPOINTS], [f'stage3/{RUNNER_LOGS}']),
+    'seg_test': ([], [f'stage3_test/{RUNNER_LOGS}']),
+}
+#: What each finished stage's record must hold: the results later stages and the summary read.
+STAGE_RESULTS = {
+    'stage1_train': ('checkpoint', ), 'cams': ('cam_dir', 'num_files'),
+    'seed_eval': ('mIoU', 'FP', 'FN', 'best_threshold'), 'affinity_train': ('checkpoint', ),
+    'pseudo_masks': ('mask_dir', 'num_files'), 'mask_eval': ('mIoU', 'FP', 'FN'),
+    'seg_train': ('checkpoint', 'val_mIoU'), 'seg_test': ('mIoU', 'aAcc', 'mAcc'),
+}
 #: Where a variant's stage records live, relative to its folder.
 RECORD_DIR = '.done'
-#: The step kind of each stage (:func:`mmdoei.apis.steps.register_step_kind`): its outputs are its folders.
+#: The step kind of each stage (:func:`mmdoei.apis.steps.register_step_kind`): its outputs are STAGE_FILES.
 STAGE_KINDS = {
     stage: register_step_kind(f'pipeline.{stage}', f'the {stage} stage ({", ".join(d + "/" for d in dirs)}) in',
-                              dirs=dirs, overwrite_hint='rerun tools/run_pipeline.py with --overwrite '
+                              files=STAGE_FILES[stage][0], dirs=STAGE_FILES[stage][1],
+                              overwrite_hint='rerun tools/run_pipeline.py with --overwrite '
                               '(overwrite=True in run_pipeline), or --from-stage ' + stage)
     for stage, dirs in STAGE_OUTPUTS.items()
 }
@@ -260,14 +293,58 @@ class WSSSPipeline:
         return self.dir / self.record_file(stage)
 
     def done(self, stage: str) -> Optional[dict]:
-        """The results of a finished stage (whatever its inputs), or None."""
+        """The results of a finished stage (whatever its inputs), or None.
+
+        Raises:
+            RecordError: naming the record when it is finished but lacks a result the later stages or the
+                summary read (:data:`STAGE_RESULTS`, e.g. a hand-edited ``"results": {}``).
+        """
         record = read_record(self.dir, self.record_file(stage))
-        return None if record is None else record.results
+        if record is None or record.results is None:
+            return None
+        missing = [k for k in (*STAGE_RESULTS[stage], 'seconds') if k not in record.results]
+        if missing:
+            raise RecordError(
+                f'{self.marker(stage)}: not a readable mmdoei output record (finished, but its results lack '
+                f'{", ".join(missing)}, which the {stage} stage hands on); delete it, or rerun with --from-stage '
+                f'{stage} (from_stage in run_pipeline) to redo that stage and the ones after it')
+        return record.results
+
+    def check_outputs(self, stage: str) -> None:
+        """Refuse a stage recorded as finished whose main output is gone (a checkpoint, the CAM or mask files
+        it counted), naming it: the later stages would read it, and fail far from the cause.
+
+        Raises:
+            OutputConflict: naming the stage, its record, what is missing and ``--from-stage STAGE``.
+        """
+        results = self.done(stage)
+        if results is None:
+            return
+        missing = None
+        if 'checkpoint' in STAGE_RESULTS[stage] and not Path(results['checkpoint']).is_file():
+            missing = f'its checkpoint {results["checkpoint"]}'
+        elif stage in ('cams', 'pseudo_masks'):
+            folder = Path(results['cam_dir' if stage == 'cams' else 'mask_dir'])
+            found = len(list(folder.glob('*.npz' if stage == 'cams' else '*.png'))) if folder.is_dir() else 0
+            if found < results['num_files']:
+                missing = f'{results["num_files"] - found} of the {results["num_files"]} files it wrote in {folder}'
+        if missing:
+            raise OutputConflict(
+                f'the {stage} stage in {self.dir} is recorded as finished ({self.marker(stage)}), but '
+                f'{missing} {"are" if missing[0].isdigit() else "is"} missing (deleted by hand?). Nothing was '
+                f'changed. Rerun with --from-stage {stage} (from_stage in run_pipeline) to redo it and the stages '
+                'after it.')
 
     def step(self, stage: str) -> Step:
         """``stage`` as a step: its record's fingerprint is of the config it runs with (with this variant's
-        folder written as ``{work}``, so that a moved work directory stays the same), the checkpoint it
-        loads, its image lists, the stage before it and mmdoei's version.
+        folder written as ``{work}``), the checkpoint it loads, its image lists, the stage before it and
+        mmdoei's version.
+
+        A moved work directory keeps its fingerprints when the data set lies outside it (``data_root``,
+        ``--data-root``): only then is every path in the configs either under ``{work}`` or unchanged. With
+        the tiny synthetic set in ``WORK/data`` (``tools/run_pipeline.py --tiny`` without ``--data-root``),
+        the data root's absolute path is part of every stage's config, so a moved work directory is
+        refused as made from other inputs (move it back, or rerun with ``--overwrite``).
 
         Only for a stage whose earlier stages are finished (it reads their results).
         """
@@ -309,16 +386,54 @@ class WSSSPipeline:
             status = step.status()
             if status != 'done':
                 return stage, status, step
+            self.check_outputs(stage)
         return None, 'done', None
 
     def first_unfinished(self) -> Optional[str]:
         """The first stage not finished with its current inputs, or None."""
         return self.plan()[0]
 
-    def reset_from(self, stage: str) -> None:
-        """Remove the records and outputs of ``stage`` and every later stage."""
-        for s in STAGES[STAGES.index(stage):]:
-            discard(self.dir, STAGE_KINDS[s], self.record_file(s))
+    def reset_from(self, stage: str, unrecorded: bool = False) -> None:
+        """Remove the records and outputs of ``stage`` and every later stage that this pipeline recorded.
+
+        Only the files a stage writes (:data:`STAGE_FILES`) go; a stage without a record keeps its folder's
+        files (``unrecorded``: those matching its outputs go too, as ``--overwrite`` asks), and its stage
+        refuses them when it runs. Every path is checked before anything is deleted (a stage folder that is
+        a symbolic link is refused, naming it).
+        """
+        stages = [s for s in STAGES[STAGES.index(stage):] if unrecorded or self.marker(s).is_file()]
+        self.discard(stages)
+
+    def discard(self, stages: Iterable[str]) -> None:
+        """Delete the records and outputs of ``stages``, all checked first (:func:`check_discard`).
+
+        Called on every rank: each checks (so a refusal stops them all alike), rank 0 deletes.
+        """
+        stages = list(stages)
+        for s in stages:
+            check_discard(self.dir, STAGE_KINDS[s])
+        if get_rank() == 0:
+            for s in stages:
+                discard(self.dir, STAGE_KINDS[s], self.record_file(s))
+
+    def refuse_unrecorded(self, stages: Iterable[str], start: str) -> None:
+        """Refuse files in the folders of ``stages`` (to run after ``start``) that match their outputs but
+        have no record: this pipeline did not write them, so they are neither deleted nor reused.
+
+        Raises:
+            OutputConflict: naming the stage, the files and how to go on.
+        """
+        for s in stages:
+            found = [] if self.marker(s).is_file() else outputs_of(self.dir, STAGE_KINDS[s])
+            if found:
+                more = f' and {len(found) - 3} more' if len(found) > 3 else ''
+                listed = ', '.join(str(p.relative_to(self.dir)) for p in found[:3]) + more
+                raise OutputConflict(
+                    f'{KINDS[STAGE_KINDS[s]].what} {self.dir} holds outputs ({listed}) but no record '
+                    f'{self.marker(s)} saying this pipeline made them (an older mmdoei, or files put there by '
+                    f'hand); {s} runs after {start} and would mix them with its own. Nothing was changed. Move '
+                    'them away, or rerun tools/run_pipeline.py with --overwrite (overwrite=True in run_pipeline) '
+                    'to delete them.')
 
     def config(self, path: str, stage: str, work: str) -> Config:
         """A stage's config: data root, launcher, work dir, its own run name."""
@@ -475,15 +590,21 @@ class WSSSPipeline:
             if status == 'changed' and not self.overwrite:
                 step.start()  # refuses, naming the folder, the differing fields and the flag
             later = STAGES[STAGES.index(start) + 1:]
+            if not self.overwrite:
+                self.refuse_unrecorded(later, start)  # before anything is deleted or trained
             stale = [s for s in later if self.marker(s).is_file()]
+            # the overwritten stage and the later stages this pipeline recorded (with --overwrite: whatever
+            # matches their outputs), every path checked before the first is deleted
+            doomed = [start] * (status == 'changed') + [s for s in later if self.overwrite or s in stale]
             if get_rank() == 0:
                 if stale:  # made from the output being redone
-                    print(f'[pipeline] {self.name}: {start} is unfinished; removing the later stages {stale}')
-                if later:
-                    self.reset_from(later[0])
+                    why = {'changed': 'was made from other inputs', 'resume': 'is unfinished',
+                           'new': 'has not run with these inputs'}[status]
+                    print(f'[pipeline] {self.name}: {start} {why}; removing the later stages {stale}')
                 if status == 'changed':
                     print(f'[pipeline] {self.name}: {start} was made from other inputs; overwriting it')
-                    step.reset()
+            barrier()  # every rank has read the records before rank 0 deletes them
+            self.discard(doomed)
             barrier()
             for stage in STAGES[STAGES.index(start):]:
                 step = self.step(stage)  # the stage before has just finished: its results decide this one
@@ -550,6 +671,47 @@ def check_stage1_config(config: str, from_stage: Optional[str] = None) -> Config
     return cfg
 
 
+def join_process_group(launcher: str, cfg: Optional[Config] = None) -> None:
+    """Start the process group of a multi-process launch now, as the first Runner would (with ``cfg``'s
+    ``env_cfg.dist_cfg``): the work directory's lock, the DOEI variant's config and the barriers before the
+    first stage need ranks that know who they are. Nothing for one process, or a group already started."""
+    if launcher == 'none' or world_size(launcher) <= 1 or is_distributed():
+        return
+    setup_env()  # on a CPU-only machine, gloo instead of the config's nccl (as for the Runners)
+    env_cfg = (cfg.get('env_cfg') if cfg is not None else None) or {}
+    init_dist(launcher, **dict(env_cfg.get('dist_cfg') or {}))
+
+
+@contextlib.contextmanager
+def work_dir_lock(work: Union[str, Path], launcher: str = 'none', cfg: Optional[Config] = None) -> Iterator[Path]:
+    """Hold the pipeline work directory ``work`` for the ``with`` block, so that two runs never train, reset
+    or overwrite one work directory at once.
+
+    Rank 0 takes its lock (:func:`mmdoei.utils.locks.folder_lock`, without waiting) and shares whether it got
+    it (:func:`join_process_group` first), so under ``torchrun`` every rank stops with the same message
+    instead of the others waiting in a barrier for ever.
+
+    Raises:
+        LockedError: on every rank, when another run holds it; the message names the folder ("in use by
+            another run") and the holder.
+        UnsafeLockFileError: on every rank, when the lock file is a link (nothing written through it).
+    """
+    join_process_group(launcher, cfg)
+    with contextlib.ExitStack() as held:
+        error = None
+        if get_rank() == 0:
+            try:
+                held.enter_context(folder_lock(work, 'pipeline work directory'))
+            except (LockedError, UnsafeLockFileError) as e:
+                error = (isinstance(e, UnsafeLockFileError), str(e))
+        shared = [error]
+        broadcast_object_list(shared)
+        if shared[0] is not None:
+            unsafe, message = shared[0]
+            raise (UnsafeLockFileError if unsafe else LockedError)(message)
+        yield Path(work)
+
+
 def pipeline_work_dir(config: str, work_dir: Optional[str] = None) -> Path:
     """The work directory :func:`run_pipeline` uses: ``work_dir``, by default
     ``work_dirs/pipeline/<config name>``, as an absolute path."""
@@ -572,7 +734,8 @@ def run_pipeline(config: str,
                  from_stage: Optional[str] = None,
                  overwrite: bool = False,
                  command: str = '',
-                 pipeline_cls: type = WSSSPipeline) -> Dict[str, dict]:
+                 pipeline_cls: type = WSSSPipeline,
+                 locked: bool = False) -> Dict[str, dict]:
     """Run every stage of the baseline (and the DOEI variant) into one work directory.
 
     Args:
@@ -593,11 +756,18 @@ def run_pipeline(config: str,
             (and the later ones) instead of refusing it.
         command: The command line, for the summary.
         pipeline_cls: The class running one variant (tests pass a subclass).
+        locked: The caller holds :func:`work_dir_lock` on the work directory already (the tool does, around
+            the synthetic set it writes there too); otherwise it is held here throughout.
 
     Returns:
         The summary row of each variant (seed, mask and val mIoU, time); the
         table also goes to ``WORK/summary.md`` and, with every stage's
         results, to ``WORK/summary.json``.
+
+    Raises:
+        LockedError: another run uses the work directory (nothing was changed).
+        OutputConflict: a stage's folder holds outputs of other inputs, or without a record, or its
+            outputs cannot be deleted safely (nothing was changed); ``RecordError``: a record cannot be used.
     """
     if tiny and data_root is None:
         # A tiny run used to write its own synthetic set here; the package no longer carries the
@@ -611,6 +781,18 @@ def run_pipeline(config: str,
     cfg = check_stage1_config(config, from_stage)
     work = pipeline_work_dir(config, work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    with contextlib.nullcontext() if locked else work_dir_lock(work, launcher, cfg):
+        return _run_pipeline(cfg, config, work, data_root, doei, doei_config, psa_config, seg_config, tiny,
+                             data_hint, stage1_epochs, psa_epochs, seg_iters, launcher, from_stage, overwrite,
+                             command, pipeline_cls)
+
+
+def _run_pipeline(cfg: Config, config: str, work: Path, data_root: Optional[str], doei: bool,
+                  doei_config: Optional[str], psa_config: Optional[str], seg_config: Optional[str], tiny: bool,
+                  data_hint: str, stage1_epochs: Optional[int], psa_epochs: Optional[int], seg_iters: Optional[int],
+                  launcher: str, from_stage: Optional[str], overwrite: bool, command: str,
+                  pipeline_cls: type) -> Dict[str, dict]:
+    """:func:`run_pipeline` once the work directory is held."""
     dataset = 'tiny' if tiny else ('coco' if cfg.cam_eval['num_classes'] == 81 else 'voc')
     psa_config = psa_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][0])
     seg_config = seg_config or str(REPO_ROOT / DEFAULT_CONFIGS[dataset][1])
@@ -625,8 +807,8 @@ def run_pipeline(config: str,
         pipe = pipeline_cls(name, variant_config, work / name, data_root, psa_config, seg_config,
                             stage1_epochs=stage1_epochs, psa_epochs=psa_epochs, seg_iters=seg_iters,
                             launcher=launcher, overwrite=overwrite)
-        if from_stage and get_rank() == 0:
-            pipe.reset_from(from_stage)
+        if from_stage:
+            pipe.reset_from(from_stage)  # every rank checks, rank 0 deletes
         pipes[name] = pipe
     barrier()
     # Every stage still to run gets at least one batch, checked before the first one trains
@@ -658,10 +840,11 @@ def run_pipeline(config: str,
 # ---------------------------------------------------------------------- the stage-1 unit of the demo and the sweep
 _KEEP = object()  # "leave the config's DOEI setting as it is"
 
-#: A stage-1 run's training folder: its checkpoints and recorded time (its CAM folders are steps of their own).
-STAGE1_RUN = register_step_kind('stage1_run', 'training folder',
-                                files=('*.pth', 'last_checkpoint', 'train_seconds.txt'),
-                                overwrite_hint='rerun with --overwrite (overwrite=True in the API), or write elsewhere')
+#: A stage-1 run's training folder: its checkpoints, log folders and recorded time (its CAM folders are steps of
+#: their own); only what mmengine's Runner and :func:`train_stage1` write: a user's ``my_backup.pth`` is kept.
+STAGE1_RUN = register_step_kind('stage1_run', 'training folder', files=(*RUNNER_CHECKPOINTS, 'train_seconds.txt'),
+                                dirs=(RUNNER_LOGS, ),
+                                overwrite_hint='rerun with --overwrite (overwrite=True in the API)')
 #: CAMs and their seed scores: the same outputs as a CAM folder's (mmdoei.utils.record.KINDS['cams']).
 CAM_SEEDS = register_step_kind('cam_seeds', 'CAM folder', files=('*.npz', ), dirs=('overlays', 'seed_eval'))
 #: The file of the CAM-and-seeds step's record: the CAM folder's own record is the CAM loop's.

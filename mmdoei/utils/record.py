@@ -36,6 +36,20 @@ PathLike = Union[str, os.PathLike]
 RECORD_FILE = '.mmdoei-record.json'
 #: Version of the record file's layout.
 RECORD_FORMAT = 1
+#: A record holds a config's values and a step's results: kilobytes. A larger file is refused before it is read
+#: (an 8 GB file must not end in a bare MemoryError).
+MAX_RECORD_BYTES = 4 * 2**20
+
+
+class RecordError(ValueError):
+    """A record file that cannot be used (corrupt, too large, lacking what its step needs); names the file."""
+
+
+class OutputConflict(RecordError):
+    """A folder's outputs cannot be reused, resumed or deleted as asked; the message names it and what to do.
+
+    The tools catch it and exit with status 2 and the message (no traceback): it is the user's folder, not a bug.
+    """
 
 
 class OutputKind:
@@ -43,8 +57,10 @@ class OutputKind:
 
     Args:
         what: Its name in messages (``'CAM folder'``).
-        files: Glob patterns of the output files it writes, in the folder itself.
-        dirs: Sub-folders it writes (removed whole by ``overwrite``).
+        files: Glob patterns of the output files it writes, relative to the folder (``stage1/epoch_*.pth``):
+            narrow, since ``overwrite`` deletes every file they match and nothing else.
+        dirs: Sub-folders it writes, or glob patterns of them (``stage1/20??????_??????``: a run's log
+            folder), removed whole by ``overwrite``.
         overwrite_hint: How a user overwrites (the tools' flag, the API's argument).
     """
 
@@ -157,10 +173,14 @@ def read_record(folder: PathLike, record_file: str = RECORD_FILE) -> Optional[Ou
     """The record of ``folder`` (in ``record_file``, relative to it), or None if it has none.
 
     Raises:
-        ValueError: naming the file when it is not a record (corrupt, another layout).
+        RecordError: naming the file when it is not a record (corrupt, another layout, larger than
+            :data:`MAX_RECORD_BYTES`, checked before reading it).
     """
     path = Path(folder) / record_file
     try:
+        size = path.stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise ValueError(f'{size} bytes, more than a record holds ({MAX_RECORD_BYTES}); not read')
         data = json.loads(path.read_text())
         if data.get('format') != RECORD_FORMAT:
             raise ValueError(f'format {data.get("format")!r}, expected {RECORD_FORMAT}')
@@ -168,8 +188,8 @@ def read_record(folder: PathLike, record_file: str = RECORD_FILE) -> Optional[Ou
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f'{path}: not a readable mmdoei output record ({type(e).__name__}: {e}); '
-                         'delete it, and the outputs it described, to start this folder again') from e
+        raise RecordError(f'{path}: not a readable mmdoei output record ({type(e).__name__}: {e}); '
+                          'delete it, and the outputs it described, to start this folder again') from e
     return record
 
 
@@ -183,11 +203,12 @@ def write_record(folder: PathLike, record: OutputRecord, record_file: str = RECO
 
 
 def outputs_of(folder: PathLike, kind: str) -> List[Path]:
-    """The outputs of ``kind`` in ``folder`` (files of its patterns, its sub-folders that exist)."""
+    """The outputs of ``kind`` in ``folder`` (files of its patterns, its sub-folders, or folders of its
+    patterns, that exist)."""
     folder = Path(folder)
     spec = KINDS[kind]
     found = [p for pattern in spec.files for p in sorted(folder.glob(pattern)) if p.is_file()]
-    return found + [folder / d for d in spec.dirs if (folder / d).exists()]
+    return found + [p for pattern in spec.dirs for p in sorted(folder.glob(pattern)) if p.is_dir()]
 
 
 def remove_stale_temporaries(folder: PathLike, kind: str) -> List[Path]:
@@ -200,7 +221,7 @@ def remove_stale_temporaries(folder: PathLike, kind: str) -> List[Path]:
     folder = Path(folder)
     stale = [p for p in folder.glob('.*.tmp') if p.is_file()]
     for d in KINDS[kind].dirs:
-        stale += [p for p in (folder / d).glob('.*.tmp') if p.is_file()]
+        stale += [p for p in folder.glob(f'{d}/.*.tmp') if p.is_file()]
     for p in stale:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
@@ -226,8 +247,9 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False, recor
         ``'new'``, ``'resume'`` or ``'overwritten'``.
 
     Raises:
-        ValueError: naming the folder, listing the differing fields (old ->
-            new) and how to overwrite.
+        OutputConflict: naming the folder, listing the differing fields (old ->
+            new) and how to overwrite; or, with ``overwrite``, naming an
+            output reached through a symbolic link (nothing deleted).
     """
     folder = Path(folder)
     spec = KINDS[record.kind]
@@ -249,23 +271,50 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False, recor
             diffs = old.differences(record)
             why = ('holds outputs made with other settings (old -> new):\n  ' + '\n  '.join(diffs[:12]) +
                    (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else ''))
-        raise ValueError(f'{spec.what} {folder} {why}\nNothing was reused or changed. Write elsewhere, or '
-                         f'{spec.overwrite_hint} to delete its outputs and start again.')
+        raise OutputConflict(f'{spec.what} {folder} {why}\nNothing was reused or changed. Write elsewhere, or '
+                             f'{spec.overwrite_hint} to delete its outputs and start again.')
     discard(folder, record.kind, record_file)
     write_record(folder, record, record_file)
     return 'overwritten'
 
 
+def check_discard(folder: PathLike, kind: str) -> List[Path]:
+    """The outputs of ``kind`` in ``folder`` that :func:`discard` would delete, refusing first any reached
+    through a symbolic link (a stage folder linked elsewhere): deleting through it would delete the link
+    target's files, and ``shutil.rmtree`` stops half-way on a linked folder.
+
+    Raises:
+        OutputConflict: naming the symbolic link and its target; nothing was deleted.
+    """
+    folder = Path(folder)
+    outputs = outputs_of(folder, kind)
+    for path in outputs:
+        rel = path.relative_to(folder)
+        link = next((folder / p for p in [rel, *rel.parents][:-1] if (folder / p).is_symlink()), None)
+        if link is not None:
+            raise OutputConflict(
+                f'{KINDS[kind].what} {folder}: {link} is a symbolic link (to {os.readlink(link)}), and its outputs '
+                'are not deleted through it. Nothing was deleted: replace the link by a folder (or write '
+                'elsewhere) and rerun.')
+    return outputs
+
+
 def discard(folder: PathLike, kind: str, record_file: str = RECORD_FILE) -> None:
     """Delete ``folder``'s record, then its outputs of ``kind`` (nothing else).
 
-    The record goes first: a kill in between leaves outputs without a record,
-    which :func:`claim` refuses rather than resumes.
+    Every output is checked before anything is deleted (:func:`check_discard`:
+    none reached through a symbolic link). The record goes first: a kill in
+    between leaves outputs without a record, which :func:`claim` refuses
+    rather than resumes.
+
+    Raises:
+        OutputConflict: naming a symbolic link on the way to an output; nothing was deleted.
     """
     folder = Path(folder)
+    outputs = check_discard(folder, kind)
     with contextlib.suppress(FileNotFoundError):
         (folder / record_file).unlink()
-    for path in outputs_of(folder, kind):
+    for path in outputs:
         if path.is_dir():
             shutil.rmtree(path)
         else:

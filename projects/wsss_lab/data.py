@@ -12,9 +12,15 @@ from mmdoei.apis.steps import Step, register_step_kind
 from .synthetic import make_synthetic_voc
 
 #: A synthetic VOC-layout set (its folder is ``OUT/data``).
-SYNTHETIC_VOC = register_step_kind('synthetic_voc', 'synthetic data folder', dirs=('VOC2012', ),
-                                   overwrite_hint='rerun with --overwrite (overwrite=True in the API), or write '
-                                   'elsewhere')
+#: Its outputs are the files make_synthetic_voc writes (not the whole VOC2012/ folder: other files there are kept).
+SYNTHETIC_VOC = register_step_kind(
+    'synthetic_voc', 'synthetic data folder',
+    files=('VOC2012/JPEGImages/*.jpg', 'VOC2012/Annotations/*.xml', 'VOC2012/SegmentationClassAug/*.png',
+           'VOC2012/SegmentationClass/*.png',
+           *(f'VOC2012/ImageSets/Segmentation/{n}.txt'
+             for n in ('train', 'val', 'trainval', 'train_aug', 'cls_labels')),
+           'synthetic_meta.json'),
+    overwrite_hint='rerun with --overwrite (overwrite=True in the API)')
 
 
 def ensure_synthetic_voc(out_dir: str, num_train: int = 400, img_size: int = 64, seed: int = 0,

@@ -34,6 +34,7 @@ class FakePipeline(WSSSPipeline):
         self._record(stage, cfg)
         work = Path(cfg.work_dir)
         work.mkdir(parents=True, exist_ok=True)
+        (work / 'iter_1.pth').write_bytes(b'')  # a finished stage's checkpoint must exist (check_outputs)
         return dict(checkpoint=str(work / 'iter_1.pth'), val=dict(mIoU=41.5) if stage == 'seg_train' else {})
 
     def test(self, stage, cfg):
@@ -219,8 +220,10 @@ def test_a_stage_without_a_full_batch_is_refused_before_any_stage_runs(tmp_path,
         f'but the list file {split} gives 30 images. mmengine would stop with "epoch_length must be a positive '
         'integer" after the stages before it; give at least 31 images or a smaller train_dataloader.batch_size.')
     assert fake.calls == [] and not (tmp_path / 'work/baseline/.done').exists()
-    # two processes get 15 images each: a batch of 16 is too many for each
+    # two processes get 15 images each: a batch of 16 is too many for each (WORLD_SIZE alone, no torchrun:
+    # no process group to start)
     monkeypatch.setenv('WORLD_SIZE', '2')
+    monkeypatch.setattr('mmdoei.apis.pipeline.join_process_group', lambda launcher, cfg=None: None)
     with pytest.raises(ValueError, match=r'takes batches of 16 with drop_last=True, but the list file .* gives 30 '
                        r'images shared by 2 processes \(15 each\)\. .* give at least 32 images'):
         _main(tmp_path, launcher='pytorch')
@@ -262,10 +265,131 @@ def test_a_changed_input_is_refused_naming_the_stage_folder_and_reruns_with_over
     Path(json.loads((base / '.done/stage1_train.json').read_text())['results']['checkpoint']).write_bytes(b'other')
     fake.calls = []
     with pytest.raises(ValueError, match=r'^the cams stage \(cams/\) in .* \(old -> new\):\n  files.checkpoint: '
-                       r'"unhashed: .*\.\.\. -> "[0-9a-f]{64}" \(was \{.checkpoint.: .*stage1/iter_1.pth.\}'):
+                       r'"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" -> "[0-9a-f]{64}" '
+                       r'\(was \{.checkpoint.: .*stage1/iter_1.pth.\}'):
         _main(tmp_path, stage1_epochs=2)
     _main(tmp_path, stage1_epochs=2, overwrite=True)
     assert stages(fake) == list(STAGES[1:])
     fake.calls = []
     _main(tmp_path, stage1_epochs=2)  # unchanged: nothing recomputed
     assert fake.calls == []
+
+
+# ---------------------------------------------------------------------- issue 24: what a reset or overwrite deletes
+def test_a_first_run_keeps_files_it_did_not_write_and_refuses_unrecorded_outputs_up_front(tmp_path, fake):
+    """A first run resets the later stages: it used to delete their whole folders, record or not. Files
+    matching no stage output stay; files matching one (a mask in pseudo_masks/) without a record are
+    refused before any stage runs, naming them, and kept."""
+    base = tmp_path / 'work/baseline'
+    (base / 'stage3').mkdir(parents=True)
+    (base / 'stage3/notes.txt').write_text('mine')
+    (base / 'pseudo_masks').mkdir()
+    (base / 'pseudo_masks/mymask.png').write_bytes(b'mine')
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path)
+    assert str(err.value) == (
+        f'the pseudo_masks stage (pseudo_masks/, stage2_infer/) in {base} holds outputs (pseudo_masks/mymask.png) '
+        f'but no record {base}/.done/pseudo_masks.json saying this pipeline made them (an older mmdoei, or files '
+        'put there by hand); pseudo_masks runs after stage1_train and would mix them with its own. Nothing was '
+        'changed. Move them away, or rerun tools/run_pipeline.py with --overwrite (overwrite=True in run_pipeline) '
+        'to delete them.')
+    assert fake.calls == [] and (base / 'pseudo_masks/mymask.png').read_bytes() == b'mine'
+    (base / 'pseudo_masks/mymask.png').unlink()
+    _main(tmp_path)
+    assert stages(fake) == list(STAGES)
+    assert (base / 'stage3/notes.txt').read_text() == 'mine'
+
+
+def test_overwrite_deletes_only_the_files_a_stage_writes_and_says_why(tmp_path, fake, capsys):
+    """--overwrite redoes a stage made from other inputs and the later ones: their checkpoints, logs, CAMs
+    and records go, a user's files in those folders stay; the log line says the stage was made from other
+    inputs (it said "is unfinished")."""
+    _main(tmp_path, stage1_epochs=1)
+    base = tmp_path / 'work/baseline'
+    mine = {'stage1/mine.txt': b'1', 'stage1/my_backup.pth': b'2', 'cams/mine.txt': b'3',
+            'stage3/20990101_000000.txt': b'4'}
+    for rel, data in mine.items():
+        (base / rel).write_bytes(data)
+    (base / 'stage1/20990101_000000').mkdir()  # a log folder of mmengine's: an output
+    (base / 'stage1/epoch_7.pth').write_bytes(b'old')
+    capsys.readouterr()
+    fake.calls = []
+    _main(tmp_path, stage1_epochs=2, overwrite=True)
+    assert stages(fake) == list(STAGES)
+    assert {rel: (base / rel).read_bytes() for rel in mine} == mine
+    assert not (base / 'stage1/20990101_000000').exists() and not (base / 'stage1/epoch_7.pth').exists()
+    log = capsys.readouterr().out
+    assert (f"[pipeline] baseline: stage1_train was made from other inputs; removing the later stages "
+            f"{list(STAGES[1:])}\n[pipeline] baseline: stage1_train was made from other inputs; overwriting it\n"
+            in log), log
+    assert 'is unfinished' not in log
+
+
+def test_a_symlinked_stage_folder_is_refused_before_anything_is_deleted(tmp_path, fake):
+    """A stage folder linked elsewhere: --overwrite used to delete a record, then stop with "Cannot call
+    rmtree on a symbolic link" naming nothing; now nothing is deleted and the link is named."""
+    _main(tmp_path, stage1_epochs=1)
+    base = tmp_path / 'work/baseline'
+    elsewhere = tmp_path / 'elsewhere'
+    (base / 'stage3').rename(elsewhere)
+    (base / 'stage3').symlink_to(elsewhere)
+    records = {p.name: p.read_bytes() for p in (base / '.done').iterdir()}
+    fake.calls = []
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path, stage1_epochs=2, overwrite=True)
+    assert str(err.value) == (
+        f'the seg_train stage (stage3/) in {base}: {base}/stage3 is a symbolic link (to {elsewhere}), and its '
+        'outputs are not deleted through it. Nothing was deleted: replace the link by a folder (or write '
+        'elsewhere) and rerun.')
+    assert fake.calls == [] and (elsewhere / 'iter_1.pth').is_file() and (base / 'stage1/iter_1.pth').is_file()
+    assert {p.name: p.read_bytes() for p in (base / '.done').iterdir()} == records
+
+
+def test_a_finished_record_without_its_results_names_the_file(tmp_path, fake):
+    """A hand-edited but valid record ("results": {}) crashed with KeyError: 'checkpoint'."""
+    _main(tmp_path)
+    record = tmp_path / 'work/baseline/.done/stage1_train.json'
+    data = json.loads(record.read_text())
+    data['results'] = {}
+    record.write_text(json.dumps(data))
+    fake.calls = []
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path)
+    assert str(err.value) == (
+        f'{record}: not a readable mmdoei output record (finished, but its results lack checkpoint, seconds, '
+        'which the stage1_train stage hands on); delete it, or rerun with --from-stage stage1_train (from_stage '
+        'in run_pipeline) to redo that stage and the ones after it')
+    assert fake.calls == []
+    _main(tmp_path, from_stage='stage1_train')
+    assert stages(fake) == list(STAGES)
+
+
+def test_a_finished_stage_whose_outputs_were_deleted_is_refused_naming_from_stage(tmp_path, fake):
+    """A finished stage's masks deleted by hand: it was skipped and DeepLab failed on missing masks later."""
+    _main(tmp_path)
+    base = tmp_path / 'work/baseline'
+    (base / 'pseudo_masks/2007_000001.png').unlink()
+    fake.calls = []
+    with pytest.raises(ValueError) as err:
+        _main(tmp_path)
+    assert str(err.value) == (
+        f'the pseudo_masks stage in {base} is recorded as finished ({base}/.done/pseudo_masks.json), but 1 of the '
+        f'1 files it wrote in {base}/pseudo_masks are missing (deleted by hand?). Nothing was changed. Rerun with '
+        '--from-stage pseudo_masks (from_stage in run_pipeline) to redo it and the stages after it.')
+    assert fake.calls == []
+    (base / 'stage1/iter_1.pth').unlink()
+    with pytest.raises(ValueError, match=r'^the stage1_train stage in .* but its checkpoint .*/stage1/iter_1.pth is '
+                       r'missing \(deleted by hand\?\)\. .* --from-stage stage1_train '):
+        _main(tmp_path)
+    _main(tmp_path, from_stage='stage1_train')
+    assert stages(fake) == list(STAGES)
+
+
+def test_the_step_docstring_says_when_a_moved_work_directory_keeps_its_fingerprint():
+    """With the tiny synthetic set in WORK/data its absolute path is in every stage's config: the docstring
+    no longer promises that any moved work directory "stays the same"."""
+    doc = ' '.join(WSSSPipeline.step.__doc__.split())
+    assert 'stays the same' not in doc
+    assert ('A moved work directory keeps its fingerprints when the data set lies outside it (``data_root``, '
+            '``--data-root``)' in doc)
+    assert "the data root's absolute path is part of every stage's config, so a moved work directory is refused" in doc

@@ -100,3 +100,27 @@ def test_registering_a_kind_again_with_other_outputs_is_refused():
     assert register_step_kind('test_step', 'test-step folder', files=('*.txt', )) == KIND
     with pytest.raises(ValueError, match=r"output kind 'test_step' is already registered with other outputs"):
         register_step_kind('test_step', 'test-step folder', files=('*.npz', ))
+
+
+def test_the_demo_training_folder_deletes_only_mmengines_files_and_says_elsewhere_once(tmp_path):
+    """The stage-1 run's kind (the demo's and the sweep's training folders) deleted every ``*.pth``: a user's
+    ``my_backup.pth`` went with --overwrite. Its refusal read "Write elsewhere, or rerun with --overwrite (...),
+    or write elsewhere to delete its outputs"."""
+    from mmdoei.apis.pipeline import STAGE1_RUN
+    folder = tmp_path / 'mctformer-v2'
+    Step(STAGE1_RUN, folder, dict(epochs=1)).run(lambda: {})
+    made = ['epoch_1.pth', 'iter_5.pth', 'best_mIoU_epoch_1.pth', 'last_checkpoint', 'train_seconds.txt',
+            '20990101_000000/20990101_000000.log']
+    mine = ['my_backup.pth', 'notes.txt', 'vit.py']
+    for rel in made + mine:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(rel)
+    other = Step(STAGE1_RUN, folder, dict(epochs=2))
+    with pytest.raises(ValueError) as err:
+        other.run(lambda: {})
+    assert str(err.value).endswith('\nNothing was reused or changed. Write elsewhere, or rerun with --overwrite '
+                                   '(overwrite=True in the API) to delete its outputs and start again.')
+    assert str(err.value).count('elsewhere') == 1
+    other.run(lambda: {}, overwrite=True)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob('*') if p.is_file()) == sorted(
+        mine + ['.mmdoei-record.json', '.mmdoei.lock'])

@@ -274,3 +274,24 @@ def test_ensure_synthetic_voc_keeps_the_record_of_before_the_move(tmp_path, caps
     before = record_file.stat().st_mtime_ns
     assert ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1) == root
     assert capsys.readouterr().out == '' and record_file.stat().st_mtime_ns == before
+
+
+def test_ensure_synthetic_voc_overwrites_only_the_files_it_writes(tmp_path):
+    """Its outputs were the whole VOC2012/ folder: --overwrite deleted a user's file there (issue 24). Now the
+    files the generator writes go (all of them: no image of the old set is left), other files stay; a set of
+    other arguments is still refused, and its hint says "elsewhere" once."""
+    from projects.wsss_lab.data import ensure_synthetic_voc
+    root = ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1, seed=0)
+    (root / 'notes.txt').write_text('mine')
+    with pytest.raises(ValueError) as err:
+        ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1, seed=1)
+    assert str(err.value).startswith(f'synthetic data folder {tmp_path / "data"} holds outputs made with other '
+                                     'settings (old -> new):\n  seed: 0 -> 1\n'), str(err.value)
+    assert str(err.value).endswith('Write elsewhere, or rerun with --overwrite (overwrite=True in the API) to delete '
+                                   'its outputs and start again.')
+    ensure_synthetic_voc(str(tmp_path), 4, img_size=40, num_val=1, seed=1, overwrite=True)
+    assert (root / 'notes.txt').read_text() == 'mine'
+    meta = json.loads((tmp_path / 'data/synthetic_meta.json').read_text())
+    assert meta['seed'] == 1
+    # no image of the old set is left beside the new one (the seed changes the ids)
+    assert sorted(p.stem for p in (root / 'JPEGImages').iterdir()) == sorted(m['id'] for m in meta['images'])

@@ -91,3 +91,37 @@ def test_stale_temporaries_go_only_under_the_lock(tmp_path):
             with folder_lock(folder, 'CAM folder'):
                 pass
     assert not any(p.exists() for p in stale) and (folder / 'keep.tmp').exists()
+
+
+def test_an_oversized_record_is_refused_before_it_is_read(tmp_path):
+    """An 8 GB record file gave a bare MemoryError: its size is checked first (a sparse file, nothing allocated;
+    the 8 GB case runs under a memory cap in tests/test_tools/test_step_refusals.py)."""
+    from mmdoei.utils.record import MAX_RECORD_BYTES, RecordError
+    folder = tmp_path / 'cams'
+    folder.mkdir()
+    with open(folder / RECORD_FILE, 'wb') as f:
+        f.truncate(MAX_RECORD_BYTES + 1)
+    with pytest.raises(RecordError) as err:
+        read_record(folder)
+    assert str(err.value) == (
+        f'{folder / RECORD_FILE}: not a readable mmdoei output record (ValueError: {MAX_RECORD_BYTES + 1} bytes, '
+        f'more than a record holds ({MAX_RECORD_BYTES}); not read); delete it, and the outputs it described, to '
+        'start this folder again')
+    assert MAX_RECORD_BYTES == 4 * 2**20
+
+
+def test_overwrite_refuses_an_output_behind_a_symbolic_link_and_deletes_nothing(tmp_path):
+    """A CAM folder's overlays/ linked elsewhere: deleting it failed half-way (record gone, nameless OSError)."""
+    folder, elsewhere = tmp_path / 'cams', tmp_path / 'elsewhere'
+    claim(folder, OutputRecord('cams', FIELDS))
+    (folder / 'x.npz').write_bytes(b'cam')
+    elsewhere.mkdir()
+    (elsewhere / 'x.png').write_bytes(b'overlay')
+    (folder / 'overlays').symlink_to(elsewhere)
+    with pytest.raises(ValueError) as err:
+        claim(folder, OutputRecord('cams', dict(FIELDS, version='0.2.0')), overwrite=True)
+    assert str(err.value) == (
+        f'CAM folder {folder}: {folder}/overlays is a symbolic link (to {elsewhere}), and its outputs are not '
+        'deleted through it. Nothing was deleted: replace the link by a folder (or write elsewhere) and rerun.')
+    assert read_record(folder).fields == OutputRecord('cams', FIELDS).fields
+    assert (folder / 'x.npz').is_file() and (elsewhere / 'x.png').is_file()

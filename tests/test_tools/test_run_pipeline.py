@@ -128,4 +128,5 @@ def test_too_few_images_for_a_batch_are_refused_before_anything_trains(runs):
         f'drop_last=True, but the list file {split} gives 8 images (--synthetic-images 8 writes 8 train_aug '
         'images). mmengine would stop with "epoch_length must be a positive integer" after the stages before it; '
         'give at least 16 images or a smaller train_dataloader.batch_size.')
-    assert runs['small_files'] == []  # no stage ran, no marker, no DOEI config: only the data
+    # no stage ran, no marker, no DOEI config: only the data, and the work directory's lock file (left in place)
+    assert runs['small_files'] == ['.mmdoei.lock']
