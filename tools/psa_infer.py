@@ -1,9 +1,12 @@
 """Pseudo masks by AffinityNet's random walk (stage 2 of the pipeline).
 
     python tools/psa_infer.py CONFIG CHECKPOINT --cam-dir CAMS --out-dir MASKS
-        [--data-root DIR] [--no-eval] [--work-dir DIR] [--overwrite] [--partial-load] [--cfg-options k=v ...]
+        [--cam-suffix SUFFIX] [--data-root DIR] [--no-eval] [--work-dir DIR] [--overwrite] [--partial-load]
+        [--cfg-options k=v ...]
     torchrun --nproc_per_node=N tools/psa_infer.py ... --launcher pytorch
 
+Reads CAMS/{img_id}{cam_suffix} (--cam-suffix, as the CAM stage wrote them; default: the config's CAM
+transform's cam_suffix, .npz unless set).
 Writes MASKS/{img_id}.png (VOC-palette PNGs: 0 background, c + 1 class c) for the
 images of the config's test_dataloader, atomically. Images whose mask exists are
 skipped, so rerunning an interrupted job finishes it. That is only done for the
@@ -41,7 +44,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='AffinityNet checkpoint (tools/train.py output)')
-    parser.add_argument('--cam-dir', required=True, help='stage-1 CAM files {img_id}.npz')
+    parser.add_argument('--cam-dir', required=True, help='stage-1 CAM files {img_id}{cam_suffix}')
+    parser.add_argument('--cam-suffix', help="the CAM files' suffix, ending in .npz, as written by the CAM stage "
+                        "(tools/test.py --cam-suffix, the stage-1 config's cam_suffix); default: the config's CAM "
+                        "transform's cam_suffix, else .npz")
     parser.add_argument('--out-dir', required=True, help='where the pseudo-mask PNGs go')
     parser.add_argument('--data-root', help='set every data_root in the config')
     parser.add_argument('--no-eval', action='store_true', help='do not score the masks (no GT masks)')
@@ -67,6 +73,13 @@ def main() -> None:
     import mmdoei  # noqa: F401  registers everything
     from mmdoei.apis import run_psa_inference
     from mmdoei.apis.config_surgery import set_data_root
+    from mmdoei.cam.io import check_cam_suffix
+
+    if args.cam_suffix is not None:
+        try:
+            check_cam_suffix(args.cam_suffix)  # before the config is read or anything built
+        except ValueError as e:
+            raise SystemExit(f'--cam-suffix: {e}') from None
 
     cfg = Config.fromfile(args.config)
     if args.data_root is not None:
@@ -75,7 +88,7 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     metrics = run_psa_inference(cfg, args.checkpoint, args.cam_dir, args.out_dir, launcher=args.launcher,
                                 evaluate=not args.no_eval, work_dir=args.work_dir, overwrite=args.overwrite,
-                                partial_load=args.partial_load)
+                                partial_load=args.partial_load, cam_suffix=args.cam_suffix)
     if metrics:
         print(' '.join(f'{k}: {v}' for k, v in metrics.items()))
     gc.collect()  # the runner's DDP wrapper must be gone before the process group (tools/train.py)

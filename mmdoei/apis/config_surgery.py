@@ -147,17 +147,23 @@ def cam_transform_cfgs(pipeline: List[dict], default_scope: Optional[str] = None
     return [t for t in pipeline if isinstance(t, dict) and reads_cams(t, default_scope)]
 
 
-def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None) -> int:
+def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None, cam_suffix: Optional[str] = None) -> int:
     """Point every CAM-reading transform of the config's dataloaders at ``cam_dir``.
 
     Configs resolve ``cam_dir`` into the pipelines when they are parsed, so
     overriding the variable alone would change nothing (as with
     ``data_root``). A transform with a CRF cache gets ``cache_dir``, by
     default ``{cam_dir}_psa_crf``, so cached labels never outlive their CAMs.
+    With ``cam_suffix`` (checked by :func:`~mmdoei.cam.io.check_cam_suffix`
+    first), every such transform also reads ``{img_id}{cam_suffix}``: the
+    suffix the CAMs in ``cam_dir`` were written with (the stage-1 config's
+    ``cam_suffix``); None keeps each transform's own.
 
     Returns:
         The number of transforms changed.
     """
+    if cam_suffix is not None:
+        check_cam_suffix(cam_suffix)
     count = 0
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
@@ -165,6 +171,8 @@ def set_cam_dir(cfg: Config, cam_dir: str, cache_dir: Optional[str] = None) -> i
         while dataset is not None:
             for t in cam_transform_cfgs(dataset.get('pipeline', []), cfg.get('default_scope', None)):
                 t['cam_dir'] = cam_dir
+                if cam_suffix is not None:
+                    t['cam_suffix'] = cam_suffix
                 if t.get('cache_dir') is not None:
                     t['cache_dir'] = cache_dir or osp.normpath(cam_dir) + '_psa_crf'
                 count += 1

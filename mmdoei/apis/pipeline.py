@@ -522,7 +522,7 @@ class WSSSPipeline:
 
     def affinity_train_cfg(self) -> Config:
         cfg = self.config(self.psa_config, 'affinity_train', 'stage2')
-        if not set_cam_dir(cfg, str(self.dir / 'cams'), cache_dir=str(self.dir / 'cams_crf')):
+        if not set_cam_dir(cfg, str(self.dir / 'cams'), str(self.dir / 'cams_crf'), config_cam_suffix(self.stage1_cfg)):
             raise ValueError(f'{self.psa_config}: no CAM-reading transform in its pipelines to point at the CAMs')
         if self.psa_epochs:
             shorten_schedule(cfg, self.psa_epochs)
@@ -533,6 +533,7 @@ class WSSSPipeline:
 
     def pseudo_masks_cfg(self) -> Config:
         cfg = self.config(self.psa_config, 'pseudo_masks', 'stage2_infer')
+        set_cam_dir(cfg, str(self.dir / 'cams'), cam_suffix=config_cam_suffix(self.stage1_cfg))  # the cams' suffix
         # A constant background score in the random walk is the seed threshold of the CAMs
         # at hand ("use yours" in the MCTformer-style config): take the sweep's best.
         if cfg.model.get('test_cfg', {}).get('bg_threshold') is not None:

@@ -21,7 +21,7 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
-from mmdoei.cam.io import check_cam_folder
+from mmdoei.cam.io import check_cam_folder, check_cam_suffix
 from mmdoei.engine.hooks import cam_transform_names, pseudo_mask_record
 from mmdoei.utils.compat import setup_env
 from mmdoei.utils.files import read_label_png, sample_id
@@ -75,11 +75,14 @@ def run_psa_inference(cfg: Config,
                       launcher: str = 'none',
                       evaluate: bool = True,
                       work_dir: Optional[str] = None,
-                      overwrite: bool = False, partial_load: bool = False) -> dict:
+                      overwrite: bool = False, partial_load: bool = False,
+                      cam_suffix: Optional[str] = None) -> dict:
     """Write random-walk pseudo masks for ``cfg.test_dataloader``'s images.
 
-    1. Points the test pipeline's CAM transform at ``cam_dir`` and adds the
-       writer and progress hooks.
+    1. Points the test pipeline's CAM transform at ``cam_dir`` (reading
+       ``{img_id}{cam_suffix}``; None keeps the transform's own ``cam_suffix``,
+       a bad one is refused before anything else) and adds the writer and
+       progress hooks.
     2. Builds the dataset alone; takes ``out_dir``'s lock (rank 0, for the
        whole run: a second run into it stops at once, naming this one) and
        claims the folder: its record must say the same inputs made it
@@ -101,6 +104,8 @@ def run_psa_inference(cfg: Config,
     Returns:
         The metrics of the whole folder (``{}`` when ``evaluate`` is False).
     """
+    if cam_suffix is not None:
+        check_cam_suffix(cam_suffix)
     setup_env()
     cfg = copy.deepcopy(cfg)
     if cfg.test_dataloader.dataset.get('indices') is not None:
@@ -111,7 +116,7 @@ def run_psa_inference(cfg: Config,
         where = f'{cfg.filename}: ' if cfg.filename else ''
         raise ValueError(f'{where}the test pipeline of this config reads no CAMs (no transform whose class says '
                          f'reads_cams = True: {" / ".join(cam_transform_names())})')
-    set_cam_dir(cfg, cam_dir)
+    set_cam_dir(cfg, cam_dir, cam_suffix=cam_suffix)
     cam_cfg = dict(CAM_TRANSFORM_DEFAULTS, **cam_cfgs[0])
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
         dict(type='PseudoMaskWriterHook', out_dir=out_dir, lock=False),  # held here, with the record

@@ -49,6 +49,9 @@ CAM_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 CAM_BYTES_MAPS = 4
 #: The suffix of CAM files unless a config's ``cam_suffix`` says otherwise.
 CAM_SUFFIX = '.npz'
+#: The longest ``cam_suffix`` allowed, in bytes (UTF-8): with an image id it must stay within a file name's limit
+#: (255 bytes on most file systems), so a long one fails when it is checked, not at the first save.
+MAX_CAM_SUFFIX = 64
 
 
 def check_cam_suffix(suffix: str) -> str:
@@ -56,11 +59,18 @@ def check_cam_suffix(suffix: str) -> str:
 
     It must end in ``.npz``: a CAM file is an npz archive, and what handles
     CAM folders as a whole (a folder's record, ``--overwrite``, the pipeline)
-    finds their files as ``*.npz``. It names a file, so it holds no ``/``.
+    finds their files as ``*.npz``. It names a file, so it holds no ``/``,
+    and it is at most :data:`MAX_CAM_SUFFIX` bytes long, so that
+    ``{img_id}{suffix}`` stays within a file name's length limit (a longer
+    one would only fail at the first save, after the model is loaded).
     """
     if not isinstance(suffix, str) or not suffix.endswith('.npz') or '/' in suffix or osp.sep in suffix:
         raise ValueError(f"cam_suffix must end with '.npz' and name a file in the CAM folder (a CAM file is an npz "
                          f'archive; CAM folders are handled as *.npz), got {suffix!r}')
+    size = len(suffix.encode('utf-8', 'surrogateescape'))
+    if size > MAX_CAM_SUFFIX:
+        raise ValueError(f'cam_suffix is {size} bytes long, more than the limit of {MAX_CAM_SUFFIX} (with the image '
+                         f'id it names a file, which most file systems limit to 255 bytes), got {suffix[:24]!r}...')
     return suffix
 
 
@@ -71,9 +81,16 @@ def cam_path(cam_dir: Union[str, Path], img_id: str, suffix: str = CAM_SUFFIX) -
 
 
 def cam_files(cam_dir: Union[str, Path], suffix: str = CAM_SUFFIX) -> Dict[str, Path]:
-    """The entries of a folder named ``{img_id}{suffix}``, by image id, sorted by id;
-    empty when the folder does not exist. Whatever they are (a FIFO, a link
-    out of the folder): their readers check that."""
+    """The entries of a folder named ``*{suffix}``, by image id (the name without
+    ``suffix``), sorted by id; empty when the folder does not exist. Whatever
+    they are (a FIFO, a link out of the folder): their readers check that.
+
+    A name alone cannot tell ``x_a.npz`` (image ``x_a``, suffix ``.npz``) from
+    image ``x`` with suffix ``_a.npz``, so every ``*{suffix}`` file is listed.
+    A CAM folder holds one suffix: the CAM loop's record
+    (``.mmdoei-record.json``) includes ``cam_suffix``, and a run with another
+    suffix into a recorded folder is refused unless it overwrites.
+    """
     check_cam_suffix(suffix)
     folder = Path(cam_dir)
     if not folder.is_dir():

@@ -130,7 +130,9 @@ class CAMGenerationLoop(BaseLoop):
             files are written atomically, so an existing file is complete).
         overwrite: Delete the folder's CAM outputs (``*.npz``, ``overlays/``,
             ``seed_eval/``) if its record says other inputs made them, instead
-            of stopping.
+            of stopping. The record includes ``cam_suffix``: a folder holds
+            the CAMs of one suffix, and a run with another is refused
+            (``cam_suffix: old -> new``) unless it overwrites.
     """
 
     def __init__(self, runner, dataloader: Union[DataLoader, Dict], out_dir: str,
@@ -213,7 +215,9 @@ class CAMGenerationLoop(BaseLoop):
             checkpoint=file_sha256(checkpoint), model=cfg.model.to_dict(), doei_hooks=doei_settings(cfg),
             preprocessor=preprocessor_fields(model),
             dataset=dataset_fields(self._dataset_cfg, self.dataloader.dataset), protocol=protocol,
-            data=data_fields(self.dataloader.dataset, self._ids()), version=__version__),
+            data=data_fields(self.dataloader.dataset, self._ids()), version=__version__,
+            # the files' names: a folder holds one suffix, so another one is refused, not mixed in
+            cam_suffix=self.cam_suffix),
             notes=dict(checkpoint=str(checkpoint)))
 
     def run(self) -> dict:

@@ -10,10 +10,16 @@ strength, in the exact file format of stage 1.
 
     python -m projects.wsss_lab.standin_cams DATA_ROOT --split ImageSets/Segmentation/train_aug.txt \
         --out-dir work_dirs/standin_cams
+
+They go into a new or empty folder: one holding CAM files (``*.npz``) or an
+mmdoei record (``.mmdoei-*.json``, e.g. a CAM stage's) is refused before
+anything is written, so real CAMs are never replaced behind the back of a
+record that still says a checkpoint made them.
 """
 import argparse
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -23,6 +29,11 @@ from mmengine.utils import track_iter_progress
 from mmdoei.cam.io import save_cam
 from mmdoei.cam.seeds import minmax_normalise
 from mmdoei.utils.files import read_label_png, read_split
+from mmdoei.utils.locks import folder_lock
+
+#: What makes a folder someone else's: CAM files, and the records of mmdoei's steps (a CAM folder's
+#: ``.mmdoei-record.json``, a step's ``.mmdoei-step.json``).
+TAKEN_PATTERNS = ('.mmdoei-*.json', '*.npz')
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -75,16 +86,29 @@ def make_standin_cams(data_root: str,
                       seed: int = 0,
                       progress: bool = True,
                       **kwargs) -> int:
-    """Write ``{out_dir}/{img_id}.npz`` stand-in CAMs for a split (see module doc).
+    """Write ``{out_dir}/{img_id}.npz`` stand-in CAMs for a split (see module doc),
+    into a new or empty folder, holding its lock meanwhile (a CAM run into it stops).
 
     Returns:
         The number of files written.
+
+    Raises:
+        FileExistsError: naming ``out_dir`` and what it holds, when it holds
+            CAM files or an mmdoei record; nothing was written.
     """
     ids = read_split(osp.join(data_root, split))
-    for index, img_id in enumerate(track_iter_progress(ids, file=sys.stdout) if progress else ids):
-        mask = read_label_png(osp.join(data_root, gt_dir, img_id + '.png'))
-        keys, cams = standin_cam(mask, np.random.default_rng((seed, index)), **kwargs)
-        save_cam(osp.join(out_dir, img_id + '.npz'), keys, cams)
+    with folder_lock(out_dir, 'stand-in CAM folder'):
+        taken = sorted(p.name for pattern in TAKEN_PATTERNS for p in Path(out_dir).glob(pattern))
+        if taken:
+            more = f' and {len(taken) - 3} more' if len(taken) > 3 else ''
+            raise FileExistsError(
+                f'stand-in CAM folder {out_dir} already holds {", ".join(taken[:3])}{more} (CAM files or an mmdoei '
+                'record): stand-in CAMs would replace CAMs that a record may say a checkpoint made. Nothing was '
+                'written; give a new or empty --out-dir.')
+        for index, img_id in enumerate(track_iter_progress(ids, file=sys.stdout) if progress else ids):
+            mask = read_label_png(osp.join(data_root, gt_dir, img_id + '.png'))
+            keys, cams = standin_cam(mask, np.random.default_rng((seed, index)), **kwargs)
+            save_cam(osp.join(out_dir, img_id + '.npz'), keys, cams)
     return len(ids)
 
 
@@ -92,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='VOC2012-layout folder')
-    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--out-dir', required=True, help='a new or empty folder (one holding CAMs is refused)')
     parser.add_argument('--split', default='ImageSets/Segmentation/train_aug.txt')
     parser.add_argument('--gt-dir', default='SegmentationClassAug')
     parser.add_argument('--seed', type=int, default=0)
@@ -100,8 +124,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--peak', type=float, default=0.6)
     parser.add_argument('--noise', type=float, default=0.5)
     args = parser.parse_args(argv)
-    n = make_standin_cams(args.data_root, args.out_dir, args.split, args.gt_dir, args.seed, blur=args.blur,
-                          peak=args.peak, noise=args.noise)
+    try:
+        n = make_standin_cams(args.data_root, args.out_dir, args.split, args.gt_dir, args.seed, blur=args.blur,
+                              peak=args.peak, noise=args.noise)
+    except FileExistsError as e:  # a refused folder: its message, not a traceback
+        raise SystemExit(str(e)) from None
     print(f'\nwrote {n} stand-in CAM files to {args.out_dir}')
 
 

@@ -159,6 +159,36 @@ def test_constant_background_score_comes_from_the_seed_sweep(tmp_path, fake):
     assert cfg.model.test_cfg.bg_threshold == 0.42
 
 
+def test_the_stage1_cam_suffix_reaches_every_stage2_cam_reader(tmp_path, fake):
+    """Issue 24: with ``cam_suffix='_x.npz'`` in the stage-1 config the cams stage writes
+    ``{img_id}_x.npz``; AffinityNet training and the random walk read the same names
+    (they read ``{img_id}.npz`` and stopped with every CAM file unusable)."""
+    from mmdoei.apis.config_surgery import cam_transform_cfgs
+    config = tmp_path / 'stage1_x.py'
+    config.write_text(f'_base_ = [{STAGE1!r}]\ncam_suffix = \'_x.npz\'\n')
+    _main(tmp_path, config=str(config), psa_config=MCT_PSA)
+    cfgs = {s: c for _, s, c in fake.calls}
+    assert cfgs['cams'].test_cfg.cam_suffix == '_x.npz'  # the writer
+    cams = str(tmp_path / 'work/baseline/cams')
+    for stage, loaders in (('affinity_train', ('train_dataloader', 'val_dataloader', 'test_dataloader')),
+                           ('pseudo_masks', ('test_dataloader', ))):
+        cfg = cfgs[stage]
+        readers = [(name, t['type'], t.get('cam_suffix'), t['cam_dir']) for name in loaders if cfg.get(name)
+                   for t in cam_transform_cfgs(cfg[name].dataset.pipeline, cfg.default_scope)]
+        assert readers and all(r[2:] == ('_x.npz', cams) for r in readers), (stage, readers)
+
+
+def test_set_cam_dir_refuses_a_bad_suffix_before_changing_anything():
+    from mmengine.config import Config
+
+    from mmdoei.apis.config_surgery import set_cam_dir
+    cfg = Config.fromfile(MCT_PSA)
+    before = cfg.to_dict()
+    with pytest.raises(ValueError, match=r"^cam_suffix must end with '\.npz' .* got '_x\.cam'$"):
+        set_cam_dir(cfg, '/elsewhere', cam_suffix='_x.cam')
+    assert cfg.to_dict() == before
+
+
 def test_scale_overrides_reach_the_configs(tmp_path, fake):
     _main(tmp_path, stage1_epochs=3, psa_epochs=2, seg_iters=7)
     cfgs = {s: c for _, s, c in fake.calls}

@@ -65,10 +65,37 @@ SCRIPT = textwrap.dedent('''
         return dict(files=sorted(p.name for p in Path(A).glob('*.npz')),
                     seed_eval=json.loads(Path(A, 'seed_eval', 'seed_eval.json').read_text())['mIoU'])
 
+    def listing(folder):
+        return {p.name: p.stat().st_mtime_ns for p in Path(folder).iterdir()} if os.path.isdir(folder) else None
+
+    @scenario('other_suffix')
+    def _():
+        # the same checkpoint and settings, the default suffix, into the folder of '_cam.npz' CAMs
+        before = listing(A)
+        try:
+            tool('other_suffix', '--cam-out', A)
+        finally:
+            after = listing(A)
+            out['other_suffix_files'] = dict(changed=sorted(k for k in set(before) | set(after)
+                                                            if before.get(k) != after.get(k)))
+
     @scenario('bad_suffix')
     def _():
         tool('bad_suffix', '--cam-out', f'{tmp}/bad', '--cam-suffix', '.cam')
         return dict(files=sorted(os.listdir(f'{tmp}/bad')) if os.path.isdir(f'{tmp}/bad') else None)
+
+    @scenario('long_suffix')
+    def _():
+        # refused when the loop is built, before the checkpoint is loaded (it failed at the first save)
+        import mmdoei.utils.weights as weights  # tools/test.py loads the checkpoint with it
+        loads = []
+        real = weights.load_runner_weights
+        weights.load_runner_weights = lambda *a, **k: loads.append(a) or real(*a, **k)
+        try:
+            tool('long_suffix', '--cam-out', f'{tmp}/long', '--cam-suffix', 'x' * 296 + '.npz')
+        finally:
+            weights.load_runner_weights = real
+            out['long_suffix_files'] = dict(files=listing(f'{tmp}/long'), loads=len(loads))
 
     from mmengine.config import Config
     from mmengine.registry import DATASETS, init_default_scope
@@ -317,6 +344,27 @@ def test_a_suffix_that_is_not_npz_is_refused_before_any_work(outcomes):
     r = outcomes['out']['bad_suffix']
     assert r['err'] == ("ValueError: cam_suffix must end with '.npz' and name a file in the CAM folder (a CAM file "
                         "is an npz archive; CAM folders are handled as *.npz), got '.cam'"), r
+
+
+def test_cams_of_another_suffix_are_refused_in_a_recorded_folder(outcomes):
+    """Issue 24: ``.npz`` CAMs into a folder of ``_cam.npz`` CAMs of the same checkpoint were
+    accepted as resuming (two kinds of files); the record's cam_suffix refuses them."""
+    a = outcomes['tmp'] / 'cams'
+    err = outcomes['out']['other_suffix']['err']
+    assert err.startswith(f'ValueError: CAM folder {a} holds outputs made with other settings (old -> new):\n  '
+                          'cam_suffix: "_cam.npz" -> ".npz"\nNothing was reused or changed.'), err
+    assert 'rerun tools/test.py --cam-out with --overwrite' in err
+    # only the lock file's holder note is rewritten (the lock was taken): no CAM file, record or report
+    assert outcomes['out']['other_suffix_files'] == dict(changed=['.mmdoei.lock'])
+
+
+def test_a_suffix_too_long_for_a_file_name_is_refused_before_the_checkpoint_is_loaded(outcomes):
+    r = outcomes['out']['long_suffix']
+    assert r['err'] == ('ValueError: cam_suffix is 300 bytes long, more than the limit of 64 (with the image id it '
+                        "names a file, which most file systems limit to 255 bytes), got 'xxxxxxxxxxxxxxxxxxxxxxxx'..."
+                        ), r.get('tb', r)
+    files = outcomes['out']['long_suffix_files']
+    assert files['loads'] == 0 and not files['files'], files  # no CAM file, no record
 
 
 def test_a_users_transform_with_reads_cams_is_a_cam_reader(outcomes):

@@ -2,7 +2,7 @@ r"""Evaluate CAM seeds (threshold sweep) or label PNGs against GT masks.
 
     python tools/analysis_tools/eval_seeds.py --cam-dir work_dirs/cams \
         --data-root data/VOCdevkit/VOC2012 --split ImageSets/Segmentation/train.txt \
-        --out-dir work_dirs/seed_eval
+        --out-dir work_dirs/seed_eval [--cam-suffix _cam.npz]
 
 Prints the per-class table and writes OUT/seed_eval.json, OUT/seed_curve.png
 (CAM mode) and OUT/seed_classes.png, all or none (a full disk leaves the
@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument('--cam-dir', help='folder of {img_id}.npz CAM files (keys, cams)')
+    src.add_argument('--cam-dir', help='folder of {img_id}{cam_suffix} CAM files (keys, cams)')
     src.add_argument('--pred-dir', help='folder of {img_id}.png label maps (P or L mode)')
     parser.add_argument('--data-root', required=True, help='dataset root, e.g. data/VOCdevkit/VOC2012')
     parser.add_argument(
@@ -45,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', required=True, help='where seed_eval.json and the plots go')
     parser.add_argument(
         '--thresholds', nargs='+', help='values or start:stop:step ranges (default 0:0.96:0.01)')
+    parser.add_argument('--cam-suffix', help="with --cam-dir: the CAM files' suffix, ending in .npz, as written by "
+                        "the CAM stage (tools/test.py --cam-suffix, the stage-1 config's cam_suffix; default: .npz)")
     parser.add_argument('--num-classes', type=int, default=21, help='classes including background')
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument('--no-progress', action='store_true')
@@ -53,6 +55,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.cam_suffix is not None and not args.cam_dir:
+        raise SystemExit('--cam-suffix is for CAM files (--cam-dir); --pred-dir reads {img_id}.png')
+    from mmdoei.cam.io import CAM_SUFFIX, check_cam_suffix
+    try:
+        suffix = check_cam_suffix(CAM_SUFFIX if args.cam_suffix is None else args.cam_suffix)  # before any file
+    except ValueError as e:
+        raise SystemExit(f'--cam-suffix: {e}') from None
     from mmdoei.datasets import read_split, seg_class_names
     from mmdoei.evaluation import build_report, evaluate_cam_dir, evaluate_pred_dir, format_report, write_report
     split = osp.join(args.data_root, args.split)
@@ -65,7 +74,7 @@ def main(argv=None):
         listed_by=f'split file {split}')
     if args.cam_dir:
         result = evaluate_cam_dir(
-            args.cam_dir, gt_dir, ids, thresholds=parse_thresholds(args.thresholds), **common)
+            args.cam_dir, gt_dir, ids, thresholds=parse_thresholds(args.thresholds), suffix=suffix, **common)
     else:
         result = evaluate_pred_dir(args.pred_dir, gt_dir, ids, **common)
     report = build_report(result, seg_class_names(args.num_classes))
