@@ -351,7 +351,7 @@ def test_cams_of_another_suffix_are_refused_in_a_recorded_folder(outcomes):
     accepted as resuming (two kinds of files); the record's cam_suffix refuses them."""
     a = outcomes['tmp'] / 'cams'
     err = outcomes['out']['other_suffix']['err']
-    assert err.startswith(f'ValueError: CAM folder {a} holds outputs made with other settings (old -> new):\n  '
+    assert err.startswith(f'OutputConflict: CAM folder {a} holds outputs made with other settings (old -> new):\n  '
                           'cam_suffix: "_cam.npz" -> ".npz"\nNothing was reused or changed.'), err
     assert 'rerun tools/test.py --cam-out with --overwrite' in err
     # only the lock file's holder note is rewritten (the lock was taken): no CAM file, record or report

@@ -184,7 +184,7 @@ def test_same_settings_compute_nothing(runs):
 
 def test_another_checkpoint_is_refused(runs):
     r, a = runs['out']['other_ckpt'], runs['tmp'] / 'a'
-    assert r['err'].startswith(f'ValueError: CAM folder {a} holds outputs made with other settings')
+    assert r['err'].startswith(f'OutputConflict: CAM folder {a} holds outputs made with other settings')
     assert (f'checkpoint: "{runs["sha"]["a"]}" -> "{runs["sha"]["b"]}" '
             f'(was {runs["ckpt_a"]}, now {runs["ckpt_b"]})') in r['err']
     assert 'rerun tools/test.py --cam-out with --overwrite' in r['err']
@@ -193,7 +193,7 @@ def test_another_checkpoint_is_refused(runs):
 
 def test_no_flip_is_refused(runs):
     r = runs['out']['no_flip']
-    assert r['err'].startswith(f'ValueError: CAM folder {runs["tmp"] / "a"} holds outputs made with other settings')
+    assert r['err'].startswith(f'OutputConflict: CAM folder {runs["tmp"] / "a"} holds outputs made with other settings')
     assert '\n  protocol.flip: true -> false\n' in r['err'] and '--overwrite' in r['err']
     assert r['after'] == runs['out']['oneshot']['before']
 
@@ -206,7 +206,7 @@ def test_other_scales_are_refused(runs):
 
 def test_another_preprocessor_mean_is_refused(runs):
     r = runs['out']['mean']
-    assert r['err'].startswith(f'ValueError: CAM folder {runs["tmp"] / "a"} holds outputs made with other settings')
+    assert r['err'].startswith(f'OutputConflict: CAM folder {runs["tmp"] / "a"} holds outputs made with other settings')
     assert '\n  preprocessor.mean: [123.675,116.28,103.53] -> [0.0,0.0,0.0]\n' in r['err'], r['err']
     assert '--overwrite' in r['err']
     assert r['after'] == runs['out']['oneshot']['before']

@@ -36,6 +36,8 @@ SCRIPT = textwrap.dedent('''
     from pathlib import Path
 
     root, psa, data_root, ckpt, tmp, split, long_suffix = sys.argv[1:8]
+    # `python -m projects.wsss_lab.standin_cams` from the repository root has the root on sys.path; a script does not
+    sys.path.insert(0, root)
     out = {}
 
     def run(args, path=None, module=None):

@@ -125,7 +125,7 @@ def test_resumed_run_leaves_no_temporary_file(runs):
 
 def test_another_checkpoint_is_refused(runs):
     r, masks = runs['out']['other_ckpt'], runs['tmp'] / 'masks'
-    assert r['err'].startswith(f'ValueError: pseudo-mask folder {masks} holds outputs made with other settings')
+    assert r['err'].startswith(f'OutputConflict: pseudo-mask folder {masks} holds outputs made with other settings')
     assert (f'checkpoint: "{runs["sha"]["a"]}" -> "{runs["sha"]["b"]}" '
             f'(was {runs["ckpts"]["a"]}, now {runs["ckpts"]["b"]})') in r['err']
     assert 'rerun tools/psa_infer.py with --overwrite' in r['err']

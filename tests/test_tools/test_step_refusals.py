@@ -224,7 +224,8 @@ def test_under_torchrun_every_rank_stops_with_the_held_work_dirs_message(tmp_pat
         holder.wait(timeout=30)
     message = (f'run_pipeline.py: error: pipeline work directory {work} is in use by another run (host '
                f'{socket.gethostname()} pid {holder.pid}, lock file {work}/.mmdoei.lock); wait for it to finish, '
-               'or write elsewhere\n')
+               'or write elsewhere')
+    # both ranks print it; their newlines may come after both messages (two processes share one stderr)
     assert res.returncode != 0 and res.stderr.count(message) == 2, res.stdout[-3000:] + res.stderr[-3000:]
     # the first rank to stop exits 2 (torchrun then stops the other); torchrun prints its own traceback,
     # the ranks none (no frame of the tool, no exception name)
