@@ -66,7 +66,8 @@ from mmdoei.evaluation.seed_eval import evaluate_seeds
 from mmdoei.utils import atomic_write, setup_env
 from mmdoei.utils.files import read_split
 from mmdoei.utils.locks import LockedError, UnsafeLockFileError, folder_lock
-from mmdoei.utils.record import KINDS, OutputConflict, RecordError, check_discard, discard, outputs_of, read_record
+from mmdoei.utils.record import (KINDS, OutputConflict, RecordError, check_discard, discard, outputs_of, outputs_text,
+                                 read_record)
 from .config_surgery import apply_tta, cam_generation_cfg, set_cam_dir, set_data_root, shorten_schedule
 from .pseudo_masks import run_psa_inference
 from .steps import Step, config_values, register_step_kind
@@ -75,17 +76,6 @@ from .steps import Step, config_values, register_step_kind
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ('stage1_train', 'cams', 'seed_eval', 'affinity_train', 'pseudo_masks', 'mask_eval', 'seg_train',
           'seg_test')
-#: The folders each stage writes in under the variant's folder (for messages; what it deletes: STAGE_FILES).
-STAGE_OUTPUTS = {
-    'stage1_train': ['stage1'],
-    'cams': ['cams'],
-    'seed_eval': ['seed_eval'],
-    'affinity_train': ['stage2', 'cams_crf'],
-    'pseudo_masks': ['pseudo_masks', 'stage2_infer'],
-    'mask_eval': ['mask_eval'],
-    'seg_train': ['stage3'],
-    'seg_test': ['stage3_test'],
-}
 #: What mmengine's Runner writes in a training run's work_dir: checkpoints, their marker, and (as the
 #: sub-folder pattern) the timestamped log folder of each run. Its dump of the config (``<config name>.py``)
 #: is left out: a user's ``*.py`` there must not be deleted, and a rerun writes its own anyway.
@@ -103,6 +93,9 @@ STAGE_FILES = {
     'seg_train': ([f'stage3/{p}' for p in RUNNER_CHECKPOINTS], [f'stage3/{RUNNER_LOGS}']),
     'seg_test': ([], [f'stage3_test/{RUNNER_LOGS}']),
 }
+#: The folders each stage writes in under the variant's folder (for messages), from STAGE_FILES.
+STAGE_OUTPUTS = {stage: list(dict.fromkeys(p.split('/')[0] for p in files + dirs))
+                 for stage, (files, dirs) in STAGE_FILES.items()}
 #: What each finished stage's record must hold: the results later stages and the summary read.
 STAGE_RESULTS = {
     'stage1_train': ('checkpoint', ), 'cams': ('cam_dir', 'num_files'),
@@ -325,7 +318,8 @@ class WSSSPipeline:
             missing = f'its checkpoint {results["checkpoint"]}'
         elif stage in ('cams', 'pseudo_masks'):
             folder = Path(results['cam_dir' if stage == 'cams' else 'mask_dir'])
-            found = len(list(folder.glob('*.npz' if stage == 'cams' else '*.png'))) if folder.is_dir() else 0
+            found = len(cam_files(folder, config_cam_suffix(self.stage1_cfg)) if stage == 'cams' else
+                        list(folder.glob('*.png')))
             if found < results['num_files']:
                 missing = f'{results["num_files"] - found} of the {results["num_files"]} files it wrote in {folder}'
         if missing:
@@ -426,10 +420,9 @@ class WSSSPipeline:
         for s in stages:
             found = [] if self.marker(s).is_file() else outputs_of(self.dir, STAGE_KINDS[s])
             if found:
-                more = f' and {len(found) - 3} more' if len(found) > 3 else ''
-                listed = ', '.join(str(p.relative_to(self.dir)) for p in found[:3]) + more
                 raise OutputConflict(
-                    f'{KINDS[STAGE_KINDS[s]].what} {self.dir} holds outputs ({listed}) but no record '
+                    f'{KINDS[STAGE_KINDS[s]].what} {self.dir} holds outputs ({outputs_text(self.dir, found)}) but '
+                    f'no record '
                     f'{self.marker(s)} saying this pipeline made them (an older mmdoei, or files put there by '
                     f'hand); {s} runs after {start} and would mix them with its own. Nothing was changed. Move '
                     'them away, or rerun tools/run_pipeline.py with --overwrite (overwrite=True in run_pipeline) '

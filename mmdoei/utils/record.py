@@ -228,6 +228,18 @@ def remove_stale_temporaries(folder: PathLike, kind: str) -> List[Path]:
     return stale
 
 
+def outputs_text(folder: PathLike, outputs: Sequence[PathLike], limit: int = 3) -> str:
+    """The first ``limit`` of ``outputs``, relative to ``folder``, and how many more: for refusals."""
+    names = [str(Path(o).relative_to(folder)) for o in outputs[:limit]]
+    return ', '.join(names) + (f' and {len(outputs) - limit} more' if len(outputs) > limit else '')
+
+
+def differences_text(diffs: Sequence[str], limit: int = 12) -> str:
+    """``old -> new`` lines, one per field (the first ``limit``, and how many more): for refusals."""
+    return '\n  ' + '\n  '.join(diffs[:limit]) + (f'\n  ... and {len(diffs) - limit} more' if len(diffs) > limit
+                                                  else '')
+
+
 def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False, record_file: str = RECORD_FILE) -> str:
     """Make ``folder`` the output folder of ``record``'s inputs, before computing.
 
@@ -263,14 +275,11 @@ def claim(folder: PathLike, record: OutputRecord, overwrite: bool = False, recor
         return 'new'
     if not overwrite:
         if old is None:
-            more = f' and {len(outputs) - 3} more' if len(outputs) > 3 else ''
-            listed = ', '.join(p.name for p in outputs[:3]) + more
-            why = (f'holds outputs ({listed}) but no {record_file} saying what made them (an older mmdoei, '
-                   'or files put there by hand), so they cannot be trusted to match this run')
+            why = (f'holds outputs ({outputs_text(folder, outputs)}) but no {record_file} saying what made them '
+                   '(an older mmdoei, or files put there by hand), so they cannot be trusted to match this run')
         else:
             diffs = old.differences(record)
-            why = ('holds outputs made with other settings (old -> new):\n  ' + '\n  '.join(diffs[:12]) +
-                   (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else ''))
+            why = 'holds outputs made with other settings (old -> new):' + differences_text(diffs)
         raise OutputConflict(f'{spec.what} {folder} {why}\nNothing was reused or changed. Write elsewhere, or '
                              f'{spec.overwrite_hint} to delete its outputs and start again.')
     discard(folder, record.kind, record_file)

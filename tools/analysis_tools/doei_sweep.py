@@ -80,7 +80,7 @@ def import_mmdoei() -> None:
     global train_seconds, train_stage1, resolve_pretrained, use_pretrained, uses_pretrained, DOEIConfig, SCENES
     global cooccurring_classes, atomic_write, SWEEP, Step, input_sha256, config_values, folder_lock, pretrain_cfg
     global pretrain_stamp, PRETRAIN_CONFIG, MMDOEI_VERSION, RECORD_FILE, read_record, write_record, outputs_of
-    global OutputRecord, KINDS
+    global OutputRecord, KINDS, outputs_text, differences_text
     from mmengine.config import Config
 
     import mmdoei  # noqa: F401  registers the models
@@ -92,7 +92,8 @@ def import_mmdoei() -> None:
     from mmdoei.doei import DOEIConfig
     from mmdoei.utils import atomic_write
     from mmdoei.utils.locks import folder_lock
-    from mmdoei.utils.record import KINDS, RECORD_FILE, OutputRecord, outputs_of, read_record, write_record
+    from mmdoei.utils.record import (KINDS, RECORD_FILE, OutputRecord, differences_text, outputs_of, outputs_text,
+                                     read_record, write_record)
     from mmdoei.version import __version__ as MMDOEI_VERSION
     from projects.wsss_lab.data import ensure_synthetic_voc
     from projects.wsss_lab.sweep import (GRIDS, expand_grid, k_curve, paired_summary, plot_class_iou, plot_k,
@@ -372,22 +373,18 @@ def sweep_refusal(out: Path, fields: dict, notes: dict, stale: list) -> Optional
     if old is None:
         if not outputs:
             return None
-        listed = ', '.join(p.name for p in outputs[:3]) + (f' and {len(outputs) - 3} more' if len(outputs) > 3
-                                                           else '')
-        return (f'{what} {out} holds outputs ({listed}) but no record ({RECORD_FILE}) of the settings that '
-                'made its rows (a sweep of an older mmdoei, or files put there by hand): they cannot be trusted '
-                f'to match this run. {hint}')
+        return (f'{what} {out} holds outputs ({outputs_text(out, outputs)}) but no record ({RECORD_FILE}) of the '
+                'settings that made its rows (a sweep of an older mmdoei, or files put there by hand): they cannot '
+                f'be trusted to match this run. {hint}')
     diffs = _differences(old, fields, notes)
     if diffs and outputs:
-        return (f'{what} {out} holds rows made with other settings (old -> new):\n  ' + '\n  '.join(diffs[:12]) +
-                (f'\n  ... and {len(diffs) - 12} more' if len(diffs) > 12 else '') + f'\n{hint}')
+        return f'{what} {out} holds rows made with other settings (old -> new):{differences_text(diffs)}\n{hint}'
     if stale:
         lines = [f"run {r['run']!r} ({r['model']} {r['dataset']} pretrain seed {r['pretrain_seed']} {r['mode']} "
                  f"seed {r['seed']}): DOEI {r.get('doei')} in the CSV, {resolved_text(now)} today"
                  for r, now in stale]
         return (f'{what} {out} holds rows whose DOEI setting its run name no longer resolves to (the DOEI '
-                'defaults changed), so they are not done:\n  ' + '\n  '.join(lines[:12]) +
-                (f'\n  ... and {len(lines) - 12} more' if len(lines) > 12 else '') +
+                'defaults changed), so they are not done:' + differences_text(lines) +
                 '\nNothing was reused or changed: rerun with --overwrite to redo these rows, or pass another '
                 '--out-dir.')
     return None
